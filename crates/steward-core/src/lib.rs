@@ -1,0 +1,22 @@
+//! The Steward domain, pure.
+//!
+//! This crate owns the rules: what a valid change request is, how it is classified, how its risk
+//! is scored, who must approve it, when its approval is overdue, and which lifecycle transitions
+//! are legal. It does no IO, no async, no SQL and no HTTP: callers hand it facts (targets, catalog
+//! items, history, the clock) and it returns decisions plus the events to record. That keeps every
+//! decision reproducible in a unit test and explainable to an auditor.
+
+pub mod approval;
+pub mod catalog;
+pub mod change;
+pub mod classify;
+pub mod names;
+pub mod risk;
+pub mod role;
+pub mod sla;
+pub mod state;
+pub mod submission;
+pub mod target;
+
+pub use names::{ChangeId, NameError, TargetName, TenantId, UserName};
+pub use role::{Role, Roles};
