@@ -38,7 +38,6 @@ macro_rules! text_enum {
         }
     };
 }
-pub(crate) use text_enum;
 
 text_enum!(
     /// What kind of resource a target is (PRODUCT.md §1, "targets").

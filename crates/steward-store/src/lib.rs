@@ -1,0 +1,186 @@
+//! Persistence for Steward: one [`Store`] over SQLite and PostgreSQL.
+//!
+//! This is the only crate that knows SQL. The backend is chosen at run time from the database URL
+//! (`sqlite://…` or `postgres://…`) and reached through sqlx's `Any` driver, so every query is
+//! written once; the few places where the dialects differ (migrations, transaction start) branch
+//! on [`Backend`]. Both backends run the same conformance tests.
+//!
+//! Invariants kept here:
+//! - every write that changes state appends its audit events in the **same transaction**
+//!   ([`audit::append`]), so an acknowledged action always has its audit record;
+//! - every query is scoped by tenant through [`TenantStore`], the only way to reach tenant data;
+//! - a change is saved only if nobody saved it since it was read (`version` check), so two
+//!   servers deciding on one change at once cannot both win.
+
+pub mod audit;
+mod catalog;
+mod changes;
+mod migrate;
+mod targets;
+mod users;
+
+pub use audit::{AuditEvent, AuditRecord};
+pub use changes::ChangeFilter;
+pub use users::Principal;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Transaction};
+use std::time::Duration;
+use steward_core::TenantId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Config(
+                "database URL must start with sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the record since it was read; reload and decide again.
+    #[error("the record was changed concurrently")]
+    Conflict,
+    /// A record with this key already exists.
+    #[error("{0} already exists")]
+    Duplicate(String),
+    #[error("{0}")]
+    Config(String),
+    /// Stored data that cannot be read back: a bug or tampering, never user error.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    fn from_insert(error: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(what()),
+            _ => StoreError::Database(error),
+        }
+    }
+
+    fn corrupt(context: &str, error: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(format!("{context}: {error}"))
+    }
+}
+
+/// Formats a time the way every table stores it: UTC, microseconds, fixed width.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::corrupt("timestamp", e))
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects, configures the connection (SQLite: WAL, full fsync, foreign keys), applies
+    /// pending migrations and makes sure the default tenant exists.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let backend = Backend::from_url(url)?;
+        install_default_drivers();
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    // SQLite has one writer; more connections only add lock contention.
+                    .max_connections(4)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode = WAL;
+                                 PRAGMA synchronous = FULL;
+                                 PRAGMA foreign_keys = ON;
+                                 PRAGMA busy_timeout = 10000;",
+                            )
+                            .execute(conn)
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        let store = Store { pool, backend };
+        let mut conn = store.pool.acquire().await?;
+        migrate::run(&mut conn, backend).await?;
+        drop(conn);
+        sqlx::query("INSERT INTO tenants (id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(TenantId::default_tenant().as_str().to_owned())
+            .bind(ts(Utc::now()))
+            .execute(&store.pool)
+            .await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Answers while the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Everything that reads or writes one tenant's records goes through the returned handle.
+    pub fn tenant(&self, tenant: &TenantId) -> TenantStore<'_> {
+        TenantStore {
+            store: self,
+            tenant: tenant.as_str().to_owned(),
+        }
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`), so a transaction that reads and then writes never fails on lock upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// The store, seen from inside one tenant. Every query binds the tenant id; there is no other
+/// way to reach tenant data, so a handler cannot forget the scope.
+#[derive(Debug, Clone)]
+pub struct TenantStore<'a> {
+    store: &'a Store,
+    tenant: String,
+}
+
+impl TenantStore<'_> {
+    pub fn tenant_id(&self) -> &str {
+        &self.tenant
+    }
+}

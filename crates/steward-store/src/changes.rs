@@ -1,0 +1,264 @@
+//! Change requests: the whole [`Change`] is kept as a JSON document beside the columns that
+//! queries filter on; the columns are derived from the document on every save.
+
+use crate::audit::{self, AuditRecord};
+use crate::{StoreError, TenantStore, ts};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{Any, AnyConnection, Row};
+use steward_core::change::{Change, Transition};
+use steward_core::classify::ChangeType;
+use steward_core::risk::History;
+use steward_core::state::ChangeState;
+use steward_core::{ChangeId, TargetName, UserName};
+
+/// What `change list` can filter on; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub state: Option<ChangeState>,
+    pub change_type: Option<ChangeType>,
+    pub target: Option<TargetName>,
+    pub requester: Option<UserName>,
+    /// Only changes still awaiting approval after their SLA deadline, as of this time.
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Change, StoreError> {
+    let doc: String = row.try_get("document")?;
+    let mut change: Change =
+        serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("change document", e))?;
+    change.version = row.try_get("version")?;
+    Ok(change)
+}
+
+fn transition_records(change: &Change, transitions: &[Transition]) -> Vec<AuditRecord> {
+    transitions
+        .iter()
+        .map(|t| AuditRecord {
+            actor: t.actor.to_string(),
+            action: t.action.clone(),
+            subject_type: "change",
+            subject_id: change.id.to_string(),
+            outcome: "success",
+            correlation_id: None,
+            details: json!({
+                "before": t.from.map(|s| json!({ "state": s })),
+                "after": { "state": t.to },
+                "comment": t.comment,
+                "type": change.classification.change_type,
+                "risk_score": change.risk.score,
+            }),
+        })
+        .collect()
+}
+
+fn document(change: &Change) -> Result<String, StoreError> {
+    serde_json::to_string(change).map_err(|e| StoreError::corrupt("change document", e))
+}
+
+impl TenantStore<'_> {
+    /// Outcomes of earlier changes in `category` that touched any of `targets`.
+    pub async fn history(&self, targets: &[TargetName], category: &str) -> Result<History, StoreError> {
+        if targets.is_empty() {
+            return Ok(History::default());
+        }
+        let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS finished, \
+             CAST(COALESCE(SUM(CASE WHEN c.outcome = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed \
+             FROM changes c WHERE c.tenant_id = $1 AND c.category = $2 AND c.outcome IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM change_targets t WHERE t.tenant_id = c.tenant_id \
+             AND t.number = c.number AND t.target IN ({}))",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.tenant.clone())
+            .bind(category.to_owned());
+        for t in targets {
+            query = query.bind(t.as_str().to_owned());
+        }
+        let row = query.fetch_one(&self.store.pool).await?;
+        let finished: i64 = row.try_get("finished")?;
+        let failed: i64 = row.try_get("failed")?;
+        Ok(History {
+            finished: finished.max(0) as u64,
+            failed: failed.max(0) as u64,
+        })
+    }
+
+    /// Numbers a new change and stores it with its audit events, in one transaction. `open`
+    /// builds the change from its number (the core decides; the store only persists), and may
+    /// refuse, in which case nothing is written.
+    pub async fn insert_change<E>(
+        &self,
+        open: impl FnOnce(ChangeId) -> Result<(Change, Vec<Transition>), E>,
+    ) -> Result<Result<Change, E>, StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'change', 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.tenant.clone())
+        .execute(&mut *tx)
+        .await?;
+        let number: i64 = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE tenant_id = $1 AND name = 'change' RETURNING value",
+        )
+        .bind(self.tenant.clone())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("value")?;
+        let (change, transitions) = match open(ChangeId::from_number(number as u64)) {
+            Ok(opened) => opened,
+            Err(refusal) => {
+                tx.rollback().await?;
+                return Ok(Err(refusal));
+            }
+        };
+        sqlx::query(
+            "INSERT INTO changes (tenant_id, number, state, change_type, requester, category, environment, \
+             risk_score, approval_deadline, outcome, created_at, updated_at, version, document) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(self.tenant.clone())
+        .bind(number)
+        .bind(change.state.as_str())
+        .bind(change.classification.change_type.as_str())
+        .bind(change.requester.as_str().to_owned())
+        .bind(change.request.category.clone())
+        .bind(change.request.environment.as_str())
+        .bind(i64::from(change.risk.score))
+        .bind(change.approval_deadline.map(ts))
+        .bind(change.state.outcome())
+        .bind(ts(change.created_at))
+        .bind(ts(change.updated_at))
+        .bind(change.version)
+        .bind(document(&change)?)
+        .execute(&mut *tx)
+        .await?;
+        for target in &change.request.targets {
+            sqlx::query("INSERT INTO change_targets (tenant_id, number, target) VALUES ($1, $2, $3)")
+                .bind(self.tenant.clone())
+                .bind(number)
+                .bind(target.as_str().to_owned())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let records = transition_records(&change, &transitions);
+        audit::append(&mut tx, &self.tenant, change.updated_at, &records).await?;
+        tx.commit().await?;
+        Ok(Ok(change))
+    }
+
+    pub async fn get_change(&self, id: &ChangeId) -> Result<Option<Change>, StoreError> {
+        let row = sqlx::query("SELECT version, document FROM changes WHERE tenant_id = $1 AND number = $2")
+            .bind(self.tenant.clone())
+            .bind(id.number() as i64)
+            .fetch_optional(&self.store.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    pub async fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>, StoreError> {
+        let mut sql = String::from("SELECT version, document FROM changes c WHERE c.tenant_id = $1");
+        let mut binds: Vec<String> = vec![self.tenant.clone()];
+        let mut push = |clause: &str, value: String| {
+            binds.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(state) = filter.state {
+            push(" AND c.state = ?", state.as_str().to_owned());
+        }
+        if let Some(t) = filter.change_type {
+            push(" AND c.change_type = ?", t.as_str().to_owned());
+        }
+        if let Some(r) = &filter.requester {
+            push(" AND c.requester = ?", r.as_str().to_owned());
+        }
+        if let Some(target) = &filter.target {
+            push(
+                " AND EXISTS (SELECT 1 FROM change_targets t WHERE t.tenant_id = c.tenant_id \
+                 AND t.number = c.number AND t.target = ?)",
+                target.as_str().to_owned(),
+            );
+        }
+        if let Some(now) = filter.overdue_at {
+            push(" AND c.state = 'pending_approval' AND c.approval_deadline < ?", ts(now));
+        }
+        let limit = filter.limit.clamp(1, 1000);
+        sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in binds {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(&self.store.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Saves a change read at `change.version` with the transitions that led to its new state.
+    /// Fails with [`StoreError::Conflict`] if anyone saved it since it was read.
+    pub async fn save_change(&self, change: &Change, transitions: &[Transition]) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let mut saved = change.clone();
+        saved.version += 1;
+        let number = change.id.number() as i64;
+        let updated = sqlx::query(
+            "UPDATE changes SET state = $1, change_type = $2, risk_score = $3, approval_deadline = $4, \
+             outcome = COALESCE($5, outcome), updated_at = $6, version = $7, document = $8 \
+             WHERE tenant_id = $9 AND number = $10 AND version = $11",
+        )
+        .bind(saved.state.as_str())
+        .bind(saved.classification.change_type.as_str())
+        .bind(i64::from(saved.risk.score))
+        .bind(saved.approval_deadline.map(ts))
+        .bind(saved.state.outcome())
+        .bind(ts(saved.updated_at))
+        .bind(saved.version)
+        .bind(document(&saved)?)
+        .bind(self.tenant.clone())
+        .bind(number)
+        .bind(change.version)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict);
+        }
+        self.insert_new_decisions(&mut tx, change).await?;
+        let records = transition_records(change, transitions);
+        audit::append(&mut tx, &self.tenant, change.updated_at, &records).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_new_decisions(&self, conn: &mut AnyConnection, change: &Change) -> Result<(), StoreError> {
+        let number = change.id.number() as i64;
+        let recorded: i64 = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM change_decisions WHERE tenant_id = $1 AND number = $2",
+        )
+        .bind(self.tenant.clone())
+        .bind(number)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+        for decision in change.decisions.iter().skip(recorded.max(0) as usize) {
+            sqlx::query(
+                "INSERT INTO change_decisions (tenant_id, number, slot, approver, decision, decided_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(self.tenant.clone())
+            .bind(number)
+            .bind(decision.slot.clone())
+            .bind(decision.by.as_str().to_owned())
+            .bind(decision.decision.as_str())
+            .bind(ts(decision.at))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| match StoreError::from_insert(e, String::new) {
+                StoreError::Duplicate(_) => StoreError::Conflict,
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+}

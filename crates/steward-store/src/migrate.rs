@@ -1,0 +1,102 @@
+//! Schema migrations: one folder per backend, embedded in the binary, applied in order.
+//!
+//! A small runner of our own rather than `sqlx::migrate!`: it works through the `Any` driver,
+//! needs no proc-macro crate at build time, and serialises concurrent start-ups of several
+//! servers on one PostgreSQL with an advisory lock. Each applied migration's SHA-256 is recorded;
+//! a binary whose copy of an applied migration differs refuses to start, because editing an
+//! applied migration silently forks schemas between installations.
+
+use crate::{Backend, StoreError};
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.
+const ADVISORY_LOCK_KEY: i64 = 0x5374_6577_6172_64;
+
+fn checksum(sql: &str) -> String {
+    Sha256::digest(sql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub(crate) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DO $$ BEGIN PERFORM pg_advisory_lock({ADVISORY_LOCK_KEY}); END $$;"
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let result = apply_pending(conn, backend).await;
+    if backend == Backend::Postgres {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DO $$ BEGIN PERFORM pg_advisory_unlock({ADVISORY_LOCK_KEY}); END $$;"
+        )))
+        .execute(&mut *conn)
+        .await?;
+    }
+    result
+}
+
+async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS steward_migrations (
+            version BIGINT PRIMARY KEY,
+            name TEXT NOT NULL,
+            checksum TEXT NOT NULL
+        )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let applied = sqlx::query("SELECT version, checksum FROM steward_migrations ORDER BY version")
+        .fetch_all(&mut *conn)
+        .await?;
+    for migration in MIGRATIONS {
+        let sql = match backend {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        let sum = checksum(sql);
+        let recorded = applied.iter().find_map(|row| {
+            let version: i64 = row.try_get("version").ok()?;
+            (version == migration.version).then(|| row.try_get::<String, _>("checksum").ok())
+        });
+        match recorded {
+            Some(Some(recorded)) if recorded == sum => continue,
+            Some(_) => {
+                return Err(StoreError::Corrupt(format!(
+                    "migration {} ({}) was changed after it was applied to this database; \
+                     restore the original file and add a new migration instead",
+                    migration.version, migration.name
+                )));
+            }
+            None => {}
+        }
+        tracing::info!(version = migration.version, name = migration.name, "applying migration");
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO steward_migrations (version, name, checksum) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(sum)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
