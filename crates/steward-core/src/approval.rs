@@ -149,7 +149,9 @@ pub fn route(
 pub enum DecisionRefused {
     #[error("the requester may not approve or reject their own change")]
     OwnChange,
-    #[error("{by} has already decided on this change; one person cannot fill two required approvals")]
+    #[error(
+        "{by} has already decided on this change; one person cannot fill two required approvals"
+    )]
     AlreadyDecided { by: UserName },
     #[error("{by} is not among the approvers this change still needs: it needs {needs}")]
     NotEligible { by: UserName, needs: String },
@@ -217,10 +219,11 @@ pub enum Outcome {
 pub fn outcome(slots: &[Slot], given: &[GivenDecision]) -> Outcome {
     if given.iter().any(|g| g.decision == Decision::Reject) {
         Outcome::Rejected
-    } else if slots
-        .iter()
-        .all(|s| given.iter().any(|g| g.slot == s.id && g.decision == Decision::Approve))
-    {
+    } else if slots.iter().all(|s| {
+        given
+            .iter()
+            .any(|g| g.slot == s.id && g.decision == Decision::Approve)
+    }) {
         Outcome::Approved
     } else {
         Outcome::Pending
@@ -230,9 +233,9 @@ pub fn outcome(slots: &[Slot], given: &[GivenDecision]) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TargetName;
     use crate::risk::RiskFactor;
     use crate::target::{Environment, Level, TargetKind};
-    use crate::TargetName;
 
     fn user(name: &str) -> UserName {
         UserName::parse(name).expect("name")
@@ -285,9 +288,21 @@ mod tests {
             assert_eq!(ids(&slots), expected);
         };
         check(ChangeType::Standard, RiskLevel::High, &[]);
-        check(ChangeType::Normal, RiskLevel::Medium, &["owner:max", "owner:mia"]);
-        check(ChangeType::Normal, RiskLevel::High, &["cab:1", "cab:2", "cab:3"]);
-        check(ChangeType::Emergency, RiskLevel::Low, &["ciso", "vp_engineering"]);
+        check(
+            ChangeType::Normal,
+            RiskLevel::Medium,
+            &["owner:max", "owner:mia"],
+        );
+        check(
+            ChangeType::Normal,
+            RiskLevel::High,
+            &["cab:1", "cab:2", "cab:3"],
+        );
+        check(
+            ChangeType::Emergency,
+            RiskLevel::Low,
+            &["ciso", "vp_engineering"],
+        );
     }
 
     #[test]
@@ -299,7 +314,12 @@ mod tests {
             &user("mia"),
             RoutingPolicy::default(),
         );
-        assert_eq!(slots[0].eligibility, Eligibility::Role { role: Role::Manager });
+        assert_eq!(
+            slots[0].eligibility,
+            Eligibility::Role {
+                role: Role::Manager
+            }
+        );
         let slot = check_decider(&slots, &[], &user("mia"), &user("max"), &roles("manager"));
         assert_eq!(slot.map(|s| s.id.as_str()), Ok("owner:mia"));
     }
@@ -320,7 +340,8 @@ mod tests {
             Err(DecisionRefused::OwnChange)
         );
         // One person holding both roles fills one slot, never two.
-        let first = check_decider(&slots, &[], &user("rita"), &user("cy"), &both).map(|s| s.id.clone());
+        let first =
+            check_decider(&slots, &[], &user("rita"), &user("cy"), &both).map(|s| s.id.clone());
         assert_eq!(first.as_deref(), Ok("ciso"));
         let given = [approve("ciso", "cy")];
         assert_eq!(
@@ -328,8 +349,14 @@ mod tests {
             Err(DecisionRefused::AlreadyDecided { by: user("cy") })
         );
         // Someone without a needed role is told what is needed.
-        let err = check_decider(&slots, &given, &user("rita"), &user("bob"), &roles("manager"))
-            .expect_err("not eligible");
+        let err = check_decider(
+            &slots,
+            &given,
+            &user("rita"),
+            &user("bob"),
+            &roles("manager"),
+        )
+        .expect_err("not eligible");
         assert_eq!(
             err.to_string(),
             "bob is not among the approvers this change still needs: it needs a vp_engineering"

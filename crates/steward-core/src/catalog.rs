@@ -84,7 +84,8 @@ impl CatalogItem {
         vec![
             CatalogItem {
                 name: "certificate-renewal".into(),
-                description: "Renew a TLS certificate before expiry, same issuer and key type".into(),
+                description: "Renew a TLS certificate before expiry, same issuer and key type"
+                    .into(),
                 categories: vec!["certificate-renewal".into()],
                 target_kinds: vec![TargetKind::ComputeCluster, TargetKind::ModelDeployment],
                 environments: vec![],
@@ -93,7 +94,8 @@ impl CatalogItem {
             },
             CatalogItem {
                 name: "security-patch".into(),
-                description: "Apply a vendor security patch to a cluster or training environment".into(),
+                description: "Apply a vendor security patch to a cluster or training environment"
+                    .into(),
                 categories: vec!["security-patch".into()],
                 target_kinds: vec![TargetKind::ComputeCluster, TargetKind::TrainingEnvironment],
                 environments: vec![],
@@ -102,7 +104,8 @@ impl CatalogItem {
             },
             CatalogItem {
                 name: "log-retention".into(),
-                description: "Adjust log-retention configuration within the approved retention range".into(),
+                description:
+                    "Adjust log-retention configuration within the approved retention range".into(),
                 categories: vec!["config".into(), "log-retention".into()],
                 target_kinds: vec![],
                 environments: vec![],

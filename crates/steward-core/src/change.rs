@@ -139,7 +139,13 @@ pub enum Refused {
     Segregation(String),
 }
 
-fn transition(action: &str, from: Option<ChangeState>, to: ChangeState, actor: &UserName, comment: Option<String>) -> Transition {
+fn transition(
+    action: &str,
+    from: Option<ChangeState>,
+    to: ChangeState,
+    actor: &UserName,
+    comment: Option<String>,
+) -> Transition {
     Transition {
         action: format!("change.{action}"),
         from,
@@ -207,7 +213,13 @@ impl Change {
             updated_at: facts.now,
             version: 0,
         };
-        let mut transitions = vec![transition("created", None, ChangeState::Draft, &requester, None)];
+        let mut transitions = vec![transition(
+            "created",
+            None,
+            ChangeState::Draft,
+            &requester,
+            None,
+        )];
         if !draft {
             transitions.extend(change.submit(facts)?);
         }
@@ -219,7 +231,12 @@ impl Change {
         self.ensure_can(Step::Submit)?;
         check_targets(&self.request, facts.targets)?;
         self.classification = classify::classify(&self.request, facts.catalog_item, facts.targets);
-        self.risk = risk::assess(&self.request, facts.targets, facts.history, facts.risk_policy);
+        self.risk = risk::assess(
+            &self.request,
+            facts.targets,
+            facts.history,
+            facts.risk_policy,
+        );
         self.required_approvals = approval::route(
             self.classification.change_type,
             &self.risk,
@@ -234,20 +251,36 @@ impl Change {
         ));
         self.updated_at = facts.now;
         let requester = self.requester.clone();
-        let mut out = vec![transition("submitted", Some(self.state), ChangeState::Submitted, &requester, None)];
+        let mut out = vec![transition(
+            "submitted",
+            Some(self.state),
+            ChangeState::Submitted,
+            &requester,
+            None,
+        )];
         self.state = ChangeState::Submitted;
         let (next, action) = if self.required_approvals.is_empty() {
             (ChangeState::Approved, "auto_approved")
         } else {
             (ChangeState::PendingApproval, "routed")
         };
-        out.push(transition(action, Some(self.state), next, &requester, Some(self.classification.reason.clone())));
+        out.push(transition(
+            action,
+            Some(self.state),
+            next,
+            &requester,
+            Some(self.classification.reason.clone()),
+        ));
         self.state = next;
         Ok(out)
     }
 
     /// Submits a change that was opened as a draft.
-    pub fn submit_draft(&mut self, who: &UserName, facts: Facts<'_>) -> Result<Vec<Transition>, Refused> {
+    pub fn submit_draft(
+        &mut self,
+        who: &UserName,
+        facts: Facts<'_>,
+    ) -> Result<Vec<Transition>, Refused> {
         if who != &self.requester {
             return Err(Refused::Segregation(format!(
                 "only the requester ({}) may submit this draft",
@@ -305,7 +338,13 @@ impl Change {
             Outcome::Approved => ("approved", ChangeState::Approved),
             Outcome::Rejected => ("rejected", ChangeState::Rejected),
         };
-        let t = transition(action, Some(self.state), next, who, Some(format!("{slot}: {comment}")));
+        let t = transition(
+            action,
+            Some(self.state),
+            next,
+            who,
+            Some(format!("{slot}: {comment}")),
+        );
         self.state = next;
         Ok(vec![t])
     }
@@ -341,14 +380,13 @@ impl Change {
         }
         self.ensure_can(step)?;
         match step {
-            Step::Cancel => {
-                if who != &self.requester && !roles.contains(Role::Admin) {
-                    return Err(Refused::Segregation(format!(
-                        "only the requester ({}) or an admin may cancel this change",
-                        self.requester
-                    )));
-                }
+            Step::Cancel if who != &self.requester && !roles.contains(Role::Admin) => {
+                return Err(Refused::Segregation(format!(
+                    "only the requester ({}) or an admin may cancel this change",
+                    self.requester
+                )));
             }
+            Step::Cancel => {}
             Step::Close => {}
             _ if self.classification.change_type != ChangeType::Standard => {
                 if who == &self.requester {
@@ -446,7 +484,13 @@ mod tests {
         ChangeRequest::parse(&doc).expect("valid request")
     }
     fn open(req: ChangeRequest, f: Facts<'_>) -> Result<(Change, Vec<Transition>), Refused> {
-        Change::open(ChangeId::from_number(1), TenantId::default_tenant(), user("rita"), req, f)
+        Change::open(
+            ChangeId::from_number(1),
+            TenantId::default_tenant(),
+            user("rita"),
+            req,
+            f,
+        )
     }
     fn actions(ts: &[Transition]) -> Vec<&str> {
         ts.iter().map(|t| t.action.as_str()).collect()
@@ -456,25 +500,47 @@ mod tests {
     fn a_matching_catalog_item_is_standard_and_approved_at_once() {
         let targets = [target("fraud-scoring", Environment::Staging, vec![])];
         let item = &CatalogItem::shipped()[1]; // security-patch
-        let req = request(json!({"environment": "staging", "category": "security-patch",
-            "catalog_item": "security-patch", "impact": {"data": "low", "availability": "low", "compliance": "low"}}));
+        let req = request(
+            json!({"environment": "staging", "category": "security-patch",
+            "catalog_item": "security-patch", "impact": {"data": "low", "availability": "low", "compliance": "low"}}),
+        );
         let (change, ts) = open(req, facts(&targets, Some(item))).expect("opens");
         assert_eq!(change.classification.change_type, ChangeType::Standard);
         assert_eq!(change.state, ChangeState::Approved);
-        assert_eq!(actions(&ts), ["change.created", "change.submitted", "change.auto_approved"]);
-        assert_eq!(change.approval_deadline, Some(now() + chrono::Duration::days(1)));
+        assert_eq!(
+            actions(&ts),
+            ["change.created", "change.submitted", "change.auto_approved"]
+        );
+        assert_eq!(
+            change.approval_deadline,
+            Some(now() + chrono::Duration::days(1))
+        );
     }
 
     #[test]
     fn a_catalog_item_never_covers_production_targets_with_regulated_data() {
-        let targets = [target("fraud-scoring", Environment::Production, vec![Regulated::Financial])];
+        let targets = [target(
+            "fraud-scoring",
+            Environment::Production,
+            vec![Regulated::Financial],
+        )];
         for item in CatalogItem::shipped() {
-            let req = request(json!({"category": item.categories[0], "catalog_item": item.name,
-                "impact": {"data": "low", "availability": "low", "compliance": "low"}}));
+            let req = request(
+                json!({"category": item.categories[0], "catalog_item": item.name,
+                "impact": {"data": "low", "availability": "low", "compliance": "low"}}),
+            );
             let (change, _) = open(req, facts(&targets, Some(&item))).expect("opens");
-            assert_eq!(change.classification.change_type, ChangeType::Normal, "{}", item.name);
+            assert_eq!(
+                change.classification.change_type,
+                ChangeType::Normal,
+                "{}",
+                item.name
+            );
             assert!(
-                change.classification.reason.contains("production target with regulated data"),
+                change
+                    .classification
+                    .reason
+                    .contains("production target with regulated data"),
                 "{}",
                 change.classification.reason
             );
@@ -498,11 +564,20 @@ mod tests {
     #[test]
     fn unknown_targets_and_environment_mismatches_are_named() {
         let targets = [target("fraud-scoring", Environment::Staging, vec![])];
-        let err = open(request(json!({"targets": ["fraud-scoring", "ghost"]})), facts(&targets, None))
-            .expect_err("refused");
-        let Refused::Invalid(errors) = err else { panic!("expected field errors") };
+        let err = open(
+            request(json!({"targets": ["fraud-scoring", "ghost"]})),
+            facts(&targets, None),
+        )
+        .expect_err("refused");
+        let Refused::Invalid(errors) = err else {
+            panic!("expected field errors")
+        };
         assert_eq!(errors[0].field, "targets[0]");
-        assert!(errors[0].message.contains("is in staging but the change is for production"));
+        assert!(
+            errors[0]
+                .message
+                .contains("is in staging but the change is for production")
+        );
         assert!(errors[1].message.starts_with("unknown target 'ghost'"));
     }
 
@@ -513,17 +588,40 @@ mod tests {
         assert_eq!(change.state, ChangeState::PendingApproval);
         // Too early to schedule.
         let err = change
-            .advance(Step::Schedule, &user("ivan"), &roles("requester"), None, None, now())
+            .advance(
+                Step::Schedule,
+                &user("ivan"),
+                &roles("requester"),
+                None,
+                None,
+                now(),
+            )
             .expect_err("illegal");
-        assert_eq!(err.to_string(), "cannot schedule a change that is pending_approval");
+        assert_eq!(
+            err.to_string(),
+            "cannot schedule a change that is pending_approval"
+        );
         change
-            .decide(&user("mia"), &roles("manager"), Decision::Approve, "fine".into(), now())
+            .decide(
+                &user("mia"),
+                &roles("manager"),
+                Decision::Approve,
+                "fine".into(),
+                now(),
+            )
             .expect("owner approves");
         assert_eq!(change.state, ChangeState::Approved);
         // Neither the requester nor the approver implements.
         for who in ["rita", "mia"] {
             let err = change
-                .advance(Step::Schedule, &user(who), &roles("manager"), None, None, now())
+                .advance(
+                    Step::Schedule,
+                    &user(who),
+                    &roles("manager"),
+                    None,
+                    None,
+                    now(),
+                )
                 .expect_err("segregation");
             assert!(matches!(err, Refused::Segregation(_)), "{who}");
         }
@@ -535,7 +633,14 @@ mod tests {
         assert_eq!(change.state, ChangeState::Closed);
         assert_eq!(change.implementer, Some(user("ivan")));
         let err = change
-            .advance(Step::Cancel, &user("rita"), &roles("requester"), None, None, now())
+            .advance(
+                Step::Cancel,
+                &user("rita"),
+                &roles("requester"),
+                None,
+                None,
+                now(),
+            )
             .expect_err("closed is final");
         assert_eq!(err.to_string(), "cannot cancel a change that is closed");
     }
@@ -543,10 +648,20 @@ mod tests {
     #[test]
     fn a_draft_waits_until_its_requester_submits_it() {
         let targets = [target("fraud-scoring", Environment::Production, vec![])];
-        let (mut change, ts) = open(request(json!({"draft": true})), facts(&targets, None)).expect("opens");
-        assert_eq!((change.state, actions(&ts)), (ChangeState::Draft, vec!["change.created"]));
-        assert!(change.submit_draft(&user("mia"), facts(&targets, None)).is_err());
-        let ts = change.submit_draft(&user("rita"), facts(&targets, None)).expect("submits");
+        let (mut change, ts) =
+            open(request(json!({"draft": true})), facts(&targets, None)).expect("opens");
+        assert_eq!(
+            (change.state, actions(&ts)),
+            (ChangeState::Draft, vec!["change.created"])
+        );
+        assert!(
+            change
+                .submit_draft(&user("mia"), facts(&targets, None))
+                .is_err()
+        );
+        let ts = change
+            .submit_draft(&user("rita"), facts(&targets, None))
+            .expect("submits");
         assert_eq!(actions(&ts), ["change.submitted", "change.routed"]);
         assert!(change.is_overdue(now() + chrono::Duration::days(4)));
         assert!(!change.is_overdue(now() + chrono::Duration::days(2)));

@@ -142,7 +142,8 @@ mod tests {
 
     #[test]
     fn slugs_accept_and_refuse() {
-        let check = |input: &str, ok: bool| assert_eq!(UserName::parse(input).is_ok(), ok, "{input}");
+        let check =
+            |input: &str, ok: bool| assert_eq!(UserName::parse(input).is_ok(), ok, "{input}");
         check("alice", true);
         check("ml-eng.7_x", true);
         check("", false);

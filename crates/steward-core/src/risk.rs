@@ -96,7 +96,11 @@ pub fn assess(
         });
     };
     let impact = &request.impact;
-    add("impact.data", impact.data.to_string(), level_points(impact.data, 20));
+    add(
+        "impact.data",
+        impact.data.to_string(),
+        level_points(impact.data, 20),
+    );
     add(
         "impact.availability",
         impact.availability.to_string(),
@@ -147,12 +151,10 @@ pub fn assess(
         if production { 15 } else { 0 },
     );
 
-    let history_points = if history.finished == 0 {
-        0
-    } else {
-        // Integer arithmetic so the score is identical on every platform.
-        (history.failed.min(history.finished) * HISTORY_MAX_POINTS / history.finished) as u32
-    };
+    // Integer arithmetic so the score is identical on every platform; no history adds nothing.
+    let history_points = (history.failed.min(history.finished) * HISTORY_MAX_POINTS)
+        .checked_div(history.finished)
+        .unwrap_or(0) as u32;
     add(
         "history.failure_rate",
         if history.finished == 0 {
@@ -255,11 +257,17 @@ mod tests {
             high_threshold: 16,
             medium_threshold: 15,
         };
-        assert_eq!(assess(&request, &low, History::default(), policy).level, RiskLevel::Medium);
+        assert_eq!(
+            assess(&request, &low, History::default(), policy).level,
+            RiskLevel::Medium
+        );
         let policy = RiskPolicy {
             high_threshold: 15,
             medium_threshold: 10,
         };
-        assert_eq!(assess(&request, &low, History::default(), policy).level, RiskLevel::High);
+        assert_eq!(
+            assess(&request, &low, History::default(), policy).level,
+            RiskLevel::High
+        );
     }
 }

@@ -101,7 +101,11 @@ impl Roles {
 
     /// `requester,manager`, the form the store keeps.
     pub fn to_list(&self) -> String {
-        self.0.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+        self.0
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

@@ -46,21 +46,47 @@ mod tests {
     use super::*;
 
     fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn deadlines_by_type() {
         let check = |t, submitted: &str, due: &str| {
-            assert_eq!(approval_deadline(t, at(submitted)), at(due), "{t} {submitted}");
+            assert_eq!(
+                approval_deadline(t, at(submitted)),
+                at(due),
+                "{t} {submitted}"
+            );
         };
         // 2026-11-23 is a Monday.
-        check(ChangeType::Standard, "2026-11-23T10:00:00Z", "2026-11-24T10:00:00Z");
-        check(ChangeType::Emergency, "2026-11-23T23:30:00Z", "2026-11-24T01:30:00Z");
-        check(ChangeType::Normal, "2026-11-23T10:00:00Z", "2026-11-26T10:00:00Z");
+        check(
+            ChangeType::Standard,
+            "2026-11-23T10:00:00Z",
+            "2026-11-24T10:00:00Z",
+        );
+        check(
+            ChangeType::Emergency,
+            "2026-11-23T23:30:00Z",
+            "2026-11-24T01:30:00Z",
+        );
+        check(
+            ChangeType::Normal,
+            "2026-11-23T10:00:00Z",
+            "2026-11-26T10:00:00Z",
+        );
         // Thursday + 3 business days skips the weekend.
-        check(ChangeType::Normal, "2026-11-26T10:00:00Z", "2026-12-01T10:00:00Z");
+        check(
+            ChangeType::Normal,
+            "2026-11-26T10:00:00Z",
+            "2026-12-01T10:00:00Z",
+        );
         // Saturday counts from Monday midnight.
-        check(ChangeType::Normal, "2026-11-28T15:00:00Z", "2026-12-03T00:00:00Z");
+        check(
+            ChangeType::Normal,
+            "2026-11-28T15:00:00Z",
+            "2026-12-03T00:00:00Z",
+        );
     }
 }

@@ -79,7 +79,10 @@ impl ChangeState {
                 | (Implementing, Completed | Failed | RolledBack)
                 | (Completed | Failed, RolledBack)
                 | (Completed | Failed | RolledBack, Closed)
-                | (Draft | Submitted | PendingApproval | Approved | Scheduled, Cancelled)
+                | (
+                    Draft | Submitted | PendingApproval | Approved | Scheduled,
+                    Cancelled
+                )
         )
     }
 

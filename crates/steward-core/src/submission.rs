@@ -286,9 +286,10 @@ impl ChangeRequest {
                     continue;
                 };
                 match TargetName::parse(&name) {
-                    Ok(t) if targets.contains(&t) => r
-                        .errors
-                        .push(FieldError::new(path, format!("target '{t}' is listed twice"))),
+                    Ok(t) if targets.contains(&t) => r.errors.push(FieldError::new(
+                        path,
+                        format!("target '{t}' is listed twice"),
+                    )),
                     Ok(t) => targets.push(t),
                     Err(e) => r.errors.push(FieldError::new(path, e.to_string())),
                 }
@@ -351,27 +352,31 @@ impl ChangeRequest {
             implementation_plan,
             rollback_plan,
         ) {
-            (Some(title), Some(description), Some(category), Some(environment), Some(impact), Some(implementation_plan), Some(rollback_plan))
-                if errors.is_empty() =>
-            {
-                Ok(ChangeRequest {
-                    title,
-                    description,
-                    category,
-                    targets,
-                    environment,
-                    impact,
-                    implementation_plan,
-                    rollback_plan,
-                    verification_plan,
-                    catalog_item,
-                    emergency,
-                    justification,
-                    window,
-                    links,
-                    draft,
-                })
-            }
+            (
+                Some(title),
+                Some(description),
+                Some(category),
+                Some(environment),
+                Some(impact),
+                Some(implementation_plan),
+                Some(rollback_plan),
+            ) if errors.is_empty() => Ok(ChangeRequest {
+                title,
+                description,
+                category,
+                targets,
+                environment,
+                impact,
+                implementation_plan,
+                rollback_plan,
+                verification_plan,
+                catalog_item,
+                emergency,
+                justification,
+                window,
+                links,
+                draft,
+            }),
             _ => Err(errors),
         }
     }
@@ -420,13 +425,19 @@ pub(crate) mod tests {
             |d| {
                 d.remove("title");
                 d.insert("environment".into(), json!("prod"));
-                d.insert("impact".into(), json!({"data": "huge", "availability": "low"}));
+                d.insert(
+                    "impact".into(),
+                    json!({"data": "huge", "availability": "low"}),
+                );
                 d.insert("rolback_plan".into(), json!("typo"));
             },
             &[
                 ("rolback_plan", "unknown field"),
                 ("title", "is required"),
-                ("environment", "'prod' is not one of: production, staging, development"),
+                (
+                    "environment",
+                    "'prod' is not one of: production, staging, development",
+                ),
                 ("impact.data", "'huge' is not one of: low, medium, high"),
                 ("impact.compliance", "is required"),
             ],
@@ -473,9 +484,12 @@ pub(crate) mod tests {
                 ("window.end", "must be after window.start"),
             ],
         );
-        check(|d| {
-            d.insert("targets".into(), json!([]));
-        }, &[("targets", "must name at least one target")]);
+        check(
+            |d| {
+                d.insert("targets".into(), json!([]));
+            },
+            &[("targets", "must name at least one target")],
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::str::FromStr;
 
 /// Lists the accepted spellings of an enum in one readable line, for error messages.
 fn one_of<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> String {
-    all.iter().map(|v| as_str(*v)).collect::<Vec<_>>().join(", ")
+    all.iter()
+        .map(|v| as_str(*v))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 macro_rules! text_enum {
@@ -100,8 +103,16 @@ mod tests {
 
     #[test]
     fn enums_parse_their_own_spelling_and_list_the_options_otherwise() {
-        assert_eq!("model_deployment".parse::<TargetKind>(), Ok(TargetKind::ModelDeployment));
-        let err = "prod".parse::<Environment>().expect_err("not an environment");
-        assert_eq!(err, "'prod' is not one of: production, staging, development");
+        assert_eq!(
+            "model_deployment".parse::<TargetKind>(),
+            Ok(TargetKind::ModelDeployment)
+        );
+        let err = "prod"
+            .parse::<Environment>()
+            .expect_err("not an environment");
+        assert_eq!(
+            err,
+            "'prod' is not one of: production, staging, development"
+        );
     }
 }

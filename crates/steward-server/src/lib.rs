@@ -1,0 +1,175 @@
+//! Steward's HTTP face: the REST API, authentication, and the application lifecycle.
+//!
+//! This is the only crate that knows HTTP. A request is authenticated into a [`auth::Caller`],
+//! authorized into a capability, parsed into core types, decided by `steward-core`, and persisted
+//! with its audit events by `steward-store`. [`Application::build`] binds the port (0 in tests)
+//! and bootstraps an empty store; [`Application::run_until_stopped`] serves until the shutdown
+//! future completes, then drains in-flight requests.
+
+pub mod api;
+pub mod auth;
+mod bootstrap;
+pub mod error;
+
+pub use bootstrap::Bootstrap;
+
+use anyhow::Context;
+use chrono::{DateTime, SubsecRound, Utc};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use steward_core::approval::RoutingPolicy;
+use steward_core::risk::RiskPolicy;
+use steward_store::Store;
+use tokio::net::TcpListener;
+
+/// Everything the server needs, passed in explicitly; there is no global configuration.
+#[derive(Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// Where the admin token file (and, for SQLite, the database) lives.
+    pub data_dir: PathBuf,
+    /// The admin's token on first start; generated when absent.
+    pub bootstrap_token: Option<String>,
+    pub risk_policy: RiskPolicy,
+    pub routing_policy: RoutingPolicy,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    // Hand-written so the bootstrap token never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field(
+                "bootstrap_token",
+                &self.bootstrap_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("risk_policy", &self.risk_policy)
+            .field("routing_policy", &self.routing_policy)
+            .finish()
+    }
+}
+
+/// Hides the password in a database URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The server's clock. Real time plus an offset that only tests move, so SLA deadlines and
+/// windows can be tested without waiting; times are cut to microseconds, the precision the
+/// store keeps, so a value reads back exactly as it was written.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_micros: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        let now =
+            Utc::now() + chrono::Duration::microseconds(self.offset_micros.load(Ordering::Relaxed));
+        now.trunc_subsecs(6)
+    }
+
+    /// Moves this clock (and every server sharing it) forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        let micros = by.num_microseconds().unwrap_or(i64::MAX);
+        self.offset_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<ServerConfig>,
+    pub clock: Clock,
+}
+
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    bootstrap: Option<Bootstrap>,
+}
+
+impl Application {
+    /// Connects the store (migrating it), bootstraps an empty one, and binds the listener.
+    pub async fn build(config: ServerConfig) -> anyhow::Result<Application> {
+        Self::build_with_clock(config, Clock::default()).await
+    }
+
+    /// As [`Application::build`], with a clock the caller controls (tests).
+    pub async fn build_with_clock(
+        config: ServerConfig,
+        clock: Clock,
+    ) -> anyhow::Result<Application> {
+        let store = Store::connect(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database at {}",
+                    redact_url(&config.database_url)
+                )
+            })?;
+        let bootstrap = bootstrap::run(&store, &config).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Application {
+            listener,
+            state: AppState {
+                store,
+                config: Arc::new(config),
+                clock,
+            },
+            bootstrap,
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// What first start created, if this start was the first.
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and closes the store.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        let app = api::router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the HTTP server failed")?;
+        store.close().await;
+        Ok(())
+    }
+}

@@ -51,11 +51,13 @@ pub(crate) async fn append(
         return Ok(());
     }
     let count = records.len() as i64;
-    let end: i64 = sqlx::query("UPDATE audit_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq")
-        .bind(count)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("next_seq")?;
+    let end: i64 = sqlx::query(
+        "UPDATE audit_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq",
+    )
+    .bind(count)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("next_seq")?;
     let occurred_at = ts(now);
     for (i, record) in records.iter().enumerate() {
         sqlx::query(
@@ -120,7 +122,11 @@ impl crate::TenantStore<'_> {
     }
 
     /// The tenant's events in log order, from `after_seq` (exclusive), at most `limit`.
-    pub async fn audit_events(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+    pub async fn audit_events(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
         )))

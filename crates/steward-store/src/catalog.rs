@@ -9,11 +9,12 @@ use steward_core::catalog::CatalogItem;
 
 impl TenantStore<'_> {
     pub async fn catalog_item(&self, name: &str) -> Result<Option<CatalogItem>, StoreError> {
-        let row = sqlx::query("SELECT document FROM catalog_items WHERE tenant_id = $1 AND name = $2")
-            .bind(self.tenant.clone())
-            .bind(name.to_owned())
-            .fetch_optional(&self.store.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT document FROM catalog_items WHERE tenant_id = $1 AND name = $2")
+                .bind(self.tenant.clone())
+                .bind(name.to_owned())
+                .fetch_optional(&self.store.pool)
+                .await?;
         row.map(|r| {
             let doc: String = r.try_get("document")?;
             serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("catalog item", e))
@@ -22,10 +23,11 @@ impl TenantStore<'_> {
     }
 
     pub async fn list_catalog(&self) -> Result<Vec<CatalogItem>, StoreError> {
-        let rows = sqlx::query("SELECT document FROM catalog_items WHERE tenant_id = $1 ORDER BY name")
-            .bind(self.tenant.clone())
-            .fetch_all(&self.store.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT document FROM catalog_items WHERE tenant_id = $1 ORDER BY name")
+                .bind(self.tenant.clone())
+                .fetch_all(&self.store.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let doc: String = r.try_get("document")?;
@@ -35,10 +37,15 @@ impl TenantStore<'_> {
     }
 
     /// Creates or replaces a catalog item, audited with its previous and new content.
-    pub async fn put_catalog_item(&self, actor: &str, item: &CatalogItem) -> Result<(), StoreError> {
+    pub async fn put_catalog_item(
+        &self,
+        actor: &str,
+        item: &CatalogItem,
+    ) -> Result<(), StoreError> {
         let before = self.catalog_item(&item.name).await?;
         let now = Utc::now();
-        let document = serde_json::to_string(item).map_err(|e| StoreError::corrupt("catalog item", e))?;
+        let document =
+            serde_json::to_string(item).map_err(|e| StoreError::corrupt("catalog item", e))?;
         let mut tx = self.store.begin_write().await?;
         sqlx::query(
             "INSERT INTO catalog_items (tenant_id, name, document, updated_at) VALUES ($1, $2, $3, $4) \
@@ -52,7 +59,12 @@ impl TenantStore<'_> {
         .await?;
         let record = AuditRecord {
             actor: actor.to_owned(),
-            action: if before.is_some() { "catalog.updated" } else { "catalog.created" }.into(),
+            action: if before.is_some() {
+                "catalog.updated"
+            } else {
+                "catalog.created"
+            }
+            .into(),
             subject_type: "catalog_item",
             subject_id: item.name.clone(),
             outcome: "success",

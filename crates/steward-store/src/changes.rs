@@ -59,7 +59,11 @@ fn document(change: &Change) -> Result<String, StoreError> {
 
 impl TenantStore<'_> {
     /// Outcomes of earlier changes in `category` that touched any of `targets`.
-    pub async fn history(&self, targets: &[TargetName], category: &str) -> Result<History, StoreError> {
+    pub async fn history(
+        &self,
+        targets: &[TargetName],
+        category: &str,
+    ) -> Result<History, StoreError> {
         if targets.is_empty() {
             return Ok(History::default());
         }
@@ -137,12 +141,14 @@ impl TenantStore<'_> {
         .execute(&mut *tx)
         .await?;
         for target in &change.request.targets {
-            sqlx::query("INSERT INTO change_targets (tenant_id, number, target) VALUES ($1, $2, $3)")
-                .bind(self.tenant.clone())
-                .bind(number)
-                .bind(target.as_str().to_owned())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO change_targets (tenant_id, number, target) VALUES ($1, $2, $3)",
+            )
+            .bind(self.tenant.clone())
+            .bind(number)
+            .bind(target.as_str().to_owned())
+            .execute(&mut *tx)
+            .await?;
         }
         let records = transition_records(&change, &transitions);
         audit::append(&mut tx, &self.tenant, change.updated_at, &records).await?;
@@ -151,16 +157,19 @@ impl TenantStore<'_> {
     }
 
     pub async fn get_change(&self, id: &ChangeId) -> Result<Option<Change>, StoreError> {
-        let row = sqlx::query("SELECT version, document FROM changes WHERE tenant_id = $1 AND number = $2")
-            .bind(self.tenant.clone())
-            .bind(id.number() as i64)
-            .fetch_optional(&self.store.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT version, document FROM changes WHERE tenant_id = $1 AND number = $2",
+        )
+        .bind(self.tenant.clone())
+        .bind(id.number() as i64)
+        .fetch_optional(&self.store.pool)
+        .await?;
         row.as_ref().map(from_row).transpose()
     }
 
     pub async fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>, StoreError> {
-        let mut sql = String::from("SELECT version, document FROM changes c WHERE c.tenant_id = $1");
+        let mut sql =
+            String::from("SELECT version, document FROM changes c WHERE c.tenant_id = $1");
         let mut binds: Vec<String> = vec![self.tenant.clone()];
         let mut push = |clause: &str, value: String| {
             binds.push(value);
@@ -183,7 +192,10 @@ impl TenantStore<'_> {
             );
         }
         if let Some(now) = filter.overdue_at {
-            push(" AND c.state = 'pending_approval' AND c.approval_deadline < ?", ts(now));
+            push(
+                " AND c.state = 'pending_approval' AND c.approval_deadline < ?",
+                ts(now),
+            );
         }
         let limit = filter.limit.clamp(1, 1000);
         sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
@@ -197,7 +209,11 @@ impl TenantStore<'_> {
 
     /// Saves a change read at `change.version` with the transitions that led to its new state.
     /// Fails with [`StoreError::Conflict`] if anyone saved it since it was read.
-    pub async fn save_change(&self, change: &Change, transitions: &[Transition]) -> Result<(), StoreError> {
+    pub async fn save_change(
+        &self,
+        change: &Change,
+        transitions: &[Transition],
+    ) -> Result<(), StoreError> {
         let mut tx = self.store.begin_write().await?;
         let mut saved = change.clone();
         saved.version += 1;
@@ -231,7 +247,11 @@ impl TenantStore<'_> {
         Ok(())
     }
 
-    async fn insert_new_decisions(&self, conn: &mut AnyConnection, change: &Change) -> Result<(), StoreError> {
+    async fn insert_new_decisions(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change,
+    ) -> Result<(), StoreError> {
         let number = change.id.number() as i64;
         let recorded: i64 = sqlx::query(
             "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM change_decisions WHERE tenant_id = $1 AND number = $2",

@@ -25,7 +25,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.
-const ADVISORY_LOCK_KEY: i64 = 0x5374_6577_6172_64;
+const ADVISORY_LOCK_KEY: i64 = 0x0053_7465_7761_7264;
 
 fn checksum(sql: &str) -> String {
     Sha256::digest(sql.as_bytes())
@@ -87,7 +87,11 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(),
             }
             None => {}
         }
-        tracing::info!(version = migration.version, name = migration.name, "applying migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applying migration"
+        );
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO steward_migrations (version, name, checksum) VALUES ($1, $2, $3)")

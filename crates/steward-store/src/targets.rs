@@ -18,10 +18,16 @@ fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Target, StoreError> {
     let regulated = text("regulated")?;
     Ok(Target {
         name: TargetName::parse(&text("name")?).map_err(|e| StoreError::corrupt("target", e))?,
-        kind: text("kind")?.parse::<TargetKind>().map_err(corrupt("kind"))?,
+        kind: text("kind")?
+            .parse::<TargetKind>()
+            .map_err(corrupt("kind"))?,
         owner: UserName::parse(&text("owner")?).map_err(|e| StoreError::corrupt("owner", e))?,
-        environment: text("environment")?.parse().map_err(corrupt("environment"))?,
-        criticality: text("criticality")?.parse().map_err(corrupt("criticality"))?,
+        environment: text("environment")?
+            .parse()
+            .map_err(corrupt("environment"))?,
+        criticality: text("criticality")?
+            .parse()
+            .map_err(corrupt("criticality"))?,
         regulated: regulated
             .split(',')
             .filter(|s| !s.is_empty())

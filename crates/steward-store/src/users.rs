@@ -22,7 +22,10 @@ fn parse_roles(list: &str) -> Result<Roles, StoreError> {
 
 impl Store {
     /// Finds the account a token hash belongs to, in whichever tenant it lives.
-    pub async fn principal_for_token(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
+    pub async fn principal_for_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query(
             "SELECT u.tenant_id, u.name, u.roles FROM api_tokens t \
              JOIN users u ON u.tenant_id = t.tenant_id AND u.name = t.user_name \
@@ -46,11 +49,13 @@ impl Store {
 
 impl TenantStore<'_> {
     pub async fn user_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1")
-            .bind(self.tenant.clone())
-            .fetch_one(&self.store.pool)
-            .await?
-            .try_get("n")?)
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM users WHERE tenant_id = $1")
+                .bind(self.tenant.clone())
+                .fetch_one(&self.store.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 
     pub async fn user_roles(&self, name: &UserName) -> Result<Option<Roles>, StoreError> {
@@ -89,14 +94,16 @@ impl TenantStore<'_> {
     ) -> Result<(), StoreError> {
         let now = Utc::now();
         let mut tx = self.store.begin_write().await?;
-        sqlx::query("INSERT INTO users (tenant_id, name, roles, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(self.tenant.clone())
-            .bind(name.as_str().to_owned())
-            .bind(roles.to_list())
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::from_insert(e, || format!("user '{name}'")))?;
+        sqlx::query(
+            "INSERT INTO users (tenant_id, name, roles, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(self.tenant.clone())
+        .bind(name.as_str().to_owned())
+        .bind(roles.to_list())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, || format!("user '{name}'")))?;
         sqlx::query(
             "INSERT INTO api_tokens (token_hash, tenant_id, user_name, label, created_at) \
              VALUES ($1, $2, $3, $4, $5)",

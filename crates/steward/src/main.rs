@@ -1,1 +1,508 @@
-fn main() {}
+//! `steward`: the server (`steward serve`) and the command-line client for everything else.
+//!
+//! Client commands talk to a server over its REST API (`--server`, `--token`), print readable text
+//! or, with `--output json`, the API's JSON unchanged. Errors end the process with status 1 and one
+//! readable line on stderr.
+
+mod client;
+mod output;
+mod serve;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use client::Client;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "Governance for ML infrastructure: change management, audit."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// How client commands reach the server.
+#[derive(Debug, clap::Args)]
+struct ClientArgs {
+    /// The Steward server's base URL.
+    #[arg(
+        long,
+        env = "STEWARD_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    server: String,
+    /// Your API token.
+    #[arg(long, env = "STEWARD_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// text for people, json for scripts (the API's JSON, with stable keys).
+    #[arg(long, short = 'o', value_enum, default_value = "text", global = true)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Steward server (SQLite in ./steward-data unless told otherwise).
+    Serve(serve::ServeArgs),
+    /// Accounts and their roles.
+    User {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Show who your token belongs to.
+    Whoami {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Resources a change can touch.
+    Target {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: TargetCommand,
+    },
+    /// The standard-change catalog (pre-approved templates).
+    Catalog {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Change requests.
+    Change {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: ChangeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account (admin only) and print its API token.
+    Create {
+        name: String,
+        /// Comma-separated: requester, manager, cab_member, ciso, vp_engineering, compliance_officer, auditor, admin.
+        #[arg(long = "role", required = true)]
+        roles: String,
+    },
+    /// List accounts.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TargetCommand {
+    /// Register a target (manager or admin).
+    Create {
+        name: String,
+        /// compute_cluster, training_environment, model_deployment, data_source or access_control.
+        #[arg(long)]
+        kind: String,
+        /// The owning manager.
+        #[arg(long)]
+        owner: String,
+        /// production, staging or development.
+        #[arg(long)]
+        environment: String,
+        /// low, medium or high.
+        #[arg(long)]
+        criticality: String,
+        /// Regulated data it processes, comma-separated: pii, financial.
+        #[arg(long, value_delimiter = ',')]
+        regulated: Vec<String>,
+        /// The target it runs on.
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// List targets.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// List catalog items.
+    List,
+    /// Create or replace a catalog item from a YAML or JSON file (admin only).
+    Put { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum ChangeCommand {
+    /// Submit a change request from a YAML or JSON file (`-` reads standard input).
+    Submit { file: PathBuf },
+    /// List changes, newest first.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long = "type")]
+        change_type: Option<String>,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        requester: Option<String>,
+        /// Only changes past their approval deadline.
+        #[arg(long)]
+        overdue: bool,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+    /// Show a change: type, state, risk with factors, approvals and history.
+    Show { id: String },
+    /// Approve a change.
+    Approve {
+        id: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Reject a change.
+    Reject {
+        id: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Send a draft for approval.
+    SubmitDraft { id: String },
+    /// Schedule an approved change (into its requested window unless given one).
+    Schedule {
+        id: String,
+        #[arg(long, requires = "end")]
+        start: Option<String>,
+        #[arg(long, requires = "start")]
+        end: Option<String>,
+    },
+    /// Start implementing a scheduled change.
+    Implement {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Record that implementation completed.
+    Complete {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Record that implementation failed.
+    Fail {
+        id: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Record that the change was rolled back.
+    Rollback {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close a finished change.
+    Close {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Cancel a change that has not started.
+    Cancel {
+        id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("error: {}", one_line(&e));
+        std::process::exit(1);
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+    parts.dedup();
+    parts.join(": ").replace('\n', " ")
+}
+
+fn init_logging() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let filter: Targets = std::env::var("STEWARD_LOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| "info,sqlx=warn".parse().unwrap_or_default());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
+}
+
+/// Reads a YAML or JSON document (`-` for standard input) into JSON.
+fn read_document(path: &PathBuf) -> anyhow::Result<Value> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    let is_json =
+        path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    if is_json {
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+    } else {
+        yaml_serde::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))
+    }
+}
+
+struct Ctx {
+    client: Client,
+    output: OutputFormat,
+}
+
+impl Ctx {
+    fn new(args: &ClientArgs) -> anyhow::Result<Ctx> {
+        Ok(Ctx {
+            client: Client::new(&args.server, args.token.clone())?,
+            output: args.output,
+        })
+    }
+
+    fn print(&self, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
+        match self.output {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
+            OutputFormat::Text => print!("{}", text(value)),
+        }
+        Ok(())
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        step: &str,
+        comment: Option<String>,
+        window: Option<Value>,
+    ) -> anyhow::Result<()> {
+        let body = json!({ "step": step, "comment": comment, "window": window });
+        let change = self
+            .client
+            .call(
+                Method::POST,
+                &format!("/api/v1/changes/{id}/transitions"),
+                Some(&body),
+            )
+            .await?;
+        self.print(&change, output::change_summary)
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging();
+            serve::run(args).await
+        }
+        Command::Whoami { client } => {
+            let ctx = Ctx::new(&client)?;
+            let me = ctx.client.call(Method::GET, "/api/v1/whoami", None).await?;
+            ctx.print(&me, output::user_line)
+        }
+        Command::User { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            match command {
+                UserCommand::Create { name, roles } => {
+                    let roles: Vec<&str> = roles
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .collect();
+                    let user = ctx
+                        .client
+                        .call(
+                            Method::POST,
+                            "/api/v1/users",
+                            Some(&json!({ "name": name, "roles": roles })),
+                        )
+                        .await?;
+                    ctx.print(&user, output::created_user)
+                }
+                UserCommand::List => {
+                    let users = ctx.client.call(Method::GET, "/api/v1/users", None).await?;
+                    ctx.print(&users, |v| output::lines(v, output::user_line))
+                }
+            }
+        }
+        Command::Target { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            match command {
+                TargetCommand::Create {
+                    name,
+                    kind,
+                    owner,
+                    environment,
+                    criticality,
+                    regulated,
+                    parent,
+                } => {
+                    let body = json!({
+                        "name": name, "kind": kind, "owner": owner, "environment": environment,
+                        "criticality": criticality, "regulated": regulated, "parent": parent,
+                    });
+                    let target = ctx
+                        .client
+                        .call(Method::POST, "/api/v1/targets", Some(&body))
+                        .await?;
+                    ctx.print(&target, output::target_line)
+                }
+                TargetCommand::List => {
+                    let targets = ctx
+                        .client
+                        .call(Method::GET, "/api/v1/targets", None)
+                        .await?;
+                    ctx.print(&targets, |v| output::lines(v, output::target_line))
+                }
+            }
+        }
+        Command::Catalog { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            match command {
+                CatalogCommand::List => {
+                    let items = ctx
+                        .client
+                        .call(Method::GET, "/api/v1/catalog", None)
+                        .await?;
+                    ctx.print(&items, |v| output::lines(v, output::catalog_line))
+                }
+                CatalogCommand::Put { file } => {
+                    let document = read_document(&file)?;
+                    let Some(name) = document.get("name").and_then(Value::as_str) else {
+                        bail!("{} has no `name`", file.display());
+                    };
+                    let item = ctx
+                        .client
+                        .call(
+                            Method::PUT,
+                            &format!("/api/v1/catalog/{name}"),
+                            Some(&document),
+                        )
+                        .await?;
+                    ctx.print(&item, output::catalog_line)
+                }
+            }
+        }
+        Command::Change { client, command } => run_change(Ctx::new(&client)?, command).await,
+    }
+}
+
+async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
+    match command {
+        ChangeCommand::Submit { file } => {
+            let document = read_document(&file)?;
+            let change = ctx
+                .client
+                .call(Method::POST, "/api/v1/changes", Some(&document))
+                .await?;
+            ctx.print(&change, output::change_summary)
+        }
+        ChangeCommand::List {
+            state,
+            change_type,
+            target,
+            requester,
+            overdue,
+            limit,
+        } => {
+            let mut query = Vec::new();
+            let mut add = |k: &'static str, v: Option<String>| {
+                if let Some(v) = v {
+                    query.push((k, v));
+                }
+            };
+            add("state", state);
+            add("type", change_type);
+            add("target", target);
+            add("requester", requester);
+            add("overdue", overdue.then(|| "true".to_owned()));
+            add("limit", limit.map(|l| l.to_string()));
+            let changes = ctx
+                .client
+                .call_with_query(Method::GET, "/api/v1/changes", &query, None)
+                .await?;
+            ctx.print(&changes, output::change_table)
+        }
+        ChangeCommand::Show { id } => {
+            let change = ctx
+                .client
+                .call(Method::GET, &format!("/api/v1/changes/{id}"), None)
+                .await?;
+            ctx.print(&change, output::change_details)
+        }
+        ChangeCommand::Approve { id, comment } => {
+            let change = ctx
+                .client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/changes/{id}/approve"),
+                    Some(&json!({ "comment": comment })),
+                )
+                .await?;
+            ctx.print(&change, output::change_summary)
+        }
+        ChangeCommand::Reject { id, comment } => {
+            let change = ctx
+                .client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/changes/{id}/reject"),
+                    Some(&json!({ "comment": comment })),
+                )
+                .await?;
+            ctx.print(&change, output::change_summary)
+        }
+        ChangeCommand::SubmitDraft { id } => {
+            let change = ctx
+                .client
+                .call(Method::POST, &format!("/api/v1/changes/{id}/submit"), None)
+                .await?;
+            ctx.print(&change, output::change_summary)
+        }
+        ChangeCommand::Schedule { id, start, end } => {
+            let window = match (start, end) {
+                (Some(start), Some(end)) => Some(json!({ "start": start, "end": end })),
+                _ => None,
+            };
+            ctx.transition(&id, "schedule", None, window).await
+        }
+        ChangeCommand::Implement { id, comment } => {
+            ctx.transition(&id, "implement", comment, None).await
+        }
+        ChangeCommand::Complete { id, comment } => {
+            ctx.transition(&id, "complete", comment, None).await
+        }
+        ChangeCommand::Fail { id, comment } => {
+            ctx.transition(&id, "fail", Some(comment), None).await
+        }
+        ChangeCommand::Rollback { id, reason } => {
+            ctx.transition(&id, "rollback", Some(reason), None).await
+        }
+        ChangeCommand::Close { id, comment } => ctx.transition(&id, "close", comment, None).await,
+        ChangeCommand::Cancel { id, comment } => ctx.transition(&id, "cancel", comment, None).await,
+    }
+}

@@ -1,0 +1,32 @@
+//! The JSON body extractor: a malformed body becomes our JSON error, not axum's plain text.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use steward_core::submission::FieldError;
+
+/// Maximum request body; a change request is text, so 1 MiB is generous.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
+        if bytes.is_empty() {
+            return Err(ApiError::BadRequest("the request needs a JSON body".into()));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))
+        })?;
+        serde_json::from_value(value)
+            .map(JsonBody)
+            .map_err(|e| ApiError::Invalid(vec![FieldError::new("(body)", e.to_string())]))
+    }
+}

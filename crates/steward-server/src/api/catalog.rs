@@ -1,0 +1,76 @@
+//! The standard-change catalog (admin-managed).
+
+use super::body::JsonBody;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use steward_core::catalog::CatalogItem;
+use utoipa::ToSchema;
+
+/// A pre-approved standard-change template.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogItemView {
+    pub name: String,
+    pub description: String,
+    /// Categories a matching request must use; empty means any.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Target kinds a matching request may touch; empty means any.
+    #[serde(default)]
+    pub target_kinds: Vec<String>,
+    /// Environments a matching request may run in; empty means any.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// The highest data, availability or compliance impact covered: low, medium or high.
+    pub max_impact: String,
+    /// Whether the template may touch a production target holding regulated data.
+    #[serde(default)]
+    pub allow_regulated_production: bool,
+}
+
+fn to_view(item: &CatalogItem) -> Result<CatalogItemView, ApiError> {
+    let value = serde_json::to_value(item).map_err(anyhow::Error::from)?;
+    Ok(serde_json::from_value(value).map_err(anyhow::Error::from)?)
+}
+
+/// List the catalog.
+#[utoipa::path(get, path = "/api/v1/catalog", tag = "catalog", responses((status = 200, body = Vec<CatalogItemView>)), security(("token" = [])))]
+pub async fn list_catalog(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<CatalogItemView>>, ApiError> {
+    let items = caller.store(&state.store).list_catalog().await?;
+    Ok(Json(items.iter().map(to_view).collect::<Result<_, _>>()?))
+}
+
+/// Create or replace a catalog item (admin only).
+#[utoipa::path(put, path = "/api/v1/catalog/{name}", tag = "catalog", request_body = CatalogItemView,
+    params(("name" = String, Path, description = "the item's name; must match the body")),
+    responses((status = 200, body = CatalogItemView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn put_catalog_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<CatalogItemView>,
+) -> Result<Json<CatalogItemView>, ApiError> {
+    let admin = caller.as_admin()?;
+    if body.name != name {
+        return Err(ApiError::invalid_field(
+            "name",
+            format!("must match the path ('{name}')"),
+        ));
+    }
+    let value = serde_json::to_value(&body).map_err(anyhow::Error::from)?;
+    let item: CatalogItem = serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid_field("(body)", e.to_string()))?;
+    caller
+        .store(&state.store)
+        .put_catalog_item(admin.principal().name.as_str(), &item)
+        .await?;
+    Ok(Json(to_view(&item)?))
+}

@@ -1,0 +1,447 @@
+//! Change requests: submit, list, show, decide, and move through the lifecycle.
+//!
+//! Each write handler follows one shape: authorize, load the facts, let the core decide, save the
+//! new state with its audit events in one transaction. Saves are guarded by the change's version;
+//! when another server saved first, the handler reloads and decides again (a few times), so two
+//! concurrent approvals of one change are decided once, in some order, never both against the
+//! same old state.
+
+use super::body::JsonBody;
+use super::views::{ChangeView, HistoryEntryView};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::Value;
+use steward_core::approval::Decision;
+use steward_core::change::{Change, Facts, Step};
+use steward_core::classify::ChangeType;
+use steward_core::state::ChangeState;
+use steward_core::submission::{ChangeRequest, FieldError, Window};
+use steward_core::{ChangeId, TargetName, UserName};
+use steward_store::{ChangeFilter, StoreError, TenantStore};
+use utoipa::{IntoParams, ToSchema};
+
+/// How often a write is retried when another server saved the same change first.
+const MAX_ATTEMPTS: usize = 8;
+
+/// The fields a change request takes (documentation of what `POST /changes` parses).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Parsed by `ChangeRequest::parse`, which names every bad field; this is its schema.
+pub struct SubmitChange {
+    pub title: String,
+    pub description: String,
+    /// A slug such as `model-deployment` or `security-patch`.
+    pub category: String,
+    /// Names of registered targets.
+    pub targets: Vec<String>,
+    /// production, staging or development; every target must be in it.
+    pub environment: String,
+    pub impact: ImpactInput,
+    pub implementation_plan: String,
+    pub rollback_plan: String,
+    pub verification_plan: Option<String>,
+    /// A standard-change catalog item this request claims to match.
+    pub catalog_item: Option<String>,
+    pub emergency: Option<bool>,
+    /// Required when `emergency` is true.
+    pub justification: Option<String>,
+    pub window: Option<WindowInput>,
+    /// Commits, pipeline runs, incidents.
+    pub links: Option<Vec<String>>,
+    /// Keep the change in `draft` instead of sending it for approval.
+    pub draft: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ImpactInput {
+    /// low, medium or high
+    pub data: String,
+    pub availability: String,
+    pub compliance: String,
+    /// How hard undoing is; `medium` when omitted.
+    pub rollback_complexity: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowInput {
+    pub start: chrono::DateTime<Utc>,
+    pub end: chrono::DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionInput {
+    /// Why: recorded with the decision and in the audit log.
+    pub comment: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionInput {
+    /// schedule, implement, complete, fail, rollback, close or cancel
+    pub step: String,
+    pub comment: Option<String>,
+    /// For `schedule`: the window to run in (defaults to the requested window).
+    pub window: Option<WindowInput>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// A lifecycle state, e.g. pending_approval.
+    pub state: Option<String>,
+    /// standard, normal or emergency
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub change_type: Option<String>,
+    pub target: Option<String>,
+    pub requester: Option<String>,
+    /// Only changes past their approval SLA.
+    pub overdue: Option<bool>,
+    /// At most this many, newest first (default 100, max 1000).
+    pub limit: Option<i64>,
+}
+
+fn parse_id(id: &str) -> Result<ChangeId, ApiError> {
+    ChangeId::parse(id)
+        .ok_or_else(|| ApiError::NotFound(format!("'{id}' is not a change id like CHG-12")))
+}
+
+async fn load(store: &TenantStore<'_>, id: &ChangeId) -> Result<Change, ApiError> {
+    store
+        .get_change(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no change {id}")))
+}
+
+/// Everything the core needs to classify, score and route a request.
+struct LoadedFacts {
+    targets: Vec<steward_core::target::Target>,
+    catalog_item: Option<steward_core::catalog::CatalogItem>,
+    history: steward_core::risk::History,
+}
+
+async fn load_facts(
+    store: &TenantStore<'_>,
+    request: &ChangeRequest,
+) -> Result<LoadedFacts, ApiError> {
+    let found = store.targets_named(&request.targets).await?;
+    // In the request's order, so factors and routing read the same way every time.
+    let targets = request
+        .targets
+        .iter()
+        .filter_map(|name| found.iter().find(|t| &t.name == name).cloned())
+        .collect();
+    let catalog_item = match &request.catalog_item {
+        None => None,
+        Some(name) => Some(store.catalog_item(name).await?.ok_or_else(|| {
+            ApiError::Invalid(vec![FieldError::new(
+                "catalog_item",
+                format!("no catalog item '{name}': see `steward catalog list`"),
+            )])
+        })?),
+    };
+    let history = store.history(&request.targets, &request.category).await?;
+    Ok(LoadedFacts {
+        targets,
+        catalog_item,
+        history,
+    })
+}
+
+impl LoadedFacts {
+    fn facts<'a>(&'a self, state: &AppState) -> Facts<'a> {
+        let now = state.clock.now();
+        Facts {
+            targets: &self.targets,
+            catalog_item: self.catalog_item.as_ref(),
+            history: self.history,
+            risk_policy: state.config.risk_policy,
+            routing_policy: state.config.routing_policy,
+            now,
+        }
+    }
+}
+
+/// Submit a change request. Every bad field is named in one 422.
+#[utoipa::path(post, path = "/api/v1/changes", tag = "changes", request_body = SubmitChange, responses(
+    (status = 201, body = ChangeView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn submit_change(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(document): JsonBody<Value>,
+) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
+    let submitter = caller.as_submitter()?;
+    let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
+    let store = caller.store(&state.store);
+    let loaded = load_facts(&store, &request).await?;
+    let principal = submitter.principal();
+    let change = store
+        .insert_change(|id| {
+            Change::open(
+                id,
+                principal.tenant.clone(),
+                principal.name.clone(),
+                request,
+                loaded.facts(&state),
+            )
+        })
+        .await??;
+    tracing::info!(change = %change.id, r#type = %change.classification.change_type, state = %change.state, "change submitted");
+    Ok((
+        StatusCode::CREATED,
+        Json(ChangeView::new(&change, state.clock.now())),
+    ))
+}
+
+/// List changes, newest first.
+#[utoipa::path(get, path = "/api/v1/changes", tag = "changes", params(ListQuery), responses(
+    (status = 200, body = Vec<ChangeView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
+pub async fn list_changes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<ChangeView>>, ApiError> {
+    let mut errors = Vec::new();
+    let state_filter = query.state.as_deref().and_then(|s| {
+        let parsed = ChangeState::parse(s);
+        if parsed.is_none() {
+            let all: Vec<&str> = ChangeState::ALL.iter().map(|s| s.as_str()).collect();
+            errors.push(FieldError::new(
+                "state",
+                format!("'{s}' is not one of: {}", all.join(", ")),
+            ));
+        }
+        parsed
+    });
+    let type_filter = query.change_type.as_deref().and_then(|t| {
+        let parsed = ChangeType::parse(t);
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                "type",
+                format!("'{t}' is not one of: standard, normal, emergency"),
+            ));
+        }
+        parsed
+    });
+    let target = query
+        .target
+        .as_deref()
+        .map(TargetName::parse)
+        .transpose()
+        .map_err(|e| errors.push(FieldError::new("target", e.to_string())))
+        .ok()
+        .flatten();
+    let requester = query
+        .requester
+        .as_deref()
+        .map(UserName::parse)
+        .transpose()
+        .map_err(|e| errors.push(FieldError::new("requester", e.to_string())))
+        .ok()
+        .flatten();
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let now = state.clock.now();
+    let filter = ChangeFilter {
+        state: state_filter,
+        change_type: type_filter,
+        target,
+        requester,
+        overdue_at: query.overdue.unwrap_or(false).then_some(now),
+        limit: query.limit.unwrap_or(100),
+    };
+    let changes = caller.store(&state.store).list_changes(&filter).await?;
+    Ok(Json(
+        changes.iter().map(|c| ChangeView::new(c, now)).collect(),
+    ))
+}
+
+/// Show one change with its history.
+#[utoipa::path(get, path = "/api/v1/changes/{id}", tag = "changes",
+    params(("id" = String, Path, description = "CHG-<n>")),
+    responses((status = 200, body = ChangeView), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn get_change(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let id = parse_id(&id)?;
+    let store = caller.store(&state.store);
+    let change = load(&store, &id).await?;
+    let history = store.audit_events_for("change", &id.to_string()).await?;
+    let mut view = ChangeView::new(&change, state.clock.now());
+    view.history = Some(history.into_iter().map(HistoryEntryView::from).collect());
+    Ok(Json(view))
+}
+
+/// Loads a change, applies `decide` to it and saves it, retrying from a fresh read when another
+/// writer got there first.
+async fn update_change(
+    store: &TenantStore<'_>,
+    id: &ChangeId,
+    mut decide: impl FnMut(&mut Change) -> Result<Vec<steward_core::change::Transition>, ApiError>,
+) -> Result<Change, ApiError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let mut change = load(store, id).await?;
+        let transitions = decide(&mut change)?;
+        match store.save_change(&change, &transitions).await {
+            Ok(()) => {
+                change.version += 1;
+                return Ok(change);
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+async fn decide(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    decision: Decision,
+    body: DecisionInput,
+) -> Result<Json<ChangeView>, ApiError> {
+    let actor = caller.as_actor()?;
+    let comment = body.comment.trim().to_owned();
+    if comment.is_empty() {
+        return Err(ApiError::invalid_field(
+            "comment",
+            "must say why (it is recorded in the audit log)",
+        ));
+    }
+    if comment.chars().count() > 5000 {
+        return Err(ApiError::invalid_field(
+            "comment",
+            "must be at most 5000 characters",
+        ));
+    }
+    let id = parse_id(&id)?;
+    let store = caller.store(&state.store);
+    let principal = actor.principal();
+    let change = update_change(&store, &id, |change| {
+        Ok(change.decide(
+            &principal.name,
+            &principal.roles,
+            decision,
+            comment.clone(),
+            state.clock.now(),
+        )?)
+    })
+    .await?;
+    tracing::info!(change = %change.id, by = %principal.name, decision = decision.as_str(), state = %change.state, "decision recorded");
+    Ok(Json(ChangeView::new(&change, state.clock.now())))
+}
+
+/// Approve a change. Refused (403) for the requester, for someone who already decided, and for
+/// anyone who does not fill one of the approvals still needed.
+#[utoipa::path(post, path = "/api/v1/changes/{id}/approve", tag = "changes", request_body = DecisionInput,
+    params(("id" = String, Path, description = "CHG-<n>")),
+    responses((status = 200, body = ChangeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn approve_change(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DecisionInput>,
+) -> Result<Json<ChangeView>, ApiError> {
+    decide(state, caller, id, Decision::Approve, body).await
+}
+
+/// Reject a change; any required approver's rejection rejects it.
+#[utoipa::path(post, path = "/api/v1/changes/{id}/reject", tag = "changes", request_body = DecisionInput,
+    params(("id" = String, Path, description = "CHG-<n>")),
+    responses((status = 200, body = ChangeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn reject_change(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DecisionInput>,
+) -> Result<Json<ChangeView>, ApiError> {
+    decide(state, caller, id, Decision::Reject, body).await
+}
+
+/// Submit a draft for approval (its requester only).
+#[utoipa::path(post, path = "/api/v1/changes/{id}/submit", tag = "changes",
+    params(("id" = String, Path, description = "CHG-<n>")),
+    responses((status = 200, body = ChangeView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn submit_draft(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let submitter = caller.as_submitter()?;
+    let id = parse_id(&id)?;
+    let store = caller.store(&state.store);
+    let draft = load(&store, &id).await?;
+    let loaded = load_facts(&store, &draft.request).await?;
+    let who = submitter.principal().name.clone();
+    let change = update_change(&store, &id, |change| {
+        Ok(change.submit_draft(&who, loaded.facts(&state))?)
+    })
+    .await?;
+    Ok(Json(ChangeView::new(&change, state.clock.now())))
+}
+
+/// Move a change one step: schedule, implement, complete, fail, rollback, close or cancel.
+/// Illegal steps get a 409 naming the current state.
+#[utoipa::path(post, path = "/api/v1/changes/{id}/transitions", tag = "changes", request_body = TransitionInput,
+    params(("id" = String, Path, description = "CHG-<n>")),
+    responses((status = 200, body = ChangeView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn transition_change(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TransitionInput>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let actor = caller.as_actor()?;
+    let step = Step::parse(&body.step).filter(|s| *s != Step::Submit).ok_or_else(|| {
+        ApiError::invalid_field(
+            "step",
+            format!("'{}' is not one of: schedule, implement, complete, fail, rollback, close, cancel", body.step),
+        )
+    })?;
+    let window = match body.window {
+        Some(w) if w.end <= w.start => {
+            return Err(ApiError::invalid_field(
+                "window.end",
+                "must be after window.start",
+            ));
+        }
+        Some(w) => Some(Window {
+            start: w.start,
+            end: w.end,
+        }),
+        None => None,
+    };
+    let id = parse_id(&id)?;
+    let store = caller.store(&state.store);
+    let principal = actor.principal();
+    let change = update_change(&store, &id, |change| {
+        let t = change.advance(
+            step,
+            &principal.name,
+            &principal.roles,
+            window.clone(),
+            body.comment.clone(),
+            state.clock.now(),
+        )?;
+        Ok(vec![t])
+    })
+    .await?;
+    Ok(Json(ChangeView::new(&change, state.clock.now())))
+}

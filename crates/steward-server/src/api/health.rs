@@ -1,0 +1,32 @@
+//! Liveness and readiness.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "the process is up")))]
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// 200 only while the database answers; 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "the database answers"),
+    (status = 503, description = "the database does not answer", body = crate::error::ErrorBody),
+))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::Unavailable("the database does not answer".into()))
+        }
+        Err(_) => Err(ApiError::Unavailable(
+            "the database did not answer within 2 s".into(),
+        )),
+    }
+}

@@ -1,0 +1,70 @@
+//! The REST API under `/api/v1`, and the OpenAPI document generated from its handlers.
+
+pub mod body;
+pub mod catalog;
+pub mod changes;
+pub mod health;
+pub mod targets;
+pub mod users;
+pub mod views;
+
+use crate::AppState;
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Steward", description = "Governance for ML infrastructure: change management, audit."),
+    modifiers(&TokenAuth)
+)]
+struct ApiDoc;
+
+struct TokenAuth;
+
+impl Modify for TokenAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The whole HTTP surface, with `/api/v1/openapi.json` describing it.
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::whoami))
+        .routes(routes!(targets::create_target, targets::list_targets))
+        .routes(routes!(catalog::list_catalog))
+        .routes(routes!(catalog::put_catalog_item))
+        .routes(routes!(changes::submit_change, changes::list_changes))
+        .routes(routes!(changes::get_change))
+        .routes(routes!(changes::approve_change))
+        .routes(routes!(changes::reject_change))
+        .routes(routes!(changes::submit_draft))
+        .routes(routes!(changes::transition_change))
+        .split_for_parts();
+    let openapi = std::sync::Arc::new(openapi);
+    router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let openapi = openapi.clone();
+                async move { Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async {
+            crate::error::ApiError::NotFound("no such endpoint: see /api/v1/openapi.json".into())
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .with_state(state)
+}

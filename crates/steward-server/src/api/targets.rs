@@ -1,0 +1,141 @@
+//! Targets: the resources changes touch.
+
+use super::body::JsonBody;
+use super::views::TargetView;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use steward_core::submission::FieldError;
+use steward_core::target::{Target, TargetKind};
+use steward_core::{Role, TargetName, UserName};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTarget {
+    pub name: String,
+    /// compute_cluster, training_environment, model_deployment, data_source or access_control
+    pub kind: String,
+    /// The owning manager's user name; they must hold the manager role.
+    pub owner: String,
+    /// production, staging or development
+    pub environment: String,
+    /// low, medium or high
+    pub criticality: String,
+    /// Regulated data the target processes: pii, financial.
+    #[serde(default)]
+    pub regulated: Vec<String>,
+    /// The target this one runs on (e.g. a deployment's cluster).
+    pub parent: Option<String>,
+}
+
+/// Register a target (manager or admin).
+#[utoipa::path(post, path = "/api/v1/targets", tag = "targets", request_body = CreateTarget, responses(
+    (status = 201, body = TargetView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn create_target(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateTarget>,
+) -> Result<(StatusCode, Json<TargetView>), ApiError> {
+    let manager = caller.as_target_manager()?;
+    let store = caller.store(&state.store);
+    let mut errors = Vec::new();
+    let mut field = |name: &str, message: String| errors.push(FieldError::new(name, message));
+    let name = TargetName::parse(&body.name)
+        .map_err(|e| field("name", e.to_string()))
+        .ok();
+    let kind = body
+        .kind
+        .parse::<TargetKind>()
+        .map_err(|e| field("kind", e))
+        .ok();
+    let owner = UserName::parse(&body.owner)
+        .map_err(|e| field("owner", e.to_string()))
+        .ok();
+    let environment = body
+        .environment
+        .parse()
+        .map_err(|e| field("environment", e))
+        .ok();
+    let criticality = body
+        .criticality
+        .parse()
+        .map_err(|e| field("criticality", e))
+        .ok();
+    let regulated: Vec<_> = body
+        .regulated
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.parse()
+                .map_err(|e| field(&format!("regulated[{i}]"), e))
+                .ok()
+        })
+        .collect();
+    let parent = body
+        .parent
+        .as_deref()
+        .map(TargetName::parse)
+        .transpose()
+        .map_err(|e| field("parent", e.to_string()))
+        .ok()
+        .flatten();
+    if let Some(owner) = &owner {
+        match store.user_roles(owner).await? {
+            None => field(
+                "owner",
+                format!("no user '{owner}': create it first with `steward user create`"),
+            ),
+            Some(roles) if !roles.contains(Role::Manager) => {
+                field("owner", format!("user '{owner}' is not a manager"))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(parent) = &parent
+        && store
+            .targets_named(std::slice::from_ref(parent))
+            .await?
+            .is_empty()
+    {
+        field("parent", format!("no target '{parent}'"));
+    }
+    let (Some(name), Some(kind), Some(owner), Some(environment), Some(criticality), true) = (
+        name,
+        kind,
+        owner,
+        environment,
+        criticality,
+        errors.is_empty(),
+    ) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    let target = Target {
+        name,
+        kind,
+        owner,
+        environment,
+        criticality,
+        regulated,
+        parent,
+    };
+    store
+        .create_target(manager.principal().name.as_str(), &target)
+        .await?;
+    Ok((StatusCode::CREATED, Json(TargetView::from(&target))))
+}
+
+/// List your tenant's targets.
+#[utoipa::path(get, path = "/api/v1/targets", tag = "targets", responses((status = 200, body = Vec<TargetView>)), security(("token" = [])))]
+pub async fn list_targets(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<TargetView>>, ApiError> {
+    let targets = caller.store(&state.store).list_targets().await?;
+    Ok(Json(targets.iter().map(TargetView::from).collect()))
+}

@@ -1,0 +1,257 @@
+//! Wire types: what the API returns, described for OpenAPI.
+//!
+//! These mirror the domain types on purpose: the domain may change shape without breaking the
+//! API's stable keys (`id`, `type`, `state`, `risk.score`, `risk.factors`, `approvals.required`,
+//! `approvals.given`), and the domain crate stays free of HTTP and schema concerns.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use steward_core::approval::describe;
+use steward_core::change::Change;
+use steward_core::target::Target;
+use steward_store::AuditEvent;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RiskFactorView {
+    pub name: String,
+    pub observed: String,
+    pub points: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RiskView {
+    pub score: u32,
+    /// low, medium or high
+    pub level: String,
+    pub factors: Vec<RiskFactorView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RequiredApprovalView {
+    /// The slot: `owner:mia`, `cab:2`, `ciso`, `vp_engineering`.
+    pub slot: String,
+    /// Who may fill it: `user mia` or `a cab_member`.
+    pub who: String,
+    pub reason: String,
+    /// Who filled it, once someone has.
+    pub filled_by: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GivenApprovalView {
+    pub slot: String,
+    pub by: String,
+    /// approve or reject
+    pub decision: String,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalsView {
+    pub required: Vec<RequiredApprovalView>,
+    pub given: Vec<GivenApprovalView>,
+    /// When approval is due under the SLA for this change type.
+    pub deadline: Option<DateTime<Utc>>,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WindowView {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImpactView {
+    pub data: String,
+    pub availability: String,
+    pub compliance: String,
+    pub rollback_complexity: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HistoryEntryView {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl From<AuditEvent> for HistoryEntryView {
+    fn from(e: AuditEvent) -> Self {
+        HistoryEntryView {
+            seq: e.seq,
+            at: e.occurred_at,
+            actor: e.actor,
+            action: e.action,
+            details: e.details,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangeView {
+    /// `CHG-<n>`
+    pub id: String,
+    /// standard, normal or emergency
+    #[serde(rename = "type")]
+    pub change_type: String,
+    pub classification_reason: String,
+    pub state: String,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub targets: Vec<String>,
+    pub environment: String,
+    pub requester: String,
+    pub impact: ImpactView,
+    pub risk: RiskView,
+    pub approvals: ApprovalsView,
+    pub implementation_plan: String,
+    pub rollback_plan: String,
+    pub verification_plan: Option<String>,
+    pub catalog_item: Option<String>,
+    pub emergency: bool,
+    pub justification: Option<String>,
+    pub window: Option<WindowView>,
+    pub scheduled_window: Option<WindowView>,
+    pub implementer: Option<String>,
+    pub links: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+    /// Present on `GET /changes/{id}`: every audit event about this change, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntryView>>,
+}
+
+fn window(w: &Option<steward_core::submission::Window>) -> Option<WindowView> {
+    w.as_ref().map(|w| WindowView {
+        start: w.start,
+        end: w.end,
+    })
+}
+
+impl ChangeView {
+    pub fn new(change: &Change, now: DateTime<Utc>) -> ChangeView {
+        let request = &change.request;
+        ChangeView {
+            id: change.id.to_string(),
+            change_type: change.classification.change_type.to_string(),
+            classification_reason: change.classification.reason.clone(),
+            state: change.state.to_string(),
+            title: request.title.clone(),
+            description: request.description.clone(),
+            category: request.category.clone(),
+            targets: request.targets.iter().map(|t| t.to_string()).collect(),
+            environment: request.environment.to_string(),
+            requester: change.requester.to_string(),
+            impact: ImpactView {
+                data: request.impact.data.to_string(),
+                availability: request.impact.availability.to_string(),
+                compliance: request.impact.compliance.to_string(),
+                rollback_complexity: request.impact.rollback_complexity.to_string(),
+            },
+            risk: RiskView {
+                score: change.risk.score,
+                level: change.risk.level.to_string(),
+                factors: change
+                    .risk
+                    .factors
+                    .iter()
+                    .map(|f| RiskFactorView {
+                        name: f.name.clone(),
+                        observed: f.observed.clone(),
+                        points: f.points,
+                    })
+                    .collect(),
+            },
+            approvals: ApprovalsView {
+                required: change
+                    .required_approvals
+                    .iter()
+                    .map(|slot| RequiredApprovalView {
+                        slot: slot.id.clone(),
+                        who: describe(&slot.eligibility),
+                        reason: slot.reason.clone(),
+                        filled_by: change
+                            .decisions
+                            .iter()
+                            .find(|d| d.slot == slot.id)
+                            .map(|d| d.by.to_string()),
+                    })
+                    .collect(),
+                given: change
+                    .decisions
+                    .iter()
+                    .map(|d| GivenApprovalView {
+                        slot: d.slot.clone(),
+                        by: d.by.to_string(),
+                        decision: d.decision.as_str().to_owned(),
+                        comment: d.comment.clone(),
+                        at: d.at,
+                    })
+                    .collect(),
+                deadline: change.approval_deadline,
+                overdue: change.is_overdue(now),
+            },
+            implementation_plan: request.implementation_plan.clone(),
+            rollback_plan: request.rollback_plan.clone(),
+            verification_plan: request.verification_plan.clone(),
+            catalog_item: request.catalog_item.clone(),
+            emergency: request.emergency,
+            justification: request.justification.clone(),
+            window: window(&request.window),
+            scheduled_window: window(&change.scheduled_window),
+            implementer: change.implementer.as_ref().map(|u| u.to_string()),
+            links: request.links.clone(),
+            created_at: change.created_at,
+            submitted_at: change.submitted_at,
+            updated_at: change.updated_at,
+            version: change.version,
+            history: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TargetView {
+    pub name: String,
+    /// compute_cluster, training_environment, model_deployment, data_source or access_control
+    pub kind: String,
+    pub owner: String,
+    pub environment: String,
+    pub criticality: String,
+    /// pii, financial
+    pub regulated: Vec<String>,
+    pub parent: Option<String>,
+}
+
+impl From<&Target> for TargetView {
+    fn from(t: &Target) -> Self {
+        TargetView {
+            name: t.name.to_string(),
+            kind: t.kind.to_string(),
+            owner: t.owner.to_string(),
+            environment: t.environment.to_string(),
+            criticality: t.criticality.to_string(),
+            regulated: t.regulated.iter().map(|r| r.to_string()).collect(),
+            parent: t.parent.as_ref().map(|p| p.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub name: String,
+    pub roles: Vec<String>,
+    /// Only in the response to creating the user: shown once, stored hashed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}

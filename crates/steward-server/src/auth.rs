@@ -1,0 +1,153 @@
+//! Authentication (API tokens) and authorization as capabilities.
+//!
+//! A handler learns who is calling from the [`Caller`] extractor, and obtains the right to do a
+//! privileged thing only through a check that returns a capability (`caller.as_admin()?`), in the
+//! style of lldap: a handler that forgot the check would have no value to call the store with.
+//! Tenant scoping comes the same way: [`Caller::store`] is the only route to tenant data.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+use steward_core::{Role, UserName};
+use steward_store::{Principal, Store, TenantStore};
+
+/// A new random API token: `stw_` and 64 hex digits (256 bits from the OS).
+pub fn generate_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    Ok(format!("stw_{}", hex(&bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Tokens carry 256 bits of entropy, so a fast hash suffices: there is nothing to brute-force,
+/// and a slow KDF would only slow every request down.
+pub fn hash_token(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "missing API token: send `Authorization: Bearer <token>` (CLI: --token or STEWARD_TOKEN)".into(),
+                )
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+            })?;
+        let principal = state
+            .store
+            .principal_for_token(&hash_token(token))
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API token".into()))?;
+        Ok(Caller(principal))
+    }
+}
+
+fn requires(roles: &[Role]) -> ApiError {
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    ApiError::Forbidden(format!("this requires the role {}", names.join(" or ")))
+}
+
+/// Proof that the caller is an admin.
+#[derive(Debug)]
+pub struct Admin<'a>(&'a Principal);
+/// Proof that the caller may propose changes.
+#[derive(Debug)]
+pub struct Submitter<'a>(&'a Principal);
+/// Proof that the caller may act on changes (decide, implement); not a read-only auditor.
+#[derive(Debug)]
+pub struct Actor<'a>(&'a Principal);
+/// Proof that the caller may manage targets.
+#[derive(Debug)]
+pub struct TargetManager<'a>(&'a Principal);
+
+impl Caller {
+    pub fn name(&self) -> &UserName {
+        &self.0.name
+    }
+
+    fn has_any(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.0.roles.contains(*r))
+    }
+
+    /// This caller's tenant's records, and only those.
+    pub fn store<'s>(&self, store: &'s Store) -> TenantStore<'s> {
+        store.tenant(&self.0.tenant)
+    }
+
+    pub fn as_admin(&self) -> Result<Admin<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Admin];
+        self.has_any(ROLES)
+            .then_some(Admin(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
+    pub fn as_submitter(&self) -> Result<Submitter<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Requester, Role::Manager, Role::Admin];
+        self.has_any(ROLES)
+            .then_some(Submitter(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
+    pub fn as_target_manager(&self) -> Result<TargetManager<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Manager, Role::Admin];
+        self.has_any(ROLES)
+            .then_some(TargetManager(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
+    pub fn as_actor(&self) -> Result<Actor<'_>, ApiError> {
+        let acts = self.0.roles.iter().any(|r| r != Role::Auditor);
+        acts.then_some(Actor(&self.0))
+            .ok_or_else(|| ApiError::Forbidden("auditors have read-only access".into()))
+    }
+}
+
+macro_rules! capability_principal {
+    ($($cap:ident),+) => {$(
+        impl $cap<'_> {
+            pub fn principal(&self) -> &Principal {
+                self.0
+            }
+        }
+    )+};
+}
+capability_principal!(Admin, Submitter, Actor, TargetManager);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hash_stably() {
+        let a = generate_token().expect("token");
+        let b = generate_token().expect("token");
+        assert_ne!(a, b);
+        assert!(a.starts_with("stw_") && a.len() == 68, "{a}");
+        assert_eq!(hash_token("x"), hash_token("x"));
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

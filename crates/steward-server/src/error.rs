@@ -1,0 +1,117 @@
+//! API errors: every failure leaves as JSON `{ "error": …, "details": … }` with a fitting status.
+//!
+//! Two buckets, as in zero-to-production: problems the caller can fix (4xx, with a message that
+//! says what to fix) and unexpected ones (500, with the cause logged server-side and a generic
+//! message to the caller, so internals and secrets never leak into responses).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use steward_core::change::Refused;
+use steward_core::submission::FieldError;
+use steward_store::StoreError;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// One readable sentence saying what went wrong and, where possible, what to do.
+    pub error: String,
+    /// Structured detail: the bad fields for a 422, the current state for a 409.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict { message: String, details: Value },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::Duplicate(what) => ApiError::Conflict {
+                message: format!("{what} already exists"),
+                details: Value::Null,
+            },
+            StoreError::Conflict => ApiError::Conflict {
+                message: "the record was changed by someone else at the same moment: read it again and retry".into(),
+                details: Value::Null,
+            },
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::Invalid(fields) => ApiError::Invalid(fields),
+            Refused::IllegalTransition { current, .. } => ApiError::Conflict {
+                message: refused.to_string(),
+                details: json!({ "current_state": current }),
+            },
+            Refused::Decision(reason) => ApiError::Forbidden(reason.to_string()),
+            Refused::Segregation(reason) => ApiError::Forbidden(reason),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, details) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, Value::Null),
+            ApiError::Invalid(fields) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "fields": fields }),
+            ),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, Value::Null),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, Value::Null),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
+            ApiError::Conflict { details, .. } => (StatusCode::CONFLICT, details.clone()),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Value::Null),
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "request failed unexpectedly");
+                (StatusCode::INTERNAL_SERVER_ERROR, Value::Null)
+            }
+        };
+        let error = match &self {
+            ApiError::Internal(_) => "internal error: the server logged the cause".to_owned(),
+            ApiError::Invalid(fields) => format!(
+                "the request has {} invalid field{}: {}",
+                fields.len(),
+                if fields.len() == 1 { "" } else { "s" },
+                fields
+                    .iter()
+                    .map(|f| f.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            other => other.to_string(),
+        };
+        (status, Json(ErrorBody { error, details })).into_response()
+    }
+}

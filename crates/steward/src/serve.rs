@@ -1,0 +1,183 @@
+//! `steward serve`: configuration from flags, `STEWARD_…` variables and a TOML file, then the server.
+//!
+//! Precedence, highest first: command-line flag, environment variable, config file, default.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use steward_core::approval::RoutingPolicy;
+use steward_core::risk::RiskPolicy;
+use steward_server::{Application, ServerConfig, redact_url};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file.
+    #[arg(long, env = "STEWARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where Steward keeps its SQLite database and admin token [default: ./steward-data].
+    #[arg(long, env = "STEWARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "STEWARD_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: SQLite in the data directory].
+    #[arg(long, env = "STEWARD_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The admin's API token on first start (generated when absent).
+    #[arg(long, env = "STEWARD_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    bootstrap_token: Option<String>,
+    /// Distinct cab_member approvals a high-risk change needs [default: 3].
+    #[arg(long, env = "STEWARD_CAB_QUORUM")]
+    cab_quorum: Option<u32>,
+    /// Risk score at which a change is high risk and goes to the CAB [default: 60].
+    #[arg(long, env = "STEWARD_RISK_HIGH_THRESHOLD")]
+    risk_high_threshold: Option<u32>,
+    /// Risk score at which a change is medium risk [default: 30].
+    #[arg(long, env = "STEWARD_RISK_MEDIUM_THRESHOLD")]
+    risk_medium_threshold: Option<u32>,
+}
+
+/// The config file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    bootstrap_token: Option<String>,
+    #[serde(default)]
+    approval: FileApproval,
+    #[serde(default)]
+    risk: FileRisk,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApproval {
+    cab_quorum: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRisk {
+    high_threshold: Option<u32>,
+    medium_threshold: Option<u32>,
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+}
+
+pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
+    let file = match &args.config {
+        Some(path) => read_file(path)?,
+        None => FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("steward-data"));
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let database_url = match args.database_url.or(file.database_url) {
+        Some(url) => url,
+        None => {
+            std::fs::create_dir_all(&data_dir).with_context(|| {
+                format!("cannot create the data directory {}", data_dir.display())
+            })?;
+            format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("steward.db").display()
+            )
+        }
+    };
+    let defaults = RiskPolicy::default();
+    let risk_policy = RiskPolicy {
+        high_threshold: args
+            .risk_high_threshold
+            .or(file.risk.high_threshold)
+            .unwrap_or(defaults.high_threshold),
+        medium_threshold: args
+            .risk_medium_threshold
+            .or(file.risk.medium_threshold)
+            .unwrap_or(defaults.medium_threshold),
+    };
+    if risk_policy.medium_threshold > risk_policy.high_threshold {
+        bail!(
+            "the medium risk threshold ({}) must not exceed the high threshold ({})",
+            risk_policy.medium_threshold,
+            risk_policy.high_threshold
+        );
+    }
+    let cab_quorum = args
+        .cab_quorum
+        .or(file.approval.cab_quorum)
+        .unwrap_or(RoutingPolicy::default().cab_quorum);
+    if cab_quorum == 0 {
+        bail!("the CAB quorum must be at least 1");
+    }
+    Ok(ServerConfig {
+        listen,
+        database_url,
+        data_dir,
+        bootstrap_token: args.bootstrap_token.or(file.bootstrap_token),
+        risk_policy,
+        routing_policy: RoutingPolicy { cab_quorum },
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = resolve(args)?;
+    tracing::info!(database = %redact_url(&config.database_url), "opening the store");
+    let app = Application::build(config).await?;
+    if let Some(bootstrap) = app.bootstrap() {
+        match &bootstrap.token_file {
+            Some(path) => eprintln!(
+                "created the admin account; its API token is in {} (readable only by you)",
+                path.display()
+            ),
+            None => {
+                eprintln!("created the admin account with the token from STEWARD_BOOTSTRAP_TOKEN")
+            }
+        }
+    }
+    let addr = app.local_addr()?;
+    eprintln!(
+        "steward is listening on http://{addr} (API under /api/v1, OpenAPI at /api/v1/openapi.json)"
+    );
+    app.run_until_stopped(shutdown_signal()).await
+}

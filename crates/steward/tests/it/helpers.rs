@@ -1,0 +1,300 @@
+//! The test harness: a real server on port 0 over a fresh database per test, SQLite or PostgreSQL.
+//!
+//! PostgreSQL tests create their own database on the server named by `STEWARD_TEST_POSTGRES_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`); `scripts/test.sh` starts PostgreSQL and
+//! drops leftovers of earlier runs. A PostgreSQL test fails, rather than skips, when the server is
+//! not there: a green run must mean both backends were tested.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use steward_core::approval::RoutingPolicy;
+use steward_core::risk::RiskPolicy;
+use steward_server::{Application, Clock, ServerConfig};
+use steward_store::Store;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a scenario once per backend, as `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )+
+        }
+    };
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("STEWARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    /// Holds the SQLite file (and serves as the data directory) until the test ends.
+    pub dir: TempDir,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("steward.db").display()
+            ),
+            Backend::Postgres => {
+                sqlx::any::install_default_drivers();
+                let admin = postgres_admin_url();
+                let name = format!("steward_test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test (run scripts/test.sh): {e}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                conn.close().await.ok();
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(base, _)| base)
+                    .unwrap_or(&admin);
+                format!("{base}/{name}")
+            }
+        };
+        TestDb { url, dir }
+    }
+}
+
+pub fn config(db: &TestDb) -> ServerConfig {
+    ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: db.url.clone(),
+        data_dir: db.dir.path().to_owned(),
+        bootstrap_token: Some(ADMIN_TOKEN.to_owned()),
+        risk_policy: RiskPolicy::default(),
+        routing_policy: RoutingPolicy::default(),
+    }
+}
+
+pub const ADMIN_TOKEN: &str = "stw_test_admin_token_0123456789abcdef";
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub base: String,
+    pub clock: Clock,
+    pub store: Store,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb) -> TestApp {
+        Self::spawn_with(config(db), Clock::default()).await
+    }
+
+    pub async fn spawn_with(config: ServerConfig, clock: Clock) -> TestApp {
+        let app = Application::build_with_clock(config, clock.clone())
+            .await
+            .expect("the application builds");
+        let base = format!("http://{}", app.local_addr().expect("bound"));
+        let store = app.store().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until_stopped(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            clock,
+            store,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Creates a user with these roles and returns their token.
+    pub async fn user(&self, name: &str, roles: &[&str]) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/users",
+                ADMIN_TOKEN,
+                json!({ "name": name, "roles": roles }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn target(
+        &self,
+        name: &str,
+        owner: &str,
+        environment: &str,
+        criticality: &str,
+        regulated: &[&str],
+    ) {
+        let (status, body) = self
+            .post(
+                "/api/v1/targets",
+                ADMIN_TOKEN,
+                json!({ "name": name, "kind": "model_deployment", "owner": owner, "environment": environment,
+                        "criticality": criticality, "regulated": regulated }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    pub async fn submit(&self, token: &str, document: Value) -> (StatusCode, Value) {
+        self.post("/api/v1/changes", token, document).await
+    }
+
+    /// Submits and expects success; returns the change.
+    pub async fn submit_ok(&self, token: &str, document: Value) -> Value {
+        let (status, body) = self.submit(token, document).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn decide(
+        &self,
+        token: &str,
+        id: &str,
+        verb: &str,
+        comment: &str,
+    ) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/changes/{id}/{verb}"),
+            token,
+            json!({ "comment": comment }),
+        )
+        .await
+    }
+
+    pub async fn step(&self, token: &str, id: &str, step: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/changes/{id}/transitions"),
+            token,
+            json!({ "step": step }),
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A valid change request, with `overrides` merged over it.
+pub fn change(overrides: Value) -> Value {
+    let mut doc = json!({
+        "title": "Promote fraud model v7",
+        "description": "Retrained on October data",
+        "category": "model-deployment",
+        "targets": ["fraud-scoring"],
+        "environment": "staging",
+        "impact": {"data": "low", "availability": "low", "compliance": "low"},
+        "implementation_plan": "move alias champion to v7",
+        "rollback_plan": "move alias champion back to v6",
+    });
+    if let (Some(doc), Some(overrides)) = (doc.as_object_mut(), overrides.as_object()) {
+        for (k, v) in overrides {
+            doc.insert(k.clone(), v.clone());
+        }
+    }
+    doc
+}
+
+/// The common cast: a requester, the owning manager of a staging target, another manager.
+pub struct Cast {
+    pub rita: String,
+    pub mia: String,
+    pub max: String,
+}
+
+pub async fn cast(app: &TestApp) -> Cast {
+    let cast = Cast {
+        rita: app.user("rita", &["requester"]).await,
+        mia: app.user("mia", &["manager"]).await,
+        max: app.user("max", &["manager"]).await,
+    };
+    app.target("fraud-scoring", "mia", "staging", "low", &[])
+        .await;
+    cast
+}
+
+pub fn id(change: &Value) -> String {
+    change["id"].as_str().expect("id").to_owned()
+}

@@ -1,0 +1,8 @@
+//! Steward's integration suite: the real server over HTTP, on SQLite and on PostgreSQL.
+
+mod api;
+mod approvals;
+mod classification;
+mod cli;
+mod helpers;
+mod lifecycle;
