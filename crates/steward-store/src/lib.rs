@@ -7,7 +7,7 @@
 //!
 //! Invariants kept here:
 //! - every write that changes state appends its audit events in the **same transaction**
-//!   ([`audit::append`]), so an acknowledged action always has its audit record;
+//!   (`audit::append`), so an acknowledged action always has its audit record;
 //! - every query is scoped by tenant through [`TenantStore`], the only way to reach tenant data;
 //! - a change is saved only if nobody saved it since it was read (`version` check), so two
 //!   servers deciding on one change at once cannot both win.

@@ -1,1 +1,306 @@
+//! The `steward` binary as a user runs it: `steward serve` in a process of its own, and the CLI
+//! client commands against it, on SQLite and on PostgreSQL.
 
+use crate::helpers::{Backend, TestDb};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_steward");
+
+/// A `steward serve` process, stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path, database_url: Option<&str>) -> Server {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("STEWARD_DATABASE_URL")
+            .env_remove("STEWARD_BOOTSTRAP_TOKEN")
+            .env_remove("STEWARD_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        let mut child = command.spawn().expect("steward serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let url = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("steward serve did not start: {seen:#?}"));
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().expect("url").to_owned();
+            }
+            seen.push(line);
+        };
+        Server {
+            child,
+            url,
+            stderr: rx,
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let status = self.child.wait().expect("wait");
+        // Drain so the reader thread ends.
+        while self.stderr.try_recv().is_ok() {}
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn steward(server: &Server, token: &str, args: &[&str]) -> Run {
+    let output = Command::new(BIN)
+        .args(args)
+        .env("STEWARD_URL", &server.url)
+        .env("STEWARD_TOKEN", token)
+        .output()
+        .expect("steward runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn ok_json(server: &Server, token: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let run = steward(server, token, &all);
+    assert_eq!(run.code, 0, "steward {args:?}: {}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout))
+}
+
+fn database(backend: Backend) -> TestDb {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(TestDb::new(backend))
+}
+
+const CHANGE_YAML: &str = r#"
+title: Promote fraud model v7 to champion
+description: Retrained on October data; offline AUC +0.8pt.
+category: model-deployment
+targets: [fraud-scoring]
+environment: production
+impact: {data: low, availability: medium, compliance: low}
+implementation_plan: Move MLflow alias champion from v6 to v7.
+rollback_plan: Move alias champion back to v6.
+window: {start: "2026-12-01T22:00:00Z", end: "2026-12-01T23:00:00Z"}
+"#;
+
+fn the_five_minute_tour(backend: Backend) {
+    let db = database(backend);
+    let data_dir = db.dir.path().join("data");
+    let url = (backend == Backend::Postgres).then_some(db.url.as_str());
+    let server = Server::start(&data_dir, url);
+
+    // The generated admin token is in a file only its owner can read.
+    let token_file = data_dir.join("admin.token");
+    let admin = std::fs::read_to_string(&token_file).expect("admin token file");
+    let admin = admin.trim();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let mia = ok_json(
+        &server,
+        admin,
+        &["user", "create", "mia", "--role", "manager"],
+    );
+    let mia = mia["token"].as_str().expect("token").to_owned();
+    let rita = ok_json(
+        &server,
+        admin,
+        &["user", "create", "rita", "--role", "requester"],
+    );
+    let rita = rita["token"].as_str().expect("token").to_owned();
+    ok_json(
+        &server,
+        &mia,
+        &[
+            "target",
+            "create",
+            "fraud-scoring",
+            "--kind",
+            "model_deployment",
+            "--owner",
+            "mia",
+            "--environment",
+            "production",
+            "--criticality",
+            "medium",
+        ],
+    );
+    let file = db.dir.path().join("change.yaml");
+    std::fs::write(&file, CHANGE_YAML).expect("write");
+    let file = file.to_str().expect("path");
+
+    let submitted = ok_json(&server, &rita, &["change", "submit", file]);
+    for key in ["id", "type", "state"] {
+        assert!(submitted[key].is_string(), "{key} in {submitted}");
+    }
+    assert!(submitted["risk"]["score"].is_u64());
+    assert!(submitted["risk"]["factors"].is_array());
+    assert!(submitted["approvals"]["required"].is_array());
+    assert!(submitted["approvals"]["given"].is_array());
+    assert_eq!(submitted["state"], "pending_approval");
+    let id = submitted["id"].as_str().expect("id");
+
+    // The requester cannot approve: exit 1, one readable line.
+    let run = steward(
+        &server,
+        &rita,
+        &["change", "approve", id, "--comment", "mine"],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("requester may not approve"),
+        "{}",
+        run.stderr
+    );
+
+    let run = steward(
+        &server,
+        &mia,
+        &["change", "approve", id, "--comment", "rollback checked"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("state approved"), "{}", run.stdout);
+
+    let shown = steward(&server, &rita, &["change", "show", id]);
+    assert_eq!(shown.code, 0);
+    for expected in [
+        "state:       approved",
+        "risk:",
+        "impact.availability",
+        "owner:mia",
+        "change.approved",
+    ] {
+        assert!(
+            shown.stdout.contains(expected),
+            "{expected} missing from:\n{}",
+            shown.stdout
+        );
+    }
+    let listed = ok_json(&server, &rita, &["change", "list", "--state", "approved"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let overdue = ok_json(&server, &rita, &["change", "list", "--overdue"]);
+    assert_eq!(overdue, serde_json::json!([]));
+
+    // Bad input: a file with bad fields names them on one line.
+    let bad = db.dir.path().join("bad.yaml");
+    std::fs::write(&bad, "title: x\nenvironment: prod\n").expect("write");
+    let run = steward(
+        &server,
+        &rita,
+        &["change", "submit", bad.to_str().expect("path")],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("environment: 'prod' is not one of"),
+        "{}",
+        run.stderr
+    );
+    let run = steward(&server, &rita, &["change", "submit", "/no/such/file.yaml"]);
+    assert_eq!(
+        (run.code, run.stderr.lines().count()),
+        (1, 1),
+        "{}",
+        run.stderr
+    );
+
+    // SIGTERM shuts down gracefully; a restart keeps everything and does not bootstrap again.
+    assert!(server.stop().success());
+    let server = Server::start(&data_dir, url);
+    assert_eq!(
+        std::fs::read_to_string(&token_file).expect("token").trim(),
+        admin
+    );
+    let shown = ok_json(&server, &rita, &["change", "show", id]);
+    assert_eq!(shown["state"], "approved");
+    assert!(server.stop().success());
+}
+
+fn an_unreachable_server_is_one_readable_line() {
+    let output = Command::new(BIN)
+        .args([
+            "change",
+            "list",
+            "--server",
+            "http://127.0.0.1:9",
+            "--token",
+            "x",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the Steward server"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tour_on_sqlite() {
+    the_five_minute_tour(Backend::Sqlite);
+}
+
+#[test]
+fn tour_on_postgres() {
+    the_five_minute_tour(Backend::Postgres);
+}
+
+#[test]
+fn unreachable_server() {
+    an_unreachable_server_is_one_readable_line();
+}
