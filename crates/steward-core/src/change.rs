@@ -183,9 +183,9 @@ fn check_targets(request: &ChangeRequest, targets: &[Target]) -> Result<(), Refu
 }
 
 impl Change {
-    /// Opens a new change: classified, scored and routed; a draft stays in `draft`.
+    /// Opens a new change: classified, scored and routed; a draft stays in `draft`. Its id is
+    /// [`ChangeId::UNASSIGNED`] until the store numbers it as it saves it.
     pub fn open(
-        id: ChangeId,
         tenant: TenantId,
         requester: UserName,
         request: ChangeRequest,
@@ -196,7 +196,7 @@ impl Change {
         let risk = risk::assess(&request, facts.targets, facts.history, facts.risk_policy);
         let draft = request.draft;
         let mut change = Change {
-            id,
+            id: ChangeId::UNASSIGNED,
             tenant,
             requester: requester.clone(),
             request,
@@ -484,13 +484,7 @@ mod tests {
         ChangeRequest::parse(&doc).expect("valid request")
     }
     fn open(req: ChangeRequest, f: Facts<'_>) -> Result<(Change, Vec<Transition>), Refused> {
-        Change::open(
-            ChangeId::from_number(1),
-            TenantId::default_tenant(),
-            user("rita"),
-            req,
-            f,
-        )
+        Change::open(TenantId::default_tenant(), user("rita"), req, f)
     }
     fn actions(ts: &[Transition]) -> Vec<&str> {
         ts.iter().map(|t| t.action.as_str()).collect()

@@ -103,6 +103,9 @@ impl TenantId {
 pub struct ChangeId(u64);
 
 impl ChangeId {
+    /// The id of a change not yet saved; numbers start at 1.
+    pub const UNASSIGNED: ChangeId = ChangeId(0);
+
     pub fn from_number(number: u64) -> Self {
         Self(number)
     }

@@ -58,6 +58,7 @@ impl TenantStore<'_> {
         .execute(&mut *tx)
         .await?;
         let record = AuditRecord {
+            occurred_at: now,
             actor: actor.to_owned(),
             action: if before.is_some() {
                 "catalog.updated"
@@ -71,7 +72,7 @@ impl TenantStore<'_> {
             correlation_id: None,
             details: json!({ "before": before, "after": item }),
         };
-        audit::append(&mut tx, &self.tenant, now, &[record]).await?;
+        audit::append(&mut tx, &self.tenant, &[record]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -32,10 +32,11 @@ fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Change, StoreError> {
     Ok(change)
 }
 
-fn transition_records(change: &Change, transitions: &[Transition]) -> Vec<AuditRecord> {
+pub(crate) fn transition_records(change: &Change, transitions: &[Transition]) -> Vec<AuditRecord> {
     transitions
         .iter()
         .map(|t| AuditRecord {
+            occurred_at: change.updated_at,
             actor: t.actor.to_string(),
             action: t.action.clone(),
             subject_type: "change",
@@ -53,12 +54,13 @@ fn transition_records(change: &Change, transitions: &[Transition]) -> Vec<AuditR
         .collect()
 }
 
-fn document(change: &Change) -> Result<String, StoreError> {
+pub(crate) fn document(change: &Change) -> Result<String, StoreError> {
     serde_json::to_string(change).map_err(|e| StoreError::corrupt("change document", e))
 }
 
 impl TenantStore<'_> {
-    /// Outcomes of earlier changes in `category` that touched any of `targets`.
+    /// Outcomes of earlier changes in `category` on `targets`, summed over the targets (a change
+    /// on two of them counts for each).
     pub async fn history(
         &self,
         targets: &[TargetName],
@@ -69,11 +71,9 @@ impl TenantStore<'_> {
         }
         let placeholders: Vec<String> = (0..targets.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS finished, \
-             CAST(COALESCE(SUM(CASE WHEN c.outcome = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed \
-             FROM changes c WHERE c.tenant_id = $1 AND c.category = $2 AND c.outcome IS NOT NULL \
-             AND EXISTS (SELECT 1 FROM change_targets t WHERE t.tenant_id = c.tenant_id \
-             AND t.number = c.number AND t.target IN ({}))",
+            "SELECT CAST(COALESCE(SUM(finished), 0) AS BIGINT) AS finished, \
+             CAST(COALESCE(SUM(failed), 0) AS BIGINT) AS failed \
+             FROM target_outcomes WHERE tenant_id = $1 AND category = $2 AND target IN ({})",
             placeholders.join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -91,69 +91,60 @@ impl TenantStore<'_> {
         })
     }
 
-    /// Numbers a new change and stores it with its audit events, in one transaction. `open`
-    /// builds the change from its number (the core decides; the store only persists), and may
-    /// refuse, in which case nothing is written.
-    pub async fn insert_change<E>(
+    /// Counts an outcome reached (or changed, completed → rolled back) by these transitions.
+    async fn record_outcomes(
         &self,
-        open: impl FnOnce(ChangeId) -> Result<(Change, Vec<Transition>), E>,
-    ) -> Result<Result<Change, E>, StoreError> {
-        let mut tx = self.store.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'change', 0) ON CONFLICT DO NOTHING",
-        )
-        .bind(self.tenant.clone())
-        .execute(&mut *tx)
-        .await?;
-        let number: i64 = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE tenant_id = $1 AND name = 'change' RETURNING value",
-        )
-        .bind(self.tenant.clone())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("value")?;
-        let (change, transitions) = match open(ChangeId::from_number(number as u64)) {
-            Ok(opened) => opened,
-            Err(refusal) => {
-                tx.rollback().await?;
-                return Ok(Err(refusal));
+        conn: &mut AnyConnection,
+        change: &Change,
+        transitions: &[Transition],
+    ) -> Result<(), StoreError> {
+        let (mut finished, mut failed) = (0i64, 0i64);
+        for t in transitions {
+            let before = t.from.and_then(ChangeState::outcome);
+            match (before, t.to.outcome()) {
+                (None, Some(after)) => {
+                    finished += 1;
+                    failed += i64::from(after == "failed");
+                }
+                (Some(before), Some(after)) if before != after => {
+                    failed += if after == "failed" { 1 } else { -1 };
+                }
+                _ => {}
             }
-        };
-        sqlx::query(
-            "INSERT INTO changes (tenant_id, number, state, change_type, requester, category, environment, \
-             risk_score, approval_deadline, outcome, created_at, updated_at, version, document) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(self.tenant.clone())
-        .bind(number)
-        .bind(change.state.as_str())
-        .bind(change.classification.change_type.as_str())
-        .bind(change.requester.as_str().to_owned())
-        .bind(change.request.category.clone())
-        .bind(change.request.environment.as_str())
-        .bind(i64::from(change.risk.score))
-        .bind(change.approval_deadline.map(ts))
-        .bind(change.state.outcome())
-        .bind(ts(change.created_at))
-        .bind(ts(change.updated_at))
-        .bind(change.version)
-        .bind(document(&change)?)
-        .execute(&mut *tx)
-        .await?;
+        }
+        if finished == 0 && failed == 0 {
+            return Ok(());
+        }
         for target in &change.request.targets {
             sqlx::query(
-                "INSERT INTO change_targets (tenant_id, number, target) VALUES ($1, $2, $3)",
+                "INSERT INTO target_outcomes (tenant_id, target, category, finished, failed) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, target, category) DO UPDATE \
+                 SET finished = target_outcomes.finished + excluded.finished, \
+                 failed = target_outcomes.failed + excluded.failed",
             )
             .bind(self.tenant.clone())
-            .bind(number)
             .bind(target.as_str().to_owned())
-            .execute(&mut *tx)
+            .bind(change.request.category.clone())
+            .bind(finished)
+            .bind(failed)
+            .execute(&mut *conn)
             .await?;
         }
-        let records = transition_records(&change, &transitions);
-        audit::append(&mut tx, &self.tenant, change.updated_at, &records).await?;
-        tx.commit().await?;
-        Ok(Ok(change))
+        Ok(())
+    }
+
+    /// Numbers a new change and stores it with its audit events. Submissions arriving together
+    /// are written in one transaction (see [`crate::submissions`]); the answer comes only after
+    /// that transaction committed.
+    pub async fn insert_change(
+        &self,
+        change: Change,
+        transitions: Vec<Transition>,
+    ) -> Result<Change, StoreError> {
+        self.store
+            .submissions
+            .submit(self.tenant.clone(), change, transitions)
+            .await
     }
 
     pub async fn get_change(&self, id: &ChangeId) -> Result<Option<Change>, StoreError> {
@@ -241,8 +232,9 @@ impl TenantStore<'_> {
             return Err(StoreError::Conflict);
         }
         self.insert_new_decisions(&mut tx, change).await?;
+        self.record_outcomes(&mut tx, change, transitions).await?;
         let records = transition_records(change, transitions);
-        audit::append(&mut tx, &self.tenant, change.updated_at, &records).await?;
+        audit::append(&mut tx, &self.tenant, &records).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -16,6 +16,7 @@ pub mod audit;
 mod catalog;
 mod changes;
 mod migrate;
+pub mod submissions;
 mod targets;
 mod users;
 
@@ -79,6 +80,20 @@ impl StoreError {
     }
 }
 
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters: one multi-row statement instead
+/// of a round trip per row. Parameters are numbered in order of appearance, which SQLite needs.
+pub(crate) fn values_clause(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Formats a time the way every table stores it: UTC, microseconds, fixed width.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -95,6 +110,42 @@ pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Where write transactions run. For PostgreSQL, the same pool as reads. SQLite allows one
+    /// writer at a time, so it gets a pool of one connection of its own: writers queue for it in
+    /// memory, never inside SQLite's busy handler (which sleeps for milliseconds between retries),
+    /// and never behind readers that have taken every connection of the read pool.
+    write_pool: AnyPool,
+    submissions: submissions::Submissions,
+}
+
+/// A write transaction.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, sqlx::Any>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -103,13 +154,11 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let backend = Backend::from_url(url)?;
         install_default_drivers();
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
+        let options = || AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let store = match backend {
             Backend::Sqlite => {
-                options
-                    // SQLite has one writer; more connections only add lock contention.
-                    .max_connections(4)
-                    .after_connect(|conn, _meta| {
+                let sqlite = |max: u32| {
+                    options().max_connections(max).after_connect(|conn, _meta| {
                         Box::pin(async move {
                             sqlx::raw_sql(
                                 "PRAGMA journal_mode = WAL;
@@ -122,19 +171,35 @@ impl Store {
                             Ok(())
                         })
                     })
-                    .connect(url)
-                    .await?
+                };
+                // The writer connects first: it creates the file, and switches it to WAL
+                // before any reader opens it.
+                let write_pool = sqlite(1).connect(url).await?;
+                let pool = sqlite(8).connect(url).await?;
+                Store {
+                    pool,
+                    backend,
+                    submissions: submissions::Submissions::start(write_pool.clone(), backend),
+                    write_pool,
+                }
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                let pool = options().max_connections(16).connect(url).await?;
+                Store {
+                    submissions: submissions::Submissions::start(pool.clone(), backend),
+                    write_pool: pool.clone(),
+                    pool,
+                    backend,
+                }
+            }
         };
-        let store = Store { pool, backend };
-        let mut conn = store.pool.acquire().await?;
+        let mut conn = store.write_pool.acquire().await?;
         migrate::run(&mut conn, backend).await?;
         drop(conn);
         sqlx::query("INSERT INTO tenants (id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(TenantId::default_tenant().as_str().to_owned())
             .bind(ts(Utc::now()))
-            .execute(&store.pool)
+            .execute(&store.write_pool)
             .await?;
         Ok(store)
     }
@@ -151,6 +216,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.write_pool.close().await;
     }
 
     /// Everything that reads or writes one tenant's records goes through the returned handle.
@@ -161,14 +227,23 @@ impl Store {
         }
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN
-    /// IMMEDIATE`), so a transaction that reads and then writes never fails on lock upgrade.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+    /// Starts a write transaction. On SQLite it waits for the writer connection and takes the write
+    /// lock up front (`BEGIN IMMEDIATE`), so a transaction that reads and then writes never fails
+    /// on lock upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        begin_write(&self.write_pool, self.backend).await
     }
+}
+
+pub(crate) async fn begin_write(
+    write_pool: &AnyPool,
+    backend: Backend,
+) -> Result<WriteTx, StoreError> {
+    let tx = match backend {
+        Backend::Sqlite => write_pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => write_pool.begin().await?,
+    };
+    Ok(WriteTx { tx })
 }
 
 /// The store, seen from inside one tenant. Every query binds the tenant id; there is no other

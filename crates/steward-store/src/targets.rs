@@ -64,6 +64,7 @@ impl TenantStore<'_> {
         .await
         .map_err(|e| StoreError::from_insert(e, || format!("target '{}'", target.name)))?;
         let record = AuditRecord {
+            occurred_at: now,
             actor: actor.to_owned(),
             action: "target.created".into(),
             subject_type: "target",
@@ -72,7 +73,7 @@ impl TenantStore<'_> {
             correlation_id: None,
             details: json!({ "after": target }),
         };
-        audit::append(&mut tx, &self.tenant, now, &[record]).await?;
+        audit::append(&mut tx, &self.tenant, &[record]).await?;
         tx.commit().await?;
         Ok(())
     }

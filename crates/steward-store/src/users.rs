@@ -116,6 +116,7 @@ impl TenantStore<'_> {
         .execute(&mut *tx)
         .await?;
         let record = AuditRecord {
+            occurred_at: now,
             actor: actor.to_owned(),
             action: "user.created".into(),
             subject_type: "user",
@@ -124,7 +125,7 @@ impl TenantStore<'_> {
             correlation_id: None,
             details: json!({"after": {"name": name, "roles": roles}}),
         };
-        audit::append(&mut tx, &self.tenant, now, &[record]).await?;
+        audit::append(&mut tx, &self.tenant, &[record]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -184,17 +184,13 @@ pub async fn submit_change(
     let store = caller.store(&state.store);
     let loaded = load_facts(&store, &request).await?;
     let principal = submitter.principal();
-    let change = store
-        .insert_change(|id| {
-            Change::open(
-                id,
-                principal.tenant.clone(),
-                principal.name.clone(),
-                request,
-                loaded.facts(&state),
-            )
-        })
-        .await??;
+    let (change, transitions) = Change::open(
+        principal.tenant.clone(),
+        principal.name.clone(),
+        request,
+        loaded.facts(&state),
+    )?;
+    let change = store.insert_change(change, transitions).await?;
     tracing::info!(change = %change.id, r#type = %change.classification.change_type, state = %change.state, "change submitted");
     Ok((
         StatusCode::CREATED,

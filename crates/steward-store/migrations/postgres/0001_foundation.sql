@@ -73,6 +73,17 @@ CREATE TABLE changes (
 CREATE INDEX changes_by_state ON changes (tenant_id, state);
 CREATE INDEX changes_by_requester ON changes (tenant_id, requester);
 
+-- Outcomes of finished changes per target and category: the failure history that risk scoring
+-- reads on every submission, kept as running counts so that read costs the same at any size.
+CREATE TABLE target_outcomes (
+    tenant_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    category TEXT NOT NULL,
+    finished BIGINT NOT NULL,
+    failed BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, target, category)
+);
+
 CREATE TABLE change_targets (
     tenant_id TEXT NOT NULL,
     number BIGINT NOT NULL,

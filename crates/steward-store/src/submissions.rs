@@ -1,0 +1,216 @@
+//! Saving new changes with group commit.
+//!
+//! Every submission must be on disk, with its audit events, before it is acknowledged. Committing
+//! each one alone makes throughput the inverse of one transaction's latency, and on small
+//! machines that latency is dominated not by fsync but by the round trips between the async
+//! runtime and the database (a thread hop per statement for SQLite, a network hop for
+//! PostgreSQL). So one task per [`crate::Store`] takes the submissions waiting in its queue, up to
+//! [`MAX_BATCH`], and writes them all in one transaction with multi-row statements: a handful of
+//! round trips and one commit per batch, whatever its size. Under light load a batch is a single
+//! submission and nothing waits for company.
+//!
+//! If a batch fails, each of its changes is retried in a transaction of its own, so one bad
+//! submission cannot fail its neighbours.
+
+use crate::audit;
+use crate::changes::{document, transition_records};
+use crate::{StoreError, WriteTx, begin_write, ts, values_clause};
+use sqlx::{AnyConnection, AnyPool, Row};
+use std::collections::BTreeMap;
+use steward_core::ChangeId;
+use steward_core::change::{Change, Transition};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most submissions written in one transaction; keeps statements within parameter limits.
+pub const MAX_BATCH: usize = 128;
+
+struct Job {
+    tenant: String,
+    change: Change,
+    transitions: Vec<Transition>,
+    reply: oneshot::Sender<Result<Change, StoreError>>,
+}
+
+/// The queue in front of the batch writer.
+#[derive(Debug, Clone)]
+pub(crate) struct Submissions {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Submissions {
+    /// Starts the writer task; it ends when the last `Submissions` handle is dropped.
+    pub(crate) fn start(write_pool: AnyPool, backend: crate::Backend) -> Submissions {
+        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(write_pool, backend, jobs));
+        Submissions { queue }
+    }
+
+    pub(crate) async fn submit(
+        &self,
+        tenant: String,
+        change: Change,
+        transitions: Vec<Transition>,
+    ) -> Result<Change, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            tenant,
+            change,
+            transitions,
+            reply,
+        };
+        let stopped = || StoreError::Config("the store is shutting down".into());
+        self.queue.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(write_pool: AnyPool, backend: crate::Backend, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        save_batch(&write_pool, backend, batch).await;
+    }
+}
+
+async fn save_batch(pool: &AnyPool, backend: crate::Backend, batch: Vec<Job>) {
+    let (mut items, replies): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|job| ((job.tenant, job.change, job.transitions), job.reply))
+        .unzip();
+    match persist(pool, backend, &mut items).await {
+        Ok(()) => {
+            for ((_, change, _), reply) in items.into_iter().zip(replies) {
+                let _ = reply.send(Ok(change));
+            }
+        }
+        Err(error) if items.len() == 1 => {
+            let _ = replies
+                .into_iter()
+                .next()
+                .map(|reply| reply.send(Err(error)));
+        }
+        Err(error) => {
+            tracing::warn!(%error, size = items.len(), "a submission batch failed; saving its changes one by one");
+            for (item, reply) in items.into_iter().zip(replies) {
+                let mut single = vec![item];
+                let result = persist(pool, backend, &mut single).await;
+                let _ = reply.send(result.map(|()| single.remove(0).1));
+            }
+        }
+    }
+}
+
+type Item = (String, Change, Vec<Transition>);
+
+/// Numbers and writes `items` in one transaction.
+async fn persist(
+    pool: &AnyPool,
+    backend: crate::Backend,
+    items: &mut [Item],
+) -> Result<(), StoreError> {
+    let mut tx = begin_write(pool, backend).await?;
+    let mut by_tenant: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (tenant, _, _)) in items.iter().enumerate() {
+        by_tenant.entry(tenant.clone()).or_default().push(i);
+    }
+    for (tenant, indexes) in &by_tenant {
+        let last = reserve_numbers(&mut tx, tenant, indexes.len()).await?;
+        let first = last - indexes.len() as i64 + 1;
+        for (k, &i) in indexes.iter().enumerate() {
+            items[i].1.id = ChangeId::from_number((first + k as i64) as u64);
+        }
+        let group: Vec<&Item> = indexes.iter().map(|&i| &items[i]).collect();
+        insert_changes(&mut tx, tenant, &group).await?;
+        insert_targets(&mut tx, tenant, &group).await?;
+        let records: Vec<_> = group
+            .iter()
+            .flat_map(|(_, change, transitions)| transition_records(change, transitions))
+            .collect();
+        audit::append(&mut tx, tenant, &records).await?;
+    }
+    tx.commit().await
+}
+
+/// Takes `count` change numbers for a tenant and returns the last; locks the tenant's counter.
+async fn reserve_numbers(tx: &mut WriteTx, tenant: &str, count: usize) -> Result<i64, StoreError> {
+    Ok(sqlx::query(
+        "INSERT INTO counters (tenant_id, name, value) VALUES ($1, 'change', $2) \
+         ON CONFLICT (tenant_id, name) DO UPDATE SET value = counters.value + excluded.value RETURNING value",
+    )
+    .bind(tenant.to_owned())
+    .bind(count as i64)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("value")?)
+}
+
+async fn insert_changes(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    group: &[&Item],
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO changes (tenant_id, number, state, change_type, requester, category, environment, \
+         risk_score, approval_deadline, outcome, created_at, updated_at, version, document) VALUES {}",
+        values_clause(group.len(), 14)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (_, change, _) in group {
+        query = query
+            .bind(tenant.to_owned())
+            .bind(change.id.number() as i64)
+            .bind(change.state.as_str())
+            .bind(change.classification.change_type.as_str())
+            .bind(change.requester.as_str().to_owned())
+            .bind(change.request.category.clone())
+            .bind(change.request.environment.as_str())
+            .bind(i64::from(change.risk.score))
+            .bind(change.approval_deadline.map(ts))
+            .bind(change.state.outcome())
+            .bind(ts(change.created_at))
+            .bind(ts(change.updated_at))
+            .bind(change.version)
+            .bind(document(change)?);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn insert_targets(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    group: &[&Item],
+) -> Result<(), StoreError> {
+    let rows: Vec<(i64, &str)> = group
+        .iter()
+        .flat_map(|(_, change, _)| {
+            let number = change.id.number() as i64;
+            change
+                .request
+                .targets
+                .iter()
+                .map(move |t| (number, t.as_str()))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO change_targets (tenant_id, number, target) VALUES {}",
+        values_clause(rows.len(), 3)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (number, target) in rows {
+        query = query
+            .bind(tenant.to_owned())
+            .bind(number)
+            .bind(target.to_owned());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
