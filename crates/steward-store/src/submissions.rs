@@ -89,10 +89,9 @@ async fn save_batch(pool: &AnyPool, backend: crate::Backend, batch: Vec<Job>) {
             }
         }
         Err(error) if items.len() == 1 => {
-            let _ = replies
-                .into_iter()
-                .next()
-                .map(|reply| reply.send(Err(error)));
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(error));
+            }
         }
         Err(error) => {
             tracing::warn!(%error, size = items.len(), "a submission batch failed; saving its changes one by one");
