@@ -157,6 +157,18 @@ where
     })
 }
 
+/// The same server URL with another database name, keeping any `?host=/socket/dir` query.
+fn database_url_named(url: &str, name: &str) -> String {
+    let (address, query) = url
+        .split_once('?')
+        .map_or((url, None), |(a, q)| (a, Some(q)));
+    let base = address.rsplit_once('/').map_or(address, |(base, _)| base);
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -178,12 +190,10 @@ async fn main() -> anyhow::Result<()> {
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await?;
-            let base = args
-                .postgres_url
-                .rsplit_once('/')
-                .map(|(b, _)| b)
-                .unwrap_or(&args.postgres_url);
-            (format!("{base}/{name}"), Some((conn, name)))
+            (
+                database_url_named(&args.postgres_url, &name),
+                Some((conn, name)),
+            )
         }
     };
     let config = ServerConfig {

@@ -181,3 +181,79 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     app.run_until_stopped(shutdown_signal()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn resolve_args(args: &[&str]) -> anyhow::Result<ServerConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("steward").chain(args.iter().copied()))?;
+        resolve(cli.serve)
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("steward.toml");
+        std::fs::write(&path, text).expect("write");
+        (dir, path.display().to_string())
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let (dir, path) = config_file(
+            "listen = \"127.0.0.1:9999\"\ndatabase_url = \"postgres://u:secret@db/steward\"\n\
+             [approval]\ncab_quorum = 5\n[risk]\nhigh_threshold = 70\n",
+        );
+        let data = dir.path().join("data");
+        let data = data.to_str().expect("path");
+        let config = resolve_args(&["--config", &path, "--data-dir", data, "--cab-quorum", "2"])
+            .expect("valid");
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.database_url, "postgres://u:secret@db/steward");
+        assert_eq!(config.routing_policy.cab_quorum, 2);
+        assert_eq!(config.risk_policy.high_threshold, 70);
+        assert_eq!(
+            config.risk_policy.medium_threshold,
+            RiskPolicy::default().medium_threshold
+        );
+        // The password never reaches Debug output (and so never a log line).
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[test]
+    fn without_a_database_url_sqlite_lives_in_the_data_directory() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data = dir.path().join("data");
+        let config = resolve_args(&["--data-dir", data.to_str().expect("path")]).expect("valid");
+        assert!(
+            config.database_url.starts_with("sqlite://"),
+            "{}",
+            config.database_url
+        );
+        assert!(config.database_url.contains("steward.db"));
+        assert!(data.is_dir(), "the data directory is created");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_with_what_to_fix() {
+        let (_dir, path) = config_file("listen = \"127.0.0.1:1\"\nlisten_port = 3\n");
+        let err = resolve_args(&["--config", &path]).expect_err("unknown key");
+        assert!(
+            format!("{err:#}").contains("unknown field `listen_port`"),
+            "{err:#}"
+        );
+        let (_dir, path) = config_file("[risk]\nhigh_threshold = 10\nmedium_threshold = 20\n");
+        let err = resolve_args(&["--config", &path]).expect_err("thresholds");
+        assert!(err.to_string().contains("must not exceed"), "{err}");
+        let err = resolve_args(&["--config", "/no/such/steward.toml"]).expect_err("missing file");
+        assert!(err.to_string().contains("cannot read config file"), "{err}");
+    }
+}

@@ -290,6 +290,159 @@ fn an_unreachable_server_is_one_readable_line() {
     );
 }
 
+/// Submissions race a `kill -9`; after a restart every acknowledged change is there with its audit
+/// events, and the audit sequence has no gap.
+fn acknowledged_submissions_survive_kill_9(backend: Backend) {
+    let db = database(backend);
+    let data_dir = db.dir.path().join("data");
+    let url = (backend == Backend::Postgres).then_some(db.url.as_str());
+    let server = Server::start(&data_dir, url);
+    let admin = std::fs::read_to_string(data_dir.join("admin.token")).expect("token");
+    let admin = admin.trim().to_owned();
+    let rita = ok_json(
+        &server,
+        &admin,
+        &["user", "create", "rita", "--role", "requester"],
+    );
+    let rita = rita["token"].as_str().expect("token").to_owned();
+    ok_json(
+        &server,
+        &admin,
+        &["user", "create", "mia", "--role", "manager"],
+    );
+    ok_json(
+        &server,
+        &admin,
+        &[
+            "target",
+            "create",
+            "fraud-scoring",
+            "--kind",
+            "model_deployment",
+            "--owner",
+            "mia",
+            "--environment",
+            "production",
+            "--criticality",
+            "medium",
+        ],
+    );
+    let body: Value = yaml_to_json(CHANGE_YAML);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let acknowledged: Vec<String> = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let mut clients = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (http, base, token, body) =
+                (http.clone(), server.url.clone(), rita.clone(), body.clone());
+            clients.spawn(async move {
+                let mut ids = Vec::new();
+                // Until the server dies; an answer that never came is not an acknowledgement.
+                while let Ok(response) = http
+                    .post(format!("{base}/api/v1/changes"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    if response.status() != reqwest::StatusCode::CREATED {
+                        break;
+                    }
+                    match response.json::<Value>().await {
+                        Ok(change) => {
+                            ids.push(change["id"].as_str().unwrap_or_default().to_owned())
+                        }
+                        Err(_) => break,
+                    }
+                }
+                ids
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut server = server;
+        server.child.kill().expect("kill -9");
+        server.child.wait().expect("reaped");
+        let mut ids = Vec::new();
+        while let Some(result) = clients.join_next().await {
+            ids.extend(result.expect("client task"));
+        }
+        ids
+    });
+    assert!(
+        acknowledged.len() >= 10,
+        "too few submissions before the kill: {}",
+        acknowledged.len()
+    );
+
+    let server = Server::start(&data_dir, url);
+    for id in &acknowledged {
+        let shown = ok_json(&server, &rita, &["change", "show", id]);
+        let actions: Vec<&str> = shown["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .map(|h| h["action"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            actions,
+            ["change.created", "change.submitted", "change.routed"],
+            "{id}"
+        );
+    }
+    let stored = ok_json(&server, &rita, &["change", "list", "--limit", "1000"]);
+    let stored = stored.as_array().map(Vec::len).unwrap_or(0);
+    assert!(
+        stored >= acknowledged.len(),
+        "{stored} stored < {} acknowledged",
+        acknowledged.len()
+    );
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&store_url(&db, &data_dir, backend))
+            .await
+            .expect("connect");
+        let seqs: Vec<i64> = sqlx::query("SELECT seq FROM audit_events ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .expect("select")
+            .iter()
+            .map(|r| sqlx::Row::try_get::<i64, _>(r, "seq").expect("seq"))
+            .collect();
+        assert_eq!(
+            seqs,
+            (0..seqs.len() as i64).collect::<Vec<_>>(),
+            "the audit sequence has a gap"
+        );
+        pool.close().await;
+    });
+    assert!(server.stop().success());
+}
+
+fn store_url(db: &TestDb, data_dir: &Path, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", data_dir.join("steward.db").display()),
+        Backend::Postgres => db.url.clone(),
+    }
+}
+
+fn yaml_to_json(yaml: &str) -> Value {
+    yaml_serde::from_str(yaml).expect("yaml")
+}
+
+#[test]
+fn kill_9_on_sqlite() {
+    acknowledged_submissions_survive_kill_9(Backend::Sqlite);
+}
+
+#[test]
+fn kill_9_on_postgres() {
+    acknowledged_submissions_survive_kill_9(Backend::Postgres);
+}
+
 #[test]
 fn tour_on_sqlite() {
     the_five_minute_tour(Backend::Sqlite);
