@@ -24,7 +24,7 @@ pub struct CatalogItem {
     /// The highest data, availability or compliance impact the template covers.
     pub max_impact: Level,
     /// Whether the template may touch a production target holding regulated data. Off in every
-    /// shipped template; a compliance officer must turn it on deliberately.
+    /// shipped template; an admin must turn it on deliberately.
     #[serde(default)]
     pub allow_regulated_production: bool,
 }

@@ -77,6 +77,11 @@ impl Roles {
         if roles.is_empty() {
             return Err("at least one role is required".to_owned());
         }
+        if roles.len() > 1 && roles.contains(&Role::Auditor) {
+            return Err(
+                "auditor is a read-only role and cannot be combined with other roles".to_owned(),
+            );
+        }
         Ok(Self(roles))
     }
 
@@ -120,5 +125,7 @@ mod tests {
         let err = Roles::parse_list("manager,boss").expect_err("unknown role");
         assert!(err.contains("unknown role 'boss'"), "{err}");
         assert!(Roles::parse_list("").is_err());
+        let err = Roles::parse_list("auditor,requester").expect_err("auditors stay read-only");
+        assert!(err.contains("read-only"), "{err}");
     }
 }

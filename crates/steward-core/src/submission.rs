@@ -83,6 +83,8 @@ pub const SUBMISSION_FIELDS: &[&str] = &[
     "links",
     "draft",
 ];
+/// Most targets one change may name; a larger change should be split so approvers can judge it.
+pub const MAX_TARGETS: usize = 100;
 const IMPACT_FIELDS: &[&str] = &["data", "availability", "compliance", "rollback_complexity"];
 const WINDOW_FIELDS: &[&str] = &["start", "end"];
 
@@ -276,17 +278,28 @@ impl ChangeRequest {
         }
 
         let mut targets = Vec::new();
-        if let Some(items) = r.string_list("targets", true) {
+        if let Some(mut items) = r.string_list("targets", true) {
             if items.is_empty() {
                 r.fail("targets", "must name at least one target");
             }
+            if items.len() > MAX_TARGETS {
+                r.fail(
+                    "targets",
+                    format!(
+                        "names {} targets; at most {MAX_TARGETS} per change: split the change",
+                        items.len()
+                    ),
+                );
+                items.truncate(0);
+            }
+            let mut seen = std::collections::HashSet::new();
             for (path, name) in items {
                 let Some(name) = name else {
                     r.errors.push(FieldError::new(path, "must be a string"));
                     continue;
                 };
                 match TargetName::parse(&name) {
-                    Ok(t) if targets.contains(&t) => r.errors.push(FieldError::new(
+                    Ok(t) if !seen.insert(t.clone()) => r.errors.push(FieldError::new(
                         path,
                         format!("target '{t}' is listed twice"),
                     )),

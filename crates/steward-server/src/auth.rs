@@ -1,9 +1,10 @@
 //! Authentication (API tokens) and authorization as capabilities.
 //!
 //! A handler learns who is calling from the [`Caller`] extractor, and obtains the right to do a
-//! privileged thing only through a check that returns a capability (`caller.as_admin()?`), in the
-//! style of lldap: a handler that forgot the check would have no value to call the store with.
-//! Tenant scoping comes the same way: [`Caller::store`] is the only route to tenant data.
+//! privileged thing through a check that returns a capability (`caller.as_admin()?`), in the style
+//! of lldap; the capability carries the principal the write is recorded under, so the natural way
+//! to write a handler is to take it first. Tenant scoping is structural: [`Caller::store`] is the
+//! only route to tenant data, and it only ever opens the caller's own tenant.
 
 use crate::AppState;
 use crate::error::ApiError;

@@ -20,6 +20,7 @@ const SYSTEM: &str = "system";
 
 pub(crate) async fn run(store: &Store, config: &ServerConfig) -> anyhow::Result<Option<Bootstrap>> {
     let tenant = store.tenant(&TenantId::default_tenant());
+    seed_catalog(&tenant).await?;
     if tenant.user_count().await? > 0 {
         return Ok(None);
     }
@@ -30,26 +31,39 @@ pub(crate) async fn run(store: &Store, config: &ServerConfig) -> anyhow::Result<
         Some(token) => (token.clone(), false),
         None => (generate_token()?, true),
     };
+    // The token file is written before the account exists: a crash in between leaves no account,
+    // so the next start simply bootstraps again, and never an account whose token is lost.
+    let token_file = if generated {
+        Some(write_token_file(&config.data_dir, &token)?)
+    } else {
+        None
+    };
     let admin = UserName::parse(ADMIN).context("admin name")?;
     let roles = Roles::new(vec![Role::Admin]).map_err(anyhow::Error::msg)?;
     match tenant
         .create_user(SYSTEM, &admin, &roles, &hash_token(&token))
         .await
     {
-        Ok(()) => {}
-        // Another server sharing this database bootstrapped first.
-        Err(StoreError::Duplicate(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
+        Ok(()) => Ok(Some(Bootstrap { token_file })),
+        // Another server sharing this database bootstrapped first; our token is worthless.
+        Err(StoreError::Duplicate(_)) => {
+            if let Some(path) = &token_file {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Adds each shipped catalog item that is missing; items an admin changed are left alone.
+async fn seed_catalog(tenant: &steward_store::TenantStore<'_>) -> anyhow::Result<()> {
     for item in CatalogItem::shipped() {
-        tenant.put_catalog_item(SYSTEM, &item).await?;
+        if tenant.catalog_item(&item.name).await?.is_none() {
+            tenant.put_catalog_item(SYSTEM, &item).await?;
+        }
     }
-    let token_file = if generated {
-        Some(write_token_file(&config.data_dir, &token)?)
-    } else {
-        None
-    };
-    Ok(Some(Bootstrap { token_file }))
+    Ok(())
 }
 
 fn write_token_file(dir: &std::path::Path, token: &str) -> anyhow::Result<PathBuf> {
@@ -66,6 +80,12 @@ fn write_token_file(dir: &std::path::Path, token: &str) -> anyhow::Result<PathBu
     let mut file = options
         .open(&path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // `mode` applies only to a new file; an existing one gets its permissions narrowed too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     file.write_all(token.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;

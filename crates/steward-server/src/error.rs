@@ -39,6 +39,8 @@ pub enum ApiError {
     #[error("{message}")]
     Conflict { message: String, details: Value },
     #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -92,6 +94,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, Value::Null),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
             ApiError::Conflict { details, .. } => (StatusCode::CONFLICT, details.clone()),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Value::Null),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Value::Null),
             ApiError::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "request failed unexpectedly");

@@ -55,8 +55,30 @@ impl std::fmt::Debug for ServerConfig {
     }
 }
 
-/// Hides the password in a database URL (`postgres://user:secret@host` → `postgres://user:***@host`).
+/// Hides the password in a database URL, in the authority (`postgres://user:secret@host`) or the
+/// query (`?password=secret`).
 pub fn redact_url(url: &str) -> String {
+    let (address, query) = match url.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (url, None),
+    };
+    let address = redact_authority(address);
+    match query {
+        None => address,
+        Some(query) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{address}?{}", params.join("&"))
+        }
+    }
+}
+
+fn redact_authority(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let credentials = &url[scheme_end + 3..at];
@@ -93,6 +115,26 @@ impl Clock {
     pub fn advance(&self, by: chrono::Duration) {
         let micros = by.num_microseconds().unwrap_or(i64::MAX);
         self.offset_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_wherever_the_url_carries_them() {
+        let check = |url: &str, expected: &str| assert_eq!(super::redact_url(url), expected);
+        check(
+            "postgres://u:secret@db:5432/s",
+            "postgres://u:***@db:5432/s",
+        );
+        check(
+            "postgres://u@db/s?password=secret&sslmode=require",
+            "postgres://u@db/s?password=***&sslmode=require",
+        );
+        check(
+            "sqlite://steward-data/steward.db?mode=rwc",
+            "sqlite://steward-data/steward.db?mode=rwc",
+        );
     }
 }
 

@@ -42,11 +42,22 @@ impl TenantStore<'_> {
         actor: &str,
         item: &CatalogItem,
     ) -> Result<(), StoreError> {
-        let before = self.catalog_item(&item.name).await?;
         let now = Utc::now();
         let document =
             serde_json::to_string(item).map_err(|e| StoreError::corrupt("catalog item", e))?;
         let mut tx = self.store.begin_write().await?;
+        // Read inside the transaction, so the audit record's `before` is what this write replaced.
+        let before: Option<CatalogItem> =
+            sqlx::query("SELECT document FROM catalog_items WHERE tenant_id = $1 AND name = $2")
+                .bind(self.tenant.clone())
+                .bind(item.name.clone())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| {
+                    let doc: String = r.try_get("document")?;
+                    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("catalog item", e))
+                })
+                .transpose()?;
         sqlx::query(
             "INSERT INTO catalog_items (tenant_id, name, document, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, name) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",

@@ -115,7 +115,10 @@ impl TenantStore<'_> {
         if finished == 0 && failed == 0 {
             return Ok(());
         }
-        for target in &change.request.targets {
+        // In name order, so two transactions touching the same targets lock them in one order.
+        let mut targets: Vec<&TargetName> = change.request.targets.iter().collect();
+        targets.sort();
+        for target in targets {
             sqlx::query(
                 "INSERT INTO target_outcomes (tenant_id, target, category, finished, failed) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, target, category) DO UPDATE \

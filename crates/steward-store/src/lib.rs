@@ -64,7 +64,22 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// PostgreSQL's deadlock and serialization failures mean "try again", like a version
+    /// conflict: the handlers retry them instead of answering 500.
+    fn from(error: sqlx::Error) -> StoreError {
+        match &error {
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40P01" | "40001")) =>
+            {
+                StoreError::Conflict
+            }
+            _ => StoreError::Database(error),
+        }
+    }
 }
 
 impl StoreError {

@@ -117,12 +117,15 @@ async fn persist(
     for (i, (tenant, _, _)) in items.iter().enumerate() {
         by_tenant.entry(tenant.clone()).or_default().push(i);
     }
+    // Every tenant's counter before the first audit append: the log head is always locked last.
     for (tenant, indexes) in &by_tenant {
         let last = reserve_numbers(&mut tx, tenant, indexes.len()).await?;
         let first = last - indexes.len() as i64 + 1;
         for (k, &i) in indexes.iter().enumerate() {
             items[i].1.id = ChangeId::from_number((first + k as i64) as u64);
         }
+    }
+    for (tenant, indexes) in &by_tenant {
         let group: Vec<&Item> = indexes.iter().map(|&i| &items[i]).collect();
         insert_changes(&mut tx, tenant, &group).await?;
         insert_targets(&mut tx, tenant, &group).await?;

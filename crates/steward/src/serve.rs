@@ -69,7 +69,19 @@ struct FileRisk {
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+    // The error's message and line only: its default form quotes the source line, which could be
+    // the one holding a password.
+    toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+        anyhow::anyhow!(
+            "config file {} is invalid: {}{at}",
+            path.display(),
+            e.message().trim()
+        )
+    })
 }
 
 pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {

@@ -1,4 +1,4 @@
-//! The JSON body extractor: a malformed body becomes our JSON error, not axum's plain text.
+//! Request extractors whose failures are our JSON errors, not axum's plain text.
 
 use crate::error::ApiError;
 use axum::body::Bytes;
@@ -16,9 +16,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!(
+                    "the request body is larger than {MAX_BODY_BYTES} bytes"
+                ))
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {e}"))
+            }
+        })?;
         if bytes.is_empty() {
             return Err(ApiError::BadRequest("the request needs a JSON body".into()));
         }
@@ -28,5 +34,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         serde_json::from_value(value)
             .map(JsonBody)
             .map_err(|e| ApiError::Invalid(vec![FieldError::new("(body)", e.to_string())]))
+    }
+}
+
+/// Query parameters; a value of the wrong type is a 422 naming the problem.
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| QueryParams(q.0))
+            .map_err(|e| ApiError::Invalid(vec![FieldError::new("(query)", e.body_text())]))
     }
 }

@@ -6,13 +6,13 @@
 //! concurrent approvals of one change are decided once, in some order, never both against the
 //! same old state.
 
-use super::body::JsonBody;
+use super::body::{JsonBody, QueryParams};
 use super::views::{ChangeView, HistoryEntryView};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde::Deserialize;
@@ -204,7 +204,7 @@ pub async fn submit_change(
 pub async fn list_changes(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<Vec<ChangeView>>, ApiError> {
     let mut errors = Vec::new();
     let state_filter = query.state.as_deref().and_then(|s| {

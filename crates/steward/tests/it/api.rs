@@ -184,6 +184,37 @@ async fn bad_input_gets_a_4xx_naming_each_field(backend: Backend) {
             .unwrap_or("")
             .contains("unknown role 'boss'")
     );
+    // Too many targets, a wrong query type, an oversized body, a role that must stay alone.
+    let many: Vec<String> = (0..101).map(|i| format!("t{i}")).collect();
+    let (status, body) = app.submit(&c.rita, change(json!({"targets": many}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["details"]["fields"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("at most 100"),
+        "{body}"
+    );
+    let (status, body) = app.get("/api/v1/changes?limit=lots", &c.rita).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"].is_string(), "{body}");
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let (status, body) = app
+        .submit(&c.rita, change(json!({"description": huge})))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("larger than"),
+        "{body}"
+    );
+    let (status, _) = app
+        .post(
+            "/api/v1/users",
+            ADMIN_TOKEN,
+            json!({"name": "aud", "roles": ["auditor", "admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     // Unknown changes and ids.
     assert_eq!(
         app.get("/api/v1/changes/CHG-999", &c.rita).await.0,
