@@ -47,6 +47,11 @@ impl Frontier {
         self.size
     }
 
+    /// The perfect subtree roots, largest first.
+    pub fn roots(&self) -> &[Hash] {
+        &self.roots
+    }
+
     /// Appends a leaf hash; returns every perfect subtree root this completes, the leaf first.
     pub fn append(&mut self, leaf: Hash) -> Vec<Node> {
         let mut created = vec![Node {

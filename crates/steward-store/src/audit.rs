@@ -1,14 +1,21 @@
-//! The audit event table: appending events inside a caller's transaction, and reading them back.
+//! The audit log's tables: appending events inside a caller's transaction, the Merkle tree over
+//! them, signed checkpoints, and reading it all back.
 //!
 //! Rows are never updated or deleted (database triggers refuse it). Each event takes the next
 //! `seq` from the single `audit_head` row, so the events of the whole installation form one
-//! gapless sequence even with several servers on one PostgreSQL: that sequence is what the
-//! verifiable log (RFC 9162 Merkle tree) is built over.
+//! gapless sequence even with several servers on one PostgreSQL; `seq` is the leaf index of the
+//! RFC 9162 tree. The same transaction stores the leaf's entry bytes, every perfect-subtree node
+//! the append completes, and the new frontier, so the tree can never lag or lead the events. The
+//! hashing itself is `steward-audit`'s.
 
-use crate::{StoreError, parse_ts, ts};
+use crate::{Store, StoreError, parse_ts, ts, values_clause};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyConnection, Row};
+use std::collections::{BTreeSet, HashMap};
+use steward_audit::compact::Frontier;
+use steward_audit::entry::Entry;
+use steward_audit::hash::{Hash, leaf_hash, sha256};
 
 /// An event to append.
 #[derive(Debug, Clone)]
@@ -20,7 +27,7 @@ pub struct AuditRecord {
     pub subject_id: String,
     pub outcome: &'static str,
     pub correlation_id: Option<String>,
-    /// What changed: `{"before": …, "after": …}` or the created record.
+    /// What changed: `{"before": …, "after": …}` or the created record. Kept outside the tree.
     pub details: serde_json::Value,
 }
 
@@ -37,11 +44,47 @@ pub struct AuditEvent {
     pub subject_id: String,
     pub outcome: String,
     pub correlation_id: Option<String>,
+    /// `null` once the payload was erased.
     pub details: serde_json::Value,
 }
 
-/// Appends events in the caller's transaction. Locks the log head last, so the lock is held only
-/// for the tail of the transaction.
+/// One leaf as an auditor receives it: its index, entry bytes, and the leaf hash the tree holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLeaf {
+    pub index: u64,
+    pub entry: String,
+    pub leaf_hash: Option<String>,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub root: String,
+    pub note: String,
+}
+
+fn parse_frontier(size: i64, text: &str) -> Result<Frontier, StoreError> {
+    let roots = text
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|h| Hash::from_hex(h).ok_or_else(|| StoreError::Corrupt("audit frontier hash".into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Frontier::from_roots(size as u64, roots)
+        .ok_or_else(|| StoreError::Corrupt("audit frontier does not fit the tree size".into()))
+}
+
+fn frontier_text(frontier: &Frontier) -> String {
+    frontier
+        .roots()
+        .iter()
+        .map(Hash::to_hex)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Appends events in the caller's transaction. Locks the log head, which every appender takes
+/// last, so the lock is held only for the tail of a transaction.
 pub(crate) async fn append(
     conn: &mut AnyConnection,
     tenant: &str,
@@ -51,40 +94,92 @@ pub(crate) async fn append(
         return Ok(());
     }
     let count = records.len() as i64;
-    let end: i64 = sqlx::query(
-        "UPDATE audit_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq",
+    let head = sqlx::query(
+        "UPDATE audit_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq, frontier",
     )
     .bind(count)
     .fetch_one(&mut *conn)
-    .await?
-    .try_get("next_seq")?;
-    // One statement for all rows: fewer round trips while the log head is locked.
+    .await?;
+    let end: i64 = head.try_get("next_seq")?;
+    let first = end - count;
+    let mut frontier = parse_frontier(first, &head.try_get::<String, _>("frontier")?)?;
+
+    let mut events = Vec::with_capacity(records.len());
+    let mut nodes = Vec::with_capacity(records.len() * 2);
+    for (i, record) in records.iter().enumerate() {
+        let details = record.details.to_string();
+        let entry = Entry {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            time: ts(record.occurred_at),
+            actor: record.actor.clone(),
+            action: record.action.clone(),
+            subject_type: record.subject_type.to_owned(),
+            subject_id: record.subject_id.clone(),
+            outcome: record.outcome.to_owned(),
+            correlation_id: record.correlation_id.clone(),
+            policy_version: None,
+            payload_sha256: Some(sha256(details.as_bytes()).to_hex()),
+        };
+        let bytes = entry.to_bytes();
+        nodes.extend(frontier.append(leaf_hash(&bytes)));
+        let text = String::from_utf8(bytes).map_err(|e| StoreError::corrupt("audit entry", e))?;
+        events.push((first + i as i64, entry, text, details));
+    }
+
     let sql = format!(
         "INSERT INTO audit_events (seq, event_id, tenant_id, occurred_at, actor, action, \
-         subject_type, subject_id, outcome, correlation_id, details) VALUES {}",
-        crate::values_clause(records.len(), 11)
+         subject_type, subject_id, outcome, correlation_id, entry) VALUES {}",
+        values_clause(events.len(), 11)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (i, record) in records.iter().enumerate() {
+    for (seq, entry, text, _) in &events {
         query = query
-            .bind(end - count + i as i64)
-            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(*seq)
+            .bind(entry.event_id.clone())
             .bind(tenant.to_owned())
-            .bind(ts(record.occurred_at))
-            .bind(record.actor.clone())
-            .bind(record.action.clone())
-            .bind(record.subject_type)
-            .bind(record.subject_id.clone())
-            .bind(record.outcome)
-            .bind(record.correlation_id.clone())
-            .bind(record.details.to_string());
+            .bind(entry.time.clone())
+            .bind(entry.actor.clone())
+            .bind(entry.action.clone())
+            .bind(entry.subject_type.clone())
+            .bind(entry.subject_id.clone())
+            .bind(entry.outcome.clone())
+            .bind(entry.correlation_id.clone())
+            .bind(text.clone());
     }
     query.execute(&mut *conn).await?;
+
+    let sql = format!(
+        "INSERT INTO audit_payloads (seq, details) VALUES {}",
+        values_clause(events.len(), 2)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (seq, _, _, details) in &events {
+        query = query.bind(*seq).bind(details.clone());
+    }
+    query.execute(&mut *conn).await?;
+
+    let sql = format!(
+        "INSERT INTO audit_nodes (level, idx, hash) VALUES {}",
+        values_clause(nodes.len(), 3)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for node in &nodes {
+        query = query
+            .bind(i64::from(node.level))
+            .bind(node.index as i64)
+            .bind(node.hash.to_hex());
+    }
+    query.execute(&mut *conn).await?;
+
+    sqlx::query("UPDATE audit_head SET frontier = $1 WHERE id = 1")
+        .bind(frontier_text(&frontier))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 pub(crate) fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<AuditEvent, StoreError> {
-    let details: String = row.try_get("details")?;
+    let details: Option<String> = row.try_get("details")?;
     Ok(AuditEvent {
         seq: row.try_get("seq")?,
         event_id: row.try_get("event_id")?,
@@ -96,12 +191,17 @@ pub(crate) fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<AuditEvent,
         subject_id: row.try_get("subject_id")?,
         outcome: row.try_get("outcome")?,
         correlation_id: row.try_get("correlation_id")?,
-        details: serde_json::from_str(&details)
-            .map_err(|e| StoreError::corrupt("audit details", e))?,
+        details: match details {
+            Some(d) => {
+                serde_json::from_str(&d).map_err(|e| StoreError::corrupt("audit details", e))?
+            }
+            None => serde_json::Value::Null,
+        },
     })
 }
 
-pub(crate) const COLUMNS: &str = "seq, event_id, tenant_id, occurred_at, actor, action, subject_type, subject_id, outcome, correlation_id, details";
+pub(crate) const COLUMNS: &str = "e.seq, e.event_id, e.tenant_id, e.occurred_at, e.actor, e.action, e.subject_type, \
+    e.subject_id, e.outcome, e.correlation_id, p.details";
 
 impl crate::TenantStore<'_> {
     /// The tenant's events about one subject, oldest first.
@@ -111,8 +211,8 @@ impl crate::TenantStore<'_> {
         subject_id: &str,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM audit_events \
-             WHERE tenant_id = $1 AND subject_type = $2 AND subject_id = $3 ORDER BY seq"
+            "SELECT {COLUMNS} FROM audit_events e LEFT JOIN audit_payloads p ON p.seq = e.seq \
+             WHERE e.tenant_id = $1 AND e.subject_type = $2 AND e.subject_id = $3 ORDER BY e.seq"
         )))
         .bind(self.tenant.clone())
         .bind(subject_type.to_owned())
@@ -121,21 +221,123 @@ impl crate::TenantStore<'_> {
         .await?;
         rows.iter().map(from_row).collect()
     }
+}
 
-    /// The tenant's events in log order, from `after_seq` (exclusive), at most `limit`.
-    pub async fn audit_events(
+/// The installation-wide log (one tree for all tenants): for auditors and admins.
+impl Store {
+    /// The number of leaves committed.
+    pub async fn audit_size(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT next_seq FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("next_seq")?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Stored tree nodes by (level, index).
+    pub async fn audit_nodes(
         &self,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-        )))
-        .bind(self.tenant.clone())
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.store.pool)
+        wanted: &BTreeSet<(u32, u64)>,
+    ) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
+        let mut out = HashMap::new();
+        let wanted: Vec<&(u32, u64)> = wanted.iter().collect();
+        for chunk in wanted.chunks(200) {
+            let clauses: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "SELECT level, idx, hash FROM audit_nodes WHERE {}",
+                clauses.join(" OR ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (level, index) in chunk {
+                query = query.bind(i64::from(*level)).bind(*index as i64);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let level: i64 = row.try_get("level")?;
+                let index: i64 = row.try_get("idx")?;
+                let hash = Hash::from_hex(&row.try_get::<String, _>("hash")?)
+                    .ok_or_else(|| StoreError::Corrupt("audit node hash".into()))?;
+                out.insert((level as u32, index as u64), hash);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The leaf index of an event.
+    pub async fn audit_index_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query("SELECT seq FROM audit_events WHERE event_id = $1")
+            .bind(event_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            r.try_get::<i64, _>("seq")
+                .map(|s| s as u64)
+                .map_err(StoreError::from)
+        })
+        .transpose()
+    }
+
+    /// Leaves in index order from `from`, at most `limit`, with the leaf hashes the tree holds.
+    pub async fn audit_leaves(&self, from: u64, limit: u64) -> Result<Vec<AuditLeaf>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.entry, n.hash FROM audit_events e \
+             LEFT JOIN audit_nodes n ON n.level = 0 AND n.idx = e.seq \
+             WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2",
+        )
+        .bind(from as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(from_row).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(AuditLeaf {
+                    index: r.try_get::<i64, _>("seq")? as u64,
+                    entry: r.try_get("entry")?,
+                    leaf_hash: r.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn save_checkpoint(
+        &self,
+        size: u64,
+        root: &Hash,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (size, root, note, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (size) DO NOTHING",
+        )
+        .bind(size as i64)
+        .bind(root.to_hex())
+        .bind(note.to_owned())
+        .bind(ts(Utc::now()))
+        .execute(&self.write_pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The signed checkpoints, oldest first (all of them, or the latest only).
+    pub async fn checkpoints(
+        &self,
+        latest_only: bool,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let sql = if latest_only {
+            "SELECT size, root, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1"
+        } else {
+            "SELECT size, root, note FROM audit_checkpoints ORDER BY size"
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredCheckpoint {
+                    size: r.try_get::<i64, _>("size")? as u64,
+                    root: r.try_get("root")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
     }
 }

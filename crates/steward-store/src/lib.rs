@@ -20,7 +20,7 @@ pub mod submissions;
 mod targets;
 mod users;
 
-pub use audit::{AuditEvent, AuditRecord};
+pub use audit::{AuditEvent, AuditLeaf, AuditRecord, StoredCheckpoint};
 pub use changes::ChangeFilter;
 pub use users::Principal;
 

@@ -111,9 +111,12 @@ CREATE TABLE change_decisions (
 -- the single audit_head row, which every appending transaction locks last.
 CREATE TABLE audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    next_seq INTEGER NOT NULL
+    next_seq INTEGER NOT NULL,
+    -- The Merkle tree's frontier at next_seq leaves: hex roots of its perfect subtrees, largest
+    -- first, comma-separated. Kept here so an append needs no extra read.
+    frontier TEXT NOT NULL
 );
-INSERT INTO audit_head (id, next_seq) VALUES (1, 0);
+INSERT INTO audit_head (id, next_seq, frontier) VALUES (1, 0, '');
 
 CREATE TABLE audit_events (
     seq INTEGER PRIMARY KEY,
@@ -126,7 +129,32 @@ CREATE TABLE audit_events (
     subject_id TEXT NOT NULL,
     outcome TEXT NOT NULL,
     correlation_id TEXT,
+    -- The leaf's input bytes (steward-audit-entry/v1 + canonical JSON); its hash is leaf `seq`.
+    entry TEXT NOT NULL
+);
+
+-- What an event carries beyond the facts in its leaf (before/after, comments): personal data and
+-- free text, kept outside the tree so it can be erased without breaking proofs. The leaf holds
+-- its SHA-256.
+CREATE TABLE audit_payloads (
+    seq INTEGER PRIMARY KEY REFERENCES audit_events (seq),
     details TEXT NOT NULL
+);
+
+-- Every perfect subtree root of the log's Merkle tree: (0, i) is leaf i's hash.
+CREATE TABLE audit_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+
+-- Signed checkpoints (C2SP tlog-checkpoint in a signed note), one per tree size signed.
+CREATE TABLE audit_checkpoints (
+    size INTEGER PRIMARY KEY,
+    root TEXT NOT NULL,
+    note TEXT NOT NULL,
+    created_at TEXT NOT NULL
 );
 CREATE INDEX audit_events_by_subject ON audit_events (tenant_id, subject_type, subject_id, seq);
 
@@ -137,4 +165,20 @@ END;
 CREATE TRIGGER audit_events_refuse_delete BEFORE DELETE ON audit_events
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only');
+END;
+CREATE TRIGGER audit_nodes_refuse_update BEFORE UPDATE ON audit_nodes
+BEGIN
+    SELECT RAISE(ABORT, 'audit_nodes is append-only');
+END;
+CREATE TRIGGER audit_nodes_refuse_delete BEFORE DELETE ON audit_nodes
+BEGIN
+    SELECT RAISE(ABORT, 'audit_nodes is append-only');
+END;
+CREATE TRIGGER audit_checkpoints_refuse_update BEFORE UPDATE ON audit_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'audit_checkpoints is append-only');
+END;
+CREATE TRIGGER audit_checkpoints_refuse_delete BEFORE DELETE ON audit_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'audit_checkpoints is append-only');
 END;
