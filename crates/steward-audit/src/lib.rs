@@ -7,6 +7,7 @@
 //! IO: the store hands it hashes, the CLI hands it files, and an auditor's verifier built on it
 //! needs nothing but the exported entries and a public key.
 
+pub mod bundle;
 pub mod checkpoint;
 pub mod compact;
 pub mod entry;

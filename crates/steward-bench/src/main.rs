@@ -203,6 +203,8 @@ async fn main() -> anyhow::Result<()> {
         bootstrap_token: Some(ADMIN.into()),
         risk_policy: RiskPolicy::default(),
         routing_policy: RoutingPolicy::default(),
+        audit_origin: "steward.bench/audit".into(),
+        audit_signing_key: None,
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);

@@ -78,6 +78,9 @@ pub struct Submitter<'a>(&'a Principal);
 /// Proof that the caller may act on changes (decide, implement); not a read-only auditor.
 #[derive(Debug)]
 pub struct Actor<'a>(&'a Principal);
+/// Proof that the caller may read the installation-wide audit log.
+#[derive(Debug)]
+pub struct LogReader<'a>(&'a Principal);
 /// Proof that the caller may manage targets.
 #[derive(Debug)]
 pub struct TargetManager<'a>(&'a Principal);
@@ -117,6 +120,15 @@ impl Caller {
             .ok_or_else(|| requires(ROLES))
     }
 
+    /// The audit log spans every tenant of the installation, so reading it is for admins and
+    /// auditors only.
+    pub fn as_log_reader(&self) -> Result<LogReader<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Admin, Role::Auditor];
+        self.has_any(ROLES)
+            .then_some(LogReader(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
     pub fn as_actor(&self) -> Result<Actor<'_>, ApiError> {
         let acts = self.0.roles.iter().any(|r| r != Role::Auditor);
         acts.then_some(Actor(&self.0))
@@ -133,7 +145,7 @@ macro_rules! capability_principal {
         }
     )+};
 }
-capability_principal!(Admin, Submitter, Actor, TargetManager);
+capability_principal!(Admin, Submitter, Actor, TargetManager, LogReader);
 
 #[cfg(test)]
 mod tests {

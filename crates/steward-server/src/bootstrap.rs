@@ -67,9 +67,18 @@ async fn seed_catalog(tenant: &steward_store::TenantStore<'_>) -> anyhow::Result
 }
 
 fn write_token_file(dir: &std::path::Path, token: &str) -> anyhow::Result<PathBuf> {
-    use std::io::Write;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join("admin.token");
+    write_secret_file(&path, token)?;
+    Ok(path)
+}
+
+/// Writes a secret readable only by its owner (0600), also narrowing an existing file.
+pub(crate) fn write_secret_file(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -78,7 +87,7 @@ fn write_token_file(dir: &std::path::Path, token: &str) -> anyhow::Result<PathBu
         options.mode(0o600);
     }
     let mut file = options
-        .open(&path)
+        .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     // `mode` applies only to a new file; an existing one gets its permissions narrowed too.
     #[cfg(unix)]
@@ -86,8 +95,8 @@ fn write_token_file(dir: &std::path::Path, token: &str) -> anyhow::Result<PathBu
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    file.write_all(token.as_bytes())?;
+    file.write_all(secret.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
-    Ok(path)
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! future completes, then drains in-flight requests.
 
 pub mod api;
+pub mod audit_log;
 pub mod auth;
 mod bootstrap;
 pub mod error;
@@ -36,6 +37,11 @@ pub struct ServerConfig {
     pub bootstrap_token: Option<String>,
     pub risk_policy: RiskPolicy,
     pub routing_policy: RoutingPolicy,
+    /// The audit log's name, the first line of every checkpoint (e.g. `steward.example.com/audit`).
+    pub audit_origin: String,
+    /// The checkpoint signing key (64 hex digits). Several servers sharing one database must share
+    /// it; a single server may leave it unset and have one generated into the data directory.
+    pub audit_signing_key: Option<String>,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -51,6 +57,11 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("risk_policy", &self.risk_policy)
             .field("routing_policy", &self.routing_policy)
+            .field("audit_origin", &self.audit_origin)
+            .field(
+                "audit_signing_key",
+                &self.audit_signing_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -144,6 +155,7 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub clock: Clock,
+    pub checkpointer: audit_log::Checkpointer,
 }
 
 #[derive(Debug)]
@@ -173,6 +185,11 @@ impl Application {
                 )
             })?;
         let bootstrap = bootstrap::run(&store, &config).await?;
+        let signer = audit_log::load_signer(
+            &config.audit_origin,
+            config.audit_signing_key.as_deref(),
+            &config.data_dir,
+        )?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -182,6 +199,7 @@ impl Application {
                 store,
                 config: Arc::new(config),
                 clock,
+                checkpointer: audit_log::Checkpointer::new(signer),
             },
             bootstrap,
         })
@@ -206,12 +224,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let checkpoints = tokio::spawn(self.state.checkpointer.clone().run(store.clone()));
         let app = api::router(self.state);
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("the HTTP server failed")?;
+            .context("the HTTP server failed");
+        checkpoints.abort();
         store.close().await;
-        Ok(())
+        served
     }
 }

@@ -4,6 +4,7 @@
 //! or, with `--output json`, the API's JSON unchanged. Errors end the process with status 1 and one
 //! readable line on stderr.
 
+mod audit;
 mod client;
 mod output;
 mod serve;
@@ -80,6 +81,13 @@ enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: CatalogCommand,
+    },
+    /// The verifiable audit log: checkpoints, proofs, export, offline verification.
+    Audit {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Change requests.
     Change {
@@ -408,6 +416,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Change { client, command } => run_change(Ctx::new(&client)?, command).await,
+        Command::Audit { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            audit::run(&ctx.client, ctx.output == OutputFormat::Json, command).await
+        }
     }
 }
 

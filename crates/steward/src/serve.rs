@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// Risk score at which a change is medium risk [default: 30].
     #[arg(long, env = "STEWARD_RISK_MEDIUM_THRESHOLD")]
     risk_medium_threshold: Option<u32>,
+    /// The audit log's name in its checkpoints [default: steward.local/audit].
+    #[arg(long, env = "STEWARD_AUDIT_ORIGIN")]
+    audit_origin: Option<String>,
+    /// The checkpoint signing key, 64 hex digits [default: generated into the data directory].
+    #[arg(long, env = "STEWARD_AUDIT_SIGNING_KEY", hide_env_values = true)]
+    audit_signing_key: Option<String>,
 }
 
 /// The config file's shape.
@@ -51,6 +57,15 @@ struct FileConfig {
     approval: FileApproval,
     #[serde(default)]
     risk: FileRisk,
+    #[serde(default)]
+    audit: FileAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAudit {
+    origin: Option<String>,
+    signing_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +156,11 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
         bootstrap_token: args.bootstrap_token.or(file.bootstrap_token),
         risk_policy,
         routing_policy: RoutingPolicy { cab_quorum },
+        audit_origin: args
+            .audit_origin
+            .or(file.audit.origin)
+            .unwrap_or_else(|| "steward.local/audit".to_owned()),
+        audit_signing_key: args.audit_signing_key.or(file.audit.signing_key),
     })
 }
 

@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1`, and the OpenAPI document generated from its handlers.
 
+pub mod audit;
 pub mod body;
 pub mod catalog;
 pub mod changes;
@@ -52,6 +53,12 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::reject_change))
         .routes(routes!(changes::submit_draft))
         .routes(routes!(changes::transition_change))
+        .routes(routes!(audit::public_key))
+        .routes(routes!(audit::checkpoint))
+        .routes(routes!(audit::checkpoints))
+        .routes(routes!(audit::leaves))
+        .routes(routes!(audit::inclusion))
+        .routes(routes!(audit::consistency))
         .split_for_parts();
     let openapi = std::sync::Arc::new(openapi);
     router

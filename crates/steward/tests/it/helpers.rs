@@ -97,9 +97,13 @@ pub fn config(db: &TestDb) -> ServerConfig {
         bootstrap_token: Some(ADMIN_TOKEN.to_owned()),
         risk_policy: RiskPolicy::default(),
         routing_policy: RoutingPolicy::default(),
+        audit_origin: "steward.test/audit".into(),
+        // Shared by every server of a test, as several servers on one database must share it.
+        audit_signing_key: Some(AUDIT_KEY.into()),
     }
 }
 
+pub const AUDIT_KEY: &str = "1f2e3d4c5b6a79880716253443526170f1e2d3c4b5a6978807162534435261aa";
 pub const ADMIN_TOKEN: &str = "stw_test_admin_token_0123456789abcdef";
 
 #[derive(Debug)]

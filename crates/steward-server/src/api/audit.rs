@@ -1,0 +1,251 @@
+//! The verifiable audit log over HTTP: the public key, signed checkpoints, inclusion and
+//! consistency proofs, and the leaves themselves for export. Admins and auditors only: the log
+//! spans every tenant of the installation.
+
+use super::body::QueryParams;
+use crate::AppState;
+use crate::audit_log;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use steward_store::{AuditLeaf, StoredCheckpoint};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublicKeyView {
+    /// The verifier key in signed-note form: `name+keyid+base64(0x01 ‖ Ed25519 public key)`.
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointView {
+    pub size: u64,
+    /// Hex SHA-256 root of the first `size` leaves.
+    pub root: String,
+    /// The C2SP signed note: origin, size, base64 root, blank line, signature line.
+    pub note: String,
+}
+
+impl From<StoredCheckpoint> for CheckpointView {
+    fn from(c: StoredCheckpoint) -> Self {
+        CheckpointView {
+            size: c.size,
+            root: c.root,
+            note: c.note,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LeafView {
+    pub index: u64,
+    /// The leaf's input bytes: `steward-audit-entry/v1\n` + canonical JSON.
+    pub entry: String,
+    /// Hex leaf hash held by the tree.
+    pub leaf_hash: Option<String>,
+}
+
+impl From<AuditLeaf> for LeafView {
+    fn from(l: AuditLeaf) -> Self {
+        LeafView {
+            index: l.index,
+            entry: l.entry,
+            leaf_hash: l.leaf_hash,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProofView {
+    pub index: u64,
+    pub size: u64,
+    pub leaf_hash: String,
+    /// RFC 9162 §2.1.3 audit path, hex, leaf level first.
+    pub proof: Vec<String>,
+    /// The signed checkpoint of `size`, when the proof is against the latest checkpoint.
+    pub checkpoint: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProofView {
+    pub first: u64,
+    pub second: u64,
+    /// RFC 9162 §2.1.4 consistency proof, hex.
+    pub proof: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionQuery {
+    /// The leaf index (the event's `seq`).
+    pub index: Option<u64>,
+    /// Or the event id.
+    pub event_id: Option<String>,
+    /// The tree size to prove against; the latest checkpoint's when absent.
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    pub first: u64,
+    /// The latest checkpoint's size when absent.
+    pub second: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LeavesQuery {
+    /// First leaf index (default 0).
+    pub from: Option<u64>,
+    /// At most this many (default and maximum 10,000).
+    pub limit: Option<u64>,
+}
+
+/// The key that verifies this log's checkpoints.
+#[utoipa::path(get, path = "/api/v1/audit/public-key", tag = "audit", responses((status = 200, body = PublicKeyView)), security(("token" = [])))]
+pub async fn public_key(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PublicKeyView>, ApiError> {
+    caller.as_log_reader()?;
+    Ok(Json(PublicKeyView {
+        key: state.checkpointer.verifier_key(),
+    }))
+}
+
+async fn latest(state: &AppState) -> Result<StoredCheckpoint, ApiError> {
+    state
+        .checkpointer
+        .checkpoint_now(&state.store)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("the audit log has no checkpoint yet".into()))
+}
+
+/// The latest signed checkpoint, covering every event committed when it was asked for.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit", responses((status = 200, body = CheckpointView), (status = 403, body = ErrorBody)), security(("token" = [])))]
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<CheckpointView>, ApiError> {
+    caller.as_log_reader()?;
+    Ok(Json(latest(&state).await?.into()))
+}
+
+/// Every signed checkpoint, oldest first.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", responses((status = 200, body = Vec<CheckpointView>)), security(("token" = [])))]
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<CheckpointView>>, ApiError> {
+    caller.as_log_reader()?;
+    latest(&state).await?;
+    let all = state.store.checkpoints(false).await?;
+    Ok(Json(all.into_iter().map(CheckpointView::from).collect()))
+}
+
+/// Leaves in index order, for export and verification.
+#[utoipa::path(get, path = "/api/v1/audit/leaves", tag = "audit", params(LeavesQuery), responses((status = 200, body = Vec<LeafView>)), security(("token" = [])))]
+pub async fn leaves(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<LeavesQuery>,
+) -> Result<Json<Vec<LeafView>>, ApiError> {
+    caller.as_log_reader()?;
+    let limit = query.limit.unwrap_or(10_000).clamp(1, 10_000);
+    let leaves = state
+        .store
+        .audit_leaves(query.from.unwrap_or(0), limit)
+        .await?;
+    Ok(Json(leaves.into_iter().map(LeafView::from).collect()))
+}
+
+fn hexes(hashes: &[steward_audit::Hash]) -> Vec<String> {
+    hashes.iter().map(|h| h.to_hex()).collect()
+}
+
+/// An inclusion proof for one event, by leaf index or event id.
+#[utoipa::path(get, path = "/api/v1/audit/proofs/inclusion", tag = "audit", params(InclusionQuery), responses(
+    (status = 200, body = InclusionProofView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("token" = [])))]
+pub async fn inclusion(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<InclusionQuery>,
+) -> Result<Json<InclusionProofView>, ApiError> {
+    caller.as_log_reader()?;
+    let index = match (query.index, &query.event_id) {
+        (Some(index), None) => index,
+        (None, Some(event_id)) => state
+            .store
+            .audit_index_of(event_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no audit event {event_id}")))?,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "index",
+                "give exactly one of index and event_id",
+            ));
+        }
+    };
+    let (size, note) = match query.size {
+        Some(size) => (size, None),
+        None => {
+            let c = latest(&state).await?;
+            (c.size, Some(c.note))
+        }
+    };
+    let committed = state.store.audit_size().await?;
+    if size > committed {
+        return Err(ApiError::invalid_field(
+            "size",
+            format!("the log has {committed} entries"),
+        ));
+    }
+    if index >= size {
+        return Err(ApiError::invalid_field(
+            "index",
+            format!("must be below the tree size {size}"),
+        ));
+    }
+    let (leaf, path) = audit_log::inclusion_proof(&state.store, index, size).await?;
+    Ok(Json(InclusionProofView {
+        index,
+        size,
+        leaf_hash: leaf.to_hex(),
+        proof: hexes(&path),
+        checkpoint: note,
+    }))
+}
+
+/// A consistency proof between two tree sizes.
+#[utoipa::path(get, path = "/api/v1/audit/proofs/consistency", tag = "audit", params(ConsistencyQuery), responses(
+    (status = 200, body = ConsistencyProofView), (status = 422, body = ErrorBody)), security(("token" = [])))]
+pub async fn consistency(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProofView>, ApiError> {
+    caller.as_log_reader()?;
+    let second = match query.second {
+        Some(second) => second,
+        None => latest(&state).await?.size,
+    };
+    let committed = state.store.audit_size().await?;
+    if second > committed {
+        return Err(ApiError::invalid_field(
+            "second",
+            format!("the log has {committed} entries"),
+        ));
+    }
+    if query.first > second {
+        return Err(ApiError::invalid_field("first", "must not exceed second"));
+    }
+    let proof = audit_log::consistency_proof(&state.store, query.first, second).await?;
+    Ok(Json(ConsistencyProofView {
+        first: query.first,
+        second,
+        proof: hexes(&proof),
+    }))
+}

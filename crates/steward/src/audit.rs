@@ -1,0 +1,383 @@
+//! `steward audit …`: checkpoints, proofs, export, and verification — offline from an exported
+//! bundle with nothing but the public key, or live against a server.
+
+use crate::client::Client;
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::Value;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use steward_audit::bundle::{self, BundleLeaf};
+use steward_audit::checkpoint::VerifierKey;
+use steward_audit::hash::Hash;
+use steward_audit::proof;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the key that verifies this log's checkpoints (signed-note verifier key).
+    PublicKey,
+    /// Print the latest signed checkpoint (a new one covers every event committed so far).
+    Checkpoint,
+    /// Print (and check) an inclusion proof for one event.
+    Prove {
+        #[arg(long, conflicts_with = "event", required_unless_present = "event")]
+        index: Option<u64>,
+        #[arg(long)]
+        event: Option<String>,
+        /// Tree size to prove against [default: the latest checkpoint].
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Print (and check) a consistency proof between two tree sizes.
+    Consistency {
+        #[arg(long)]
+        first: u64,
+        #[arg(long)]
+        second: Option<u64>,
+    },
+    /// Write a self-contained bundle an auditor verifies offline.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify the log: an exported bundle offline (--bundle), or the server's log live.
+    Verify {
+        /// A directory written by `steward audit export`; no server is contacted.
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+        /// The verifier key, or a file holding it. Required offline; live, the server's is used
+        /// (and said to be untrusted) when absent.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// A checkpoint kept from an earlier visit: the log must extend it, not rewrite it.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+    },
+}
+
+const PAGE: u64 = 10_000;
+
+fn key_text(given: &str) -> anyhow::Result<String> {
+    let path = Path::new(given);
+    if path.is_file() {
+        Ok(std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .trim()
+            .to_owned())
+    } else {
+        Ok(given.trim().to_owned())
+    }
+}
+
+fn hashes(value: &Value) -> anyhow::Result<Vec<Hash>> {
+    value
+        .as_array()
+        .context("the proof is not a list")?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(Hash::from_hex)
+                .context("a proof hash is not hex SHA-256")
+        })
+        .collect()
+}
+
+async fn server_key(client: &Client) -> anyhow::Result<VerifierKey> {
+    let key = client
+        .call(Method::GET, "/api/v1/audit/public-key", None)
+        .await?;
+    Ok(VerifierKey::parse(key["key"].as_str().unwrap_or_default())?)
+}
+
+async fn fetch_leaves(
+    client: &Client,
+    mut each: impl FnMut(BundleLeaf) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let mut from = 0u64;
+    loop {
+        let page = client
+            .call_with_query(
+                Method::GET,
+                "/api/v1/audit/leaves",
+                &[("from", from.to_string()), ("limit", PAGE.to_string())],
+                None,
+            )
+            .await?;
+        let leaves: Vec<BundleLeaf> =
+            serde_json::from_value(page).context("unexpected leaves page")?;
+        let n = leaves.len() as u64;
+        for leaf in leaves {
+            from = leaf.index + 1;
+            each(leaf)?;
+        }
+        if n < PAGE {
+            return Ok(from);
+        }
+    }
+}
+
+async fn fetch_notes(client: &Client) -> anyhow::Result<Vec<String>> {
+    let all = client
+        .call(Method::GET, "/api/v1/audit/checkpoints", None)
+        .await?;
+    Ok(all
+        .as_array()
+        .context("unexpected checkpoints answer")?
+        .iter()
+        .filter_map(|c| c["note"].as_str().map(str::to_owned))
+        .collect())
+}
+
+pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::Result<()> {
+    let print = |value: &Value, text: String| -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            print!("{text}");
+        }
+        Ok(())
+    };
+    match command {
+        AuditCommand::PublicKey => {
+            let key = client
+                .call(Method::GET, "/api/v1/audit/public-key", None)
+                .await?;
+            print(
+                &key,
+                format!("{}\n", key["key"].as_str().unwrap_or_default()),
+            )
+        }
+        AuditCommand::Checkpoint => {
+            let c = client
+                .call(Method::GET, "/api/v1/audit/checkpoint", None)
+                .await?;
+            print(&c, c["note"].as_str().unwrap_or_default().to_owned())
+        }
+        AuditCommand::Prove { index, event, size } => {
+            let mut query = Vec::new();
+            if let Some(index) = index {
+                query.push(("index", index.to_string()));
+            }
+            if let Some(event) = event {
+                query.push(("event_id", event));
+            }
+            if let Some(size) = size {
+                query.push(("size", size.to_string()));
+            }
+            let p = client
+                .call_with_query(Method::GET, "/api/v1/audit/proofs/inclusion", &query, None)
+                .await?;
+            let (index, size) = (
+                p["index"].as_u64().unwrap_or(0),
+                p["size"].as_u64().unwrap_or(0),
+            );
+            let leaf = p["leaf_hash"]
+                .as_str()
+                .and_then(Hash::from_hex)
+                .context("no leaf hash")?;
+            let path = hashes(&p["proof"])?;
+            let mut verdict =
+                String::from("not checked: give no --size to prove against the signed checkpoint");
+            if let Some(note) = p["checkpoint"].as_str() {
+                let checkpoint = server_key(client).await?.verify(note)?;
+                proof::verify_inclusion(index, size, &leaf, &path, &checkpoint.root)
+                    .with_context(|| format!("the proof for index {index} does not verify"))?;
+                verdict = format!("verified against the signed checkpoint of size {size}");
+            }
+            let mut text = format!("leaf {index} of {size}: {leaf}\n");
+            for h in &path {
+                text.push_str(&format!("  {h}\n"));
+            }
+            text.push_str(&format!("{verdict}\n"));
+            print(&p, text)
+        }
+        AuditCommand::Consistency { first, second } => {
+            let mut query = vec![("first", first.to_string())];
+            if let Some(second) = second {
+                query.push(("second", second.to_string()));
+            }
+            let p = client
+                .call_with_query(
+                    Method::GET,
+                    "/api/v1/audit/proofs/consistency",
+                    &query,
+                    None,
+                )
+                .await?;
+            let mut text = format!("consistency {} → {}\n", p["first"], p["second"]);
+            for h in hashes(&p["proof"])? {
+                text.push_str(&format!("  {h}\n"));
+            }
+            print(&p, text)
+        }
+        AuditCommand::Export { out } => export(client, &out).await,
+        AuditCommand::Verify {
+            bundle: Some(dir),
+            public_key,
+            previous,
+        } => {
+            let Some(key) = public_key else {
+                bail!(
+                    "offline verification needs --public-key (the key the auditor obtained independently)"
+                );
+            };
+            verify_bundle(&dir, &key_text(&key)?, previous.as_deref())
+        }
+        AuditCommand::Verify {
+            bundle: None,
+            public_key,
+            previous,
+        } => {
+            let key = match public_key {
+                Some(k) => VerifierKey::parse(&key_text(&k)?)?,
+                None => {
+                    eprintln!(
+                        "note: using the server's own public key; pass --public-key to verify against one you trust"
+                    );
+                    server_key(client).await?
+                }
+            };
+            // Ask for a checkpoint covering everything first, then read.
+            client
+                .call(Method::GET, "/api/v1/audit/checkpoint", None)
+                .await?;
+            let notes = fetch_notes(client).await?;
+            let mut leaves = Vec::new();
+            fetch_leaves(client, |leaf| {
+                leaves.push(leaf);
+                Ok(())
+            })
+            .await?;
+            let previous = previous
+                .map(|p| {
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))
+                })
+                .transpose()?;
+            report(bundle::verify(leaves, &notes, &key, previous.as_deref()))
+        }
+    }
+}
+
+fn report(result: Result<bundle::Verified, bundle::Failure>) -> anyhow::Result<()> {
+    match result {
+        Ok(v) => {
+            println!(
+                "verified: {} entries under {} signed checkpoint(s); root {}{}",
+                v.size,
+                v.checkpoints,
+                v.root,
+                if v.uncovered > 0 {
+                    format!(
+                        "; {} newer entries not yet covered by a checkpoint",
+                        v.uncovered
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            Ok(())
+        }
+        Err(failure) => bail!("verification failed at {failure}"),
+    }
+}
+
+async fn export(client: &Client, out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let latest = client
+        .call(Method::GET, "/api/v1/audit/checkpoint", None)
+        .await?;
+    let key = client
+        .call(Method::GET, "/api/v1/audit/public-key", None)
+        .await?;
+    let notes = fetch_notes(client).await?;
+    let file =
+        std::fs::File::create(out.join("entries.jsonl")).context("cannot write entries.jsonl")?;
+    let mut writer = BufWriter::new(file);
+    let count = fetch_leaves(client, |leaf| {
+        serde_json::to_writer(&mut writer, &leaf)?;
+        writer.write_all(b"\n")?;
+        Ok(())
+    })
+    .await?;
+    writer.flush()?;
+    std::fs::write(
+        out.join("checkpoints.json"),
+        serde_json::to_string_pretty(&notes)?,
+    )?;
+    std::fs::write(
+        out.join("checkpoint"),
+        latest["note"].as_str().unwrap_or_default(),
+    )?;
+    std::fs::write(
+        out.join("public-key.txt"),
+        format!("{}\n", key["key"].as_str().unwrap_or_default()),
+    )?;
+    std::fs::write(out.join("README.md"), AUDITOR_README)?;
+    println!(
+        "exported {count} entries and {} checkpoint(s) to {} (latest checkpoint: size {})",
+        notes.len(),
+        out.display(),
+        latest["size"]
+    );
+    Ok(())
+}
+
+fn verify_bundle(dir: &Path, key: &str, previous: Option<&Path>) -> anyhow::Result<()> {
+    let key = VerifierKey::parse(key)?;
+    let notes: Vec<String> = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("checkpoints.json"))
+            .with_context(|| format!("cannot read {}/checkpoints.json", dir.display()))?,
+    )
+    .context("checkpoints.json is not a list of signed notes")?;
+    let previous = previous
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
+        .transpose()?;
+    let file = std::fs::File::open(dir.join("entries.jsonl"))
+        .with_context(|| format!("cannot read {}/entries.jsonl", dir.display()))?;
+    let mut bad_line = None;
+    let leaves =
+        std::io::BufReader::new(file)
+            .lines()
+            .enumerate()
+            .map_while(|(n, line)| {
+                match line
+                    .map_err(anyhow::Error::from)
+                    .and_then(|l| Ok(serde_json::from_str::<BundleLeaf>(&l)?))
+                {
+                    Ok(leaf) => Some(leaf),
+                    Err(e) => {
+                        bad_line = Some(format!("entries.jsonl line {}: {e}", n + 1));
+                        None
+                    }
+                }
+            });
+    let result = bundle::verify(leaves, &notes, &key, previous.as_deref());
+    if let Some(bad) = bad_line {
+        bail!("verification failed: {bad}");
+    }
+    report(result)
+}
+
+const AUDITOR_README: &str = "# Steward audit log export
+
+This directory is a complete copy of a Steward audit log, verifiable without the operator.
+
+- `entries.jsonl`: one leaf per line: `index`, `entry` (the leaf's input bytes:
+  `steward-audit-entry/v1` and canonical JSON, RFC 8785) and `leaf_hash` (what the operator's tree
+  holds, used only to locate damage).
+- `checkpoints.json`: every signed checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519).
+- `checkpoint`: the latest signed checkpoint. Keep it: next time, pass it as `--previous` to prove
+  the new log extends this one and history was not rewritten.
+- `public-key.txt`: the verifier key as the operator states it. Obtain the key independently and
+  compare before trusting it.
+
+Verify:
+
+    steward audit verify --bundle . --public-key '<the key you trust>' [--previous old-checkpoint]
+
+Every leaf is hashed as RFC 9162 §2.1.1 (SHA-256(0x00 ‖ entry), nodes SHA-256(0x01 ‖ left ‖
+right)); the tree's root at each checkpoint size must equal the signed root. Any altered, missing,
+reordered, inserted or truncated entry fails with its index.
+";
