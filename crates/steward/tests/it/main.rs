@@ -2,6 +2,7 @@
 
 mod api;
 mod approvals;
+mod audit;
 mod classification;
 mod cli;
 mod helpers;
