@@ -317,10 +317,7 @@ async fn proofs_through_the_api_and_who_may_read_the_log(backend: Backend) {
         )
         .await;
     let (_, old) = app
-        .get(
-            &format!("/api/v1/audit/proofs/inclusion?index=0&size=5"),
-            &auditor,
-        )
+        .get("/api/v1/audit/proofs/inclusion?index=0&size=5", &auditor)
         .await;
     assert_eq!(old["size"], 5);
     // The root of the first 5 leaves, from the leaves themselves.
