@@ -419,6 +419,10 @@ fn acknowledged_submissions_survive_kill_9(backend: Backend) {
         );
         pool.close().await;
     });
+    // The verifiable log survived the kill as well.
+    let run = steward(&server, &admin, &["audit", "verify"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("verified: "), "{}", run.stdout);
     assert!(server.stop().success());
 }
 
