@@ -85,6 +85,66 @@ fn frontier_text(frontier: &Frontier) -> String {
 
 /// Appends events in the caller's transaction. Locks the log head, which every appender takes
 /// last, so the lock is held only for the tail of a transaction.
+/// The data subject a record's payload is about: the person who acted, within their tenant.
+fn subject_of(tenant: &str, record: &AuditRecord) -> String {
+    format!("{tenant}:{}", record.actor)
+}
+
+fn random<const N: usize>() -> Result<[u8; N], StoreError> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out)
+        .map_err(|e| StoreError::Config(format!("no randomness from the OS: {e}")))?;
+    Ok(out)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let bytes: Vec<u8> = (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    <[u8; N]>::try_from(bytes.as_slice()).ok()
+}
+
+fn payload_aad(seq: i64) -> Vec<u8> {
+    format!("steward-audit-payload:{seq}").into_bytes()
+}
+
+/// Each subject's payload key, created on first use (and anew after an erasure), in one
+/// statement. Subjects are locked in name order, before the log head, like every other writer.
+async fn subject_keys(
+    conn: &mut AnyConnection,
+    subjects: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, [u8; 32]>, StoreError> {
+    let sql = format!(
+        "INSERT INTO audit_subject_keys (subject, key, created_at) VALUES {} \
+         ON CONFLICT (subject) DO UPDATE SET key = COALESCE(audit_subject_keys.key, excluded.key) \
+         RETURNING subject, key",
+        values_clause(subjects.len(), 3)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for subject in subjects {
+        query = query
+            .bind(subject.clone())
+            .bind(hex(&random::<32>()?))
+            .bind(ts(now));
+    }
+    let mut keys = HashMap::new();
+    for row in query.fetch_all(&mut *conn).await? {
+        let subject: String = row.try_get("subject")?;
+        let key: Option<String> = row.try_get("key")?;
+        let key = key
+            .as_deref()
+            .and_then(unhex::<32>)
+            .ok_or_else(|| StoreError::Corrupt("payload key".into()))?;
+        keys.insert(subject, key);
+    }
+    Ok(keys)
+}
+
 pub(crate) async fn append(
     conn: &mut AnyConnection,
     tenant: &str,
@@ -93,6 +153,8 @@ pub(crate) async fn append(
     if records.is_empty() {
         return Ok(());
     }
+    let subjects: BTreeSet<String> = records.iter().map(|r| subject_of(tenant, r)).collect();
+    let keys = subject_keys(conn, &subjects, records[0].occurred_at).await?;
     let count = records.len() as i64;
     let head = sqlx::query(
         "UPDATE audit_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq, frontier",
@@ -149,12 +211,24 @@ pub(crate) async fn append(
     query.execute(&mut *conn).await?;
 
     let sql = format!(
-        "INSERT INTO audit_payloads (seq, details) VALUES {}",
-        values_clause(events.len(), 2)
+        "INSERT INTO audit_payloads (seq, subject, nonce, ciphertext) VALUES {}",
+        values_clause(events.len(), 4)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (seq, _, _, details) in &events {
-        query = query.bind(*seq).bind(details.clone());
+    for ((seq, _, _, details), record) in events.iter().zip(records) {
+        let subject = subject_of(tenant, record);
+        let key = keys
+            .get(&subject)
+            .ok_or_else(|| StoreError::Corrupt("payload key missing".into()))?;
+        let nonce = random::<12>()?;
+        let sealed =
+            steward_audit::payload::seal(key, &nonce, &payload_aad(*seq), details.as_bytes())
+                .map_err(|e| StoreError::corrupt("payload", e))?;
+        query = query
+            .bind(*seq)
+            .bind(subject)
+            .bind(hex(&nonce))
+            .bind(sealed);
     }
     query.execute(&mut *conn).await?;
 
@@ -178,8 +252,31 @@ pub(crate) async fn append(
     Ok(())
 }
 
+/// The details of an event: decrypted, `null` once erased or expired, or a marker when the
+/// stored ciphertext does not decrypt (which only tampering can cause).
+fn details_of(row: &<Any as sqlx::Database>::Row) -> Result<serde_json::Value, StoreError> {
+    let seq: i64 = row.try_get("seq")?;
+    let key: Option<String> = row.try_get("payload_key")?;
+    let nonce: Option<String> = row.try_get("nonce")?;
+    let ciphertext: Option<String> = row.try_get("ciphertext")?;
+    let (Some(key), Some(nonce), Some(ciphertext)) = (key, nonce, ciphertext) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let opened = unhex::<32>(&key)
+        .zip(unhex::<12>(&nonce))
+        .ok_or(steward_audit::payload::PayloadError::Malformed)
+        .and_then(|(key, nonce)| {
+            steward_audit::payload::open(&key, &nonce, &payload_aad(seq), &ciphertext)
+        });
+    Ok(match opened {
+        Ok(plain) => {
+            serde_json::from_slice(&plain).map_err(|e| StoreError::corrupt("audit details", e))?
+        }
+        Err(e) => serde_json::json!({ "unreadable": e.to_string() }),
+    })
+}
+
 pub(crate) fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<AuditEvent, StoreError> {
-    let details: Option<String> = row.try_get("details")?;
     Ok(AuditEvent {
         seq: row.try_get("seq")?,
         event_id: row.try_get("event_id")?,
@@ -191,17 +288,12 @@ pub(crate) fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<AuditEvent,
         subject_id: row.try_get("subject_id")?,
         outcome: row.try_get("outcome")?,
         correlation_id: row.try_get("correlation_id")?,
-        details: match details {
-            Some(d) => {
-                serde_json::from_str(&d).map_err(|e| StoreError::corrupt("audit details", e))?
-            }
-            None => serde_json::Value::Null,
-        },
+        details: details_of(row)?,
     })
 }
 
 pub(crate) const COLUMNS: &str = "e.seq, e.event_id, e.tenant_id, e.occurred_at, e.actor, e.action, e.subject_type, \
-    e.subject_id, e.outcome, e.correlation_id, p.details";
+    e.subject_id, e.outcome, e.correlation_id, p.nonce, p.ciphertext, k.key AS payload_key";
 
 impl crate::TenantStore<'_> {
     /// The tenant's events about one subject, oldest first.
@@ -212,6 +304,7 @@ impl crate::TenantStore<'_> {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM audit_events e LEFT JOIN audit_payloads p ON p.seq = e.seq \
+             LEFT JOIN audit_subject_keys k ON k.subject = p.subject \
              WHERE e.tenant_id = $1 AND e.subject_type = $2 AND e.subject_id = $3 ORDER BY e.seq"
         )))
         .bind(self.tenant.clone())

@@ -138,7 +138,21 @@ CREATE TABLE audit_events (
 -- its SHA-256.
 CREATE TABLE audit_payloads (
     seq INTEGER PRIMARY KEY REFERENCES audit_events (seq),
-    details TEXT NOT NULL
+    -- The data subject the payload is about (`tenant:user`); its key decrypts it.
+    subject TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    -- base64 AES-256-GCM of the details JSON, bound to `seq`.
+    ciphertext TEXT NOT NULL
+);
+CREATE INDEX audit_payloads_by_subject ON audit_payloads (subject);
+
+-- One key per data subject. Erasure destroys the key (key = NULL); a legal hold blocks that.
+CREATE TABLE audit_subject_keys (
+    subject TEXT PRIMARY KEY,
+    key TEXT,
+    legal_hold TEXT,
+    erased_at TEXT,
+    created_at TEXT NOT NULL
 );
 
 -- Every perfect subtree root of the log's Merkle tree: (0, i) is leaf i's hash.
