@@ -205,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
         routing_policy: RoutingPolicy::default(),
         audit_origin: "steward.bench/audit".into(),
         audit_signing_key: None,
+        audit_retention: Default::default(),
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);

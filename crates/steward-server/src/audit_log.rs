@@ -164,3 +164,27 @@ pub async fn consistency_proof(
     };
     proof::consistency_proof(first, second, lookup).map_err(missing)
 }
+
+/// How often payload retention is applied.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+/// Applies payload retention now and every few hours.
+pub async fn retain(store: Store, retention: steward_store::Retention, clock: crate::Clock) {
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    loop {
+        tick.tick().await;
+        match store.apply_retention(&retention, clock.now()).await {
+            Ok(done) if done.payloads_deleted > 0 => {
+                tracing::info!(
+                    payloads = done.payloads_deleted,
+                    keys = done.keys_deleted,
+                    "expired audit payloads deleted"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not apply audit payload retention; will retry")
+            }
+        }
+    }
+}

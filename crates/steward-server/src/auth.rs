@@ -81,6 +81,9 @@ pub struct Actor<'a>(&'a Principal);
 /// Proof that the caller may read the installation-wide audit log.
 #[derive(Debug)]
 pub struct LogReader<'a>(&'a Principal);
+/// Proof that the caller may erase personal data and place legal holds.
+#[derive(Debug)]
+pub struct PrivacyOfficer<'a>(&'a Principal);
 /// Proof that the caller may manage targets.
 #[derive(Debug)]
 pub struct TargetManager<'a>(&'a Principal);
@@ -129,6 +132,14 @@ impl Caller {
             .ok_or_else(|| requires(ROLES))
     }
 
+    /// Erasure and legal holds: for admins and compliance officers.
+    pub fn as_privacy_officer(&self) -> Result<PrivacyOfficer<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Admin, Role::ComplianceOfficer];
+        self.has_any(ROLES)
+            .then_some(PrivacyOfficer(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
     pub fn as_actor(&self) -> Result<Actor<'_>, ApiError> {
         let acts = self.0.roles.iter().any(|r| r != Role::Auditor);
         acts.then_some(Actor(&self.0))
@@ -145,7 +156,14 @@ macro_rules! capability_principal {
         }
     )+};
 }
-capability_principal!(Admin, Submitter, Actor, TargetManager, LogReader);
+capability_principal!(
+    Admin,
+    Submitter,
+    Actor,
+    TargetManager,
+    LogReader,
+    PrivacyOfficer
+);
 
 #[cfg(test)]
 mod tests {

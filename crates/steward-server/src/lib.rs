@@ -13,6 +13,7 @@ mod bootstrap;
 pub mod error;
 
 pub use bootstrap::Bootstrap;
+pub use steward_store::Retention;
 
 use anyhow::Context;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -42,6 +43,8 @@ pub struct ServerConfig {
     /// The checkpoint signing key (64 hex digits). Several servers sharing one database must share
     /// it; a single server may leave it unset and have one generated into the data directory.
     pub audit_signing_key: Option<String>,
+    /// How long audit payloads (personal data, free text) are kept, by event class.
+    pub audit_retention: steward_store::Retention,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -62,6 +65,7 @@ impl std::fmt::Debug for ServerConfig {
                 "audit_signing_key",
                 &self.audit_signing_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("audit_retention", &self.audit_retention)
             .finish()
     }
 }
@@ -225,12 +229,18 @@ impl Application {
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let checkpoints = tokio::spawn(self.state.checkpointer.clone().run(store.clone()));
+        let retention = tokio::spawn(audit_log::retain(
+            store.clone(),
+            self.state.config.audit_retention.clone(),
+            self.state.clock.clone(),
+        ));
         let app = api::router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed");
         checkpoints.abort();
+        retention.abort();
         store.close().await;
         served
     }

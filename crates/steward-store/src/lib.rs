@@ -16,12 +16,14 @@ pub mod audit;
 mod catalog;
 mod changes;
 mod migrate;
+pub mod privacy;
 pub mod submissions;
 mod targets;
 mod users;
 
 pub use audit::{AuditEvent, AuditLeaf, AuditRecord, StoredCheckpoint};
 pub use changes::ChangeFilter;
+pub use privacy::{Erasure, Retention, RetentionOutcome};
 pub use users::Principal;
 
 use chrono::{DateTime, Utc};

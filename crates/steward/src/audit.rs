@@ -41,6 +41,24 @@ pub enum AuditCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Erase a person's personal data from the audit trail (their payload key is destroyed).
+    Erase {
+        /// The user name.
+        subject: String,
+        /// The legal basis, recorded in the erasure event.
+        #[arg(long)]
+        basis: String,
+    },
+    /// Place a legal hold on a person's audit data (erasure and retention skip it).
+    Hold {
+        subject: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a legal hold.
+    Release { subject: String },
+    /// Apply payload retention now.
+    Retention,
     /// Verify the log: an exported bundle offline (--bundle), or the server's log live.
     Verify {
         /// A directory written by `steward audit export`; no server is contacted.
@@ -212,6 +230,63 @@ pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::
             print(&p, text)
         }
         AuditCommand::Export { out } => export(client, &out).await,
+        AuditCommand::Erase { subject, basis } => {
+            let body = serde_json::json!({ "basis": basis });
+            let done = client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/audit/subjects/{subject}/erase"),
+                    Some(&body),
+                )
+                .await?;
+            print(
+                &done,
+                format!(
+                    "erased {}: {} payload(s) are now unreadable; the log still verifies\n",
+                    done["subject"].as_str().unwrap_or_default(),
+                    done["payloads_erased"]
+                ),
+            )
+        }
+        AuditCommand::Hold { subject, reason } => {
+            let body = serde_json::json!({ "reason": reason });
+            client
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/audit/subjects/{subject}/hold"),
+                    Some(&body),
+                )
+                .await?;
+            print(
+                &serde_json::json!({ "subject": subject, "legal_hold": reason }),
+                format!("legal hold placed on {subject}\n"),
+            )
+        }
+        AuditCommand::Release { subject } => {
+            client
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/audit/subjects/{subject}/hold"),
+                    None,
+                )
+                .await?;
+            print(
+                &serde_json::json!({ "subject": subject, "legal_hold": null }),
+                format!("legal hold lifted from {subject}\n"),
+            )
+        }
+        AuditCommand::Retention => {
+            let done = client
+                .call(Method::POST, "/api/v1/audit/retention", None)
+                .await?;
+            print(
+                &done,
+                format!(
+                    "deleted {} expired payload(s) and {} key(s)\n",
+                    done["payloads_deleted"], done["keys_deleted"]
+                ),
+            )
+        }
         AuditCommand::Verify {
             bundle: Some(dir),
             public_key,

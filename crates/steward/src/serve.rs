@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// The checkpoint signing key, 64 hex digits [default: generated into the data directory].
     #[arg(long, env = "STEWARD_AUDIT_SIGNING_KEY", hide_env_values = true)]
     audit_signing_key: Option<String>,
+    /// Days audit payloads (free text, personal data) are kept [default: 2555, 7 years].
+    #[arg(long, env = "STEWARD_AUDIT_RETENTION_DAYS")]
+    audit_retention_days: Option<u32>,
 }
 
 /// The config file's shape.
@@ -66,6 +69,10 @@ struct FileConfig {
 struct FileAudit {
     origin: Option<String>,
     signing_key: Option<String>,
+    retention_days: Option<u32>,
+    /// Per event class (`change`, `user`, …): days to keep payloads.
+    #[serde(default)]
+    retention: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +168,13 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
             .or(file.audit.origin)
             .unwrap_or_else(|| "steward.local/audit".to_owned()),
         audit_signing_key: args.audit_signing_key.or(file.audit.signing_key),
+        audit_retention: steward_server::Retention {
+            default_days: args
+                .audit_retention_days
+                .or(file.audit.retention_days)
+                .unwrap_or(steward_server::Retention::default().default_days),
+            by_class: file.audit.retention,
+        },
     })
 }
 

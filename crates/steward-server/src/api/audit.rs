@@ -249,3 +249,139 @@ pub async fn consistency(
         proof: hexes(&proof),
     }))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseInput {
+    /// The legal basis, e.g. "GDPR Art. 17 request #4411"; recorded in the erasure event.
+    pub basis: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldInput {
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErasureView {
+    pub subject: String,
+    /// Payloads that became unreadable.
+    pub payloads_erased: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RetentionView {
+    pub payloads_deleted: u64,
+    pub keys_deleted: u64,
+}
+
+fn required(field: &str, text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid_field(field, "must not be empty"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Erase a data subject's personal data from the audit trail (admin or compliance officer): the
+/// subject's payload key is destroyed; leaves and proofs stay valid. Refused under legal hold.
+#[utoipa::path(post, path = "/api/v1/audit/subjects/{user}/erase", tag = "audit", request_body = EraseInput,
+    params(("user" = String, Path, description = "the data subject: a user name in your tenant")),
+    responses((status = 200, body = ErasureView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(user): axum::extract::Path<String>,
+    super::body::JsonBody(body): super::body::JsonBody<EraseInput>,
+) -> Result<Json<ErasureView>, ApiError> {
+    let officer = caller.as_privacy_officer()?;
+    let basis = required("basis", &body.basis)?;
+    let store = caller.store(&state.store);
+    let subject = format!("{}:{user}", store.tenant_id());
+    match store
+        .erase_subject(
+            officer.principal().name.as_str(),
+            &user,
+            &basis,
+            state.clock.now(),
+        )
+        .await?
+    {
+        steward_store::Erasure::Erased { payloads } => Ok(Json(ErasureView {
+            subject,
+            payloads_erased: payloads,
+        })),
+        steward_store::Erasure::UnderLegalHold { reason } => Err(ApiError::Conflict {
+            message: format!("{user} is under legal hold ({reason}): lift the hold before erasing"),
+            details: serde_json::json!({ "legal_hold": reason }),
+        }),
+        steward_store::Erasure::UnknownSubject => Err(ApiError::NotFound(format!(
+            "the audit trail holds no personal data of '{user}'"
+        ))),
+    }
+}
+
+/// Place a legal hold on a data subject: erasure and retention skip them until it is lifted.
+#[utoipa::path(put, path = "/api/v1/audit/subjects/{user}/hold", tag = "audit", request_body = HoldInput,
+    params(("user" = String, Path, description = "a user name in your tenant")),
+    responses((status = 204), (status = 403, body = ErrorBody)), security(("token" = [])))]
+pub async fn hold(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(user): axum::extract::Path<String>,
+    super::body::JsonBody(body): super::body::JsonBody<HoldInput>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let officer = caller.as_privacy_officer()?;
+    let reason = required("reason", &body.reason)?;
+    caller
+        .store(&state.store)
+        .set_legal_hold(
+            officer.principal().name.as_str(),
+            &user,
+            Some(&reason),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Lift a legal hold.
+#[utoipa::path(delete, path = "/api/v1/audit/subjects/{user}/hold", tag = "audit",
+    params(("user" = String, Path, description = "a user name in your tenant")),
+    responses((status = 204), (status = 403, body = ErrorBody)), security(("token" = [])))]
+pub async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(user): axum::extract::Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let officer = caller.as_privacy_officer()?;
+    caller
+        .store(&state.store)
+        .set_legal_hold(
+            officer.principal().name.as_str(),
+            &user,
+            None,
+            state.clock.now(),
+        )
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Apply payload retention now (admin); the server also does it every few hours.
+#[utoipa::path(post, path = "/api/v1/audit/retention", tag = "audit", responses((status = 200, body = RetentionView)), security(("token" = [])))]
+pub async fn retention(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RetentionView>, ApiError> {
+    caller.as_admin()?;
+    let done = state
+        .store
+        .apply_retention(&state.config.audit_retention, state.clock.now())
+        .await?;
+    Ok(Json(RetentionView {
+        payloads_deleted: done.payloads_deleted,
+        keys_deleted: done.keys_deleted,
+    }))
+}

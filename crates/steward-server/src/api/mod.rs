@@ -59,6 +59,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(audit::leaves))
         .routes(routes!(audit::inclusion))
         .routes(routes!(audit::consistency))
+        .routes(routes!(audit::erase))
+        .routes(routes!(audit::hold, audit::release))
+        .routes(routes!(audit::retention))
         .split_for_parts();
     let openapi = std::sync::Arc::new(openapi);
     router

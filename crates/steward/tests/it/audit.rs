@@ -371,7 +371,167 @@ async fn proofs_through_the_api_and_who_may_read_the_log(backend: Backend) {
     );
 }
 
+fn approval_details(shown: &serde_json::Value) -> serde_json::Value {
+    shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .find(|h| h["action"] == "change.approved")
+        .map(|h| h["details"].clone())
+        .expect("approval event")
+}
+
+async fn erasure_destroys_a_subjects_payloads_and_keeps_every_proof(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let changed = app.submit_ok(&c.rita, change(json!({}))).await;
+    let cid = id(&changed);
+    app.decide(&c.mia, &cid, "approve", "mia's personal remark")
+        .await;
+    let key = public_key(&app).await;
+    let path = format!("/api/v1/changes/{cid}");
+    let show = || {
+        let (path, token, app) = (path.clone(), c.rita.clone(), &app);
+        async move { app.get(&path, &token).await.1 }
+    };
+    assert_eq!(
+        approval_details(&show().await)["comment"],
+        "owner:mia: mia's personal remark"
+    );
+
+    // Requesters may not erase; a legal hold blocks erasure until lifted.
+    let (status, _) = app
+        .post(
+            "/api/v1/audit/subjects/mia/erase",
+            &c.rita,
+            json!({"basis": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let officer = app.user("olga", &["compliance_officer"]).await;
+    let run = steward(
+        &app,
+        &["audit", "hold", "mia", "--reason", "litigation 2026-17"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = steward(
+        &app,
+        &[
+            "audit",
+            "erase",
+            "mia",
+            "--basis",
+            "GDPR Art. 17 request 4411",
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("under legal hold (litigation 2026-17)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(steward(&app, &["audit", "release", "mia"]).code, 0);
+
+    let (status, body) = app
+        .post(
+            "/api/v1/audit/subjects/mia/erase",
+            &officer,
+            json!({"basis": "GDPR Art. 17 request 4411"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["payloads_erased"].as_u64().unwrap_or(0) >= 1, "{body}");
+    // Mia's payloads are unreadable; rita's are not; the log verifies; the erasure is an event.
+    let shown = show().await;
+    assert_eq!(approval_details(&shown), serde_json::Value::Null);
+    let created = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .find(|h| h["action"] == "change.created")
+        .cloned();
+    assert_eq!(
+        created.map(|h| h["details"]["after"]["state"].clone()),
+        Some(json!("draft"))
+    );
+    let run = steward(&app, &["audit", "verify", "--public-key", &key]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (_, leaves) = app.get("/api/v1/audit/leaves", ADMIN_TOKEN).await;
+    let erasure = leaves
+        .as_array()
+        .expect("leaves")
+        .iter()
+        .filter_map(|l| {
+            steward_audit::entry::Entry::parse(l["entry"].as_str().unwrap_or("").as_bytes()).ok()
+        })
+        .find(|e| e.action == "audit.subject_erased")
+        .expect("the erasure is itself an event");
+    assert_eq!(
+        (erasure.actor.as_str(), erasure.subject_id.as_str()),
+        ("olga", "default:mia")
+    );
+    // Unknown subjects are named.
+    let (status, _) = app
+        .post(
+            "/api/v1/audit/subjects/nobody/erase",
+            &officer,
+            json!({"basis": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn retention_deletes_expired_payloads_never_leaves(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let changed = app.submit_ok(&c.rita, change(json!({}))).await;
+    let cid = id(&changed);
+    app.decide(&c.mia, &cid, "approve", "ok").await;
+    let run = steward(
+        &app,
+        &["audit", "hold", "rita", "--reason", "regulator inquiry"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let key = public_key(&app).await;
+    let before = size(&app).await;
+    // Nothing has expired yet.
+    let (_, done) = app
+        .post("/api/v1/audit/retention", ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(done["payloads_deleted"], 0);
+    // Eight years later, everything past the default seven years goes, except what is on hold.
+    app.clock.advance(chrono::Duration::days(8 * 365));
+    let (status, done) = app
+        .post("/api/v1/audit/retention", ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done["payloads_deleted"].as_u64().unwrap_or(0) > 0, "{done}");
+    let (_, shown) = app.get(&format!("/api/v1/changes/{cid}"), &c.rita).await;
+    assert_eq!(
+        approval_details(&shown),
+        serde_json::Value::Null,
+        "mia's expired payload is gone"
+    );
+    let rita_event = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .find(|h| h["action"] == "change.created")
+        .cloned();
+    assert!(
+        rita_event.is_some_and(|h| !h["details"].is_null()),
+        "rita is on legal hold: her payloads stay"
+    );
+    assert!(size(&app).await > before, "retention is itself an event");
+    let run = steward(&app, &["audit", "verify", "--public-key", &key]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
 both_backends!(
+    erasure_destroys_a_subjects_payloads_and_keeps_every_proof,
+    retention_deletes_expired_payloads_never_leaves,
     tampering_is_detected_and_located,
     bundles_verify_offline_and_against_a_kept_checkpoint,
     proofs_through_the_api_and_who_may_read_the_log,

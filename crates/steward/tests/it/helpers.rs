@@ -100,6 +100,7 @@ pub fn config(db: &TestDb) -> ServerConfig {
         audit_origin: "steward.test/audit".into(),
         // Shared by every server of a test, as several servers on one database must share it.
         audit_signing_key: Some(AUDIT_KEY.into()),
+        audit_retention: Default::default(),
     }
 }
 
