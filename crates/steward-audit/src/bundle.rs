@@ -9,7 +9,7 @@
 
 use crate::checkpoint::{Checkpoint, VerifierKey};
 use crate::compact::Frontier;
-use crate::entry::Entry;
+use crate::entry::ENTRY_PREFIX;
 use crate::hash::{Hash, leaf_hash};
 use serde::{Deserialize, Serialize};
 
@@ -50,50 +50,65 @@ pub struct Verified {
     pub uncovered: u64,
 }
 
-/// Verifies a log export. `notes` are the signed checkpoints in the export; `previous` is one the
-/// auditor kept from an earlier visit.
-pub fn verify(
-    leaves: impl IntoIterator<Item = BundleLeaf>,
-    notes: &[String],
-    key: &VerifierKey,
-    previous: Option<&str>,
-) -> Result<Verified, Failure> {
-    let mut checkpoints: Vec<(Checkpoint, &'static str)> = Vec::new();
-    for note in notes {
-        match key.verify(note) {
-            Ok(c) => checkpoints.push((c, "a signed checkpoint in the export")),
-            Err(e) => return fail(None, format!("checkpoint signature: {e}")),
-        }
-    }
-    if let Some(previous) = previous {
-        match key.verify(previous) {
-            Ok(c) => checkpoints.push((c, "the previous checkpoint you kept")),
-            Err(e) => return fail(None, format!("previous checkpoint: {e}")),
-        }
-    }
-    let Some(latest) = checkpoints.iter().map(|(c, _)| c.size).max() else {
-        return fail(None, "the export holds no signed checkpoint");
-    };
-    checkpoints.sort_by_key(|(c, _)| c.size);
+/// Verifies a log leaf by leaf, so an export of any size streams through in constant memory.
+#[derive(Debug)]
+pub struct Verifier {
+    /// Signed checkpoints to meet, by size, with what each one is.
+    checkpoints: Vec<(Checkpoint, &'static str)>,
+    latest: u64,
+    next: usize,
+    frontier: Frontier,
+    covered: Hash,
+}
 
-    let mut frontier = Frontier::default();
-    let mut next_checkpoint = 0usize;
-    let mut covered_root = crate::hash::empty_root();
-    // A checkpoint of size 0 is matched before any leaf.
-    let check_size = |frontier: &Frontier,
-                      next: &mut usize,
-                      covered: &mut Hash|
-     -> Result<(), Failure> {
-        while let Some((c, what)) = checkpoints.get(*next) {
-            if c.size != frontier.size() {
+impl Verifier {
+    /// `notes` are the signed checkpoints in the export; `previous` is one the auditor kept from
+    /// an earlier visit.
+    pub fn new(
+        notes: &[String],
+        key: &VerifierKey,
+        previous: Option<&str>,
+    ) -> Result<Verifier, Failure> {
+        let mut checkpoints: Vec<(Checkpoint, &'static str)> = Vec::new();
+        for note in notes {
+            match key.verify(note) {
+                Ok(c) => checkpoints.push((c, "a signed checkpoint in the export")),
+                Err(e) => return fail(None, format!("checkpoint signature: {e}")),
+            }
+        }
+        if let Some(previous) = previous {
+            match key.verify(previous) {
+                Ok(c) => checkpoints.push((c, "the previous checkpoint you kept")),
+                Err(e) => return fail(None, format!("previous checkpoint: {e}")),
+            }
+        }
+        let Some(latest) = checkpoints.iter().map(|(c, _)| c.size).max() else {
+            return fail(None, "the export holds no signed checkpoint");
+        };
+        checkpoints.sort_by_key(|(c, _)| c.size);
+        let mut verifier = Verifier {
+            checkpoints,
+            latest,
+            next: 0,
+            frontier: Frontier::default(),
+            covered: crate::hash::empty_root(),
+        };
+        verifier.meet_checkpoints()?;
+        Ok(verifier)
+    }
+
+    /// Compares the tree so far with every checkpoint of exactly its size.
+    fn meet_checkpoints(&mut self) -> Result<(), Failure> {
+        while let Some((c, what)) = self.checkpoints.get(self.next) {
+            if c.size != self.frontier.size() {
                 break;
             }
-            let root = frontier.root();
+            let root = self.frontier.root();
             if root != c.root {
-                let start = if *next == 0 {
+                let start = if self.next == 0 {
                     0
                 } else {
-                    checkpoints[*next - 1].0.size
+                    self.checkpoints[self.next - 1].0.size
                 };
                 return fail(
                     Some(start),
@@ -104,14 +119,14 @@ pub fn verify(
                     ),
                 );
             }
-            *covered = root;
-            *next += 1;
+            self.covered = root;
+            self.next += 1;
         }
         Ok(())
-    };
-    check_size(&frontier, &mut next_checkpoint, &mut covered_root)?;
-    for leaf in leaves {
-        let expected = frontier.size();
+    }
+
+    pub fn push(&mut self, leaf: &BundleLeaf) -> Result<(), Failure> {
+        let expected = self.frontier.size();
         if leaf.index > expected {
             return fail(
                 Some(expected),
@@ -121,8 +136,13 @@ pub fn verify(
         if leaf.index < expected {
             return fail(Some(leaf.index), "entry out of order or duplicated");
         }
-        if let Err(e) = Entry::parse(leaf.entry.as_bytes()) {
-            return fail(Some(expected), format!("entry unreadable: {e}"));
+        // The hash covers the bytes; checking the format prefix is enough to refuse foreign data
+        // without paying for a JSON parse per entry.
+        if !leaf.entry.starts_with(ENTRY_PREFIX) {
+            return fail(
+                Some(expected),
+                "entry unreadable: not a steward-audit-entry/v1 entry",
+            );
         }
         let hash = leaf_hash(leaf.entry.as_bytes());
         if let Some(stored) = &leaf.leaf_hash
@@ -133,30 +153,49 @@ pub fn verify(
                 "the entry does not match the leaf hash in the log's tree: the entry was altered or replaced",
             );
         }
-        frontier.append(hash);
-        check_size(&frontier, &mut next_checkpoint, &mut covered_root)?;
+        self.frontier.push(hash);
+        self.meet_checkpoints()
     }
-    if frontier.size() < latest {
-        return fail(
-            Some(frontier.size()),
-            format!(
-                "entries missing: the export has {} entries but a signed checkpoint covers {latest} (the log was truncated)",
-                frontier.size()
-            ),
-        );
+
+    pub fn finish(self) -> Result<Verified, Failure> {
+        let size = self.frontier.size();
+        if size < self.latest {
+            return fail(
+                Some(size),
+                format!(
+                    "entries missing: the export has {size} entries but a signed checkpoint covers {} (the log was truncated)",
+                    self.latest
+                ),
+            );
+        }
+        Ok(Verified {
+            size: self.latest,
+            root: self.covered,
+            checkpoints: self.checkpoints.len(),
+            uncovered: size - self.latest,
+        })
     }
-    Ok(Verified {
-        size: latest,
-        root: covered_root,
-        checkpoints: checkpoints.len(),
-        uncovered: frontier.size() - latest,
-    })
+}
+
+/// Verifies a whole log export (see [`Verifier`]).
+pub fn verify(
+    leaves: impl IntoIterator<Item = BundleLeaf>,
+    notes: &[String],
+    key: &VerifierKey,
+    previous: Option<&str>,
+) -> Result<Verified, Failure> {
+    let mut verifier = Verifier::new(notes, key, previous)?;
+    for leaf in leaves {
+        verifier.push(&leaf)?;
+    }
+    verifier.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checkpoint::LogSigner;
+    use crate::entry::Entry;
 
     fn entry(i: u64) -> String {
         let e = Entry {

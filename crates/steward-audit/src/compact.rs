@@ -74,6 +74,19 @@ impl Frontier {
         created
     }
 
+    /// Appends a leaf hash without reporting the nodes it completes (verifiers need only the root).
+    pub fn push(&mut self, leaf: Hash) {
+        let mut hash = leaf;
+        let mut index = self.size;
+        while index & 1 == 1 {
+            let Some(left) = self.roots.pop() else { break };
+            hash = node_hash(&left, &hash);
+            index >>= 1;
+        }
+        self.roots.push(hash);
+        self.size += 1;
+    }
+
     /// The tree's root hash.
     pub fn root(&self) -> Hash {
         let mut iter = self.roots.iter().rev();

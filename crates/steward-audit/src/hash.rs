@@ -14,12 +14,21 @@ impl Hash {
     }
 
     pub fn from_hex(text: &str) -> Option<Hash> {
-        if text.len() != 64 || !text.is_ascii() {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
             return None;
         }
         let mut out = [0u8; 32];
         for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+            *byte = (nibble(bytes[2 * i])? << 4) | nibble(bytes[2 * i + 1])?;
         }
         Some(Hash(out))
     }
@@ -78,7 +87,7 @@ pub fn sha256(data: &[u8]) -> Hash {
 pub fn root_of(leaves: &[Hash]) -> Hash {
     let mut frontier = crate::compact::Frontier::default();
     for leaf in leaves {
-        frontier.append(*leaf);
+        frontier.push(*leaf);
     }
     frontier.root()
 }

@@ -296,6 +296,14 @@ pub(crate) const COLUMNS: &str = "e.seq, e.event_id, e.tenant_id, e.occurred_at,
     e.subject_id, e.outcome, e.correlation_id, p.nonce, p.ciphertext, k.key AS payload_key";
 
 impl crate::TenantStore<'_> {
+    /// Records events that change no other state (imports, sign-ins, benchmarks), in one
+    /// transaction of their own.
+    pub async fn record_events(&self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        append(&mut tx, &self.tenant, records).await?;
+        tx.commit().await
+    }
+
     /// The tenant's events about one subject, oldest first.
     pub async fn audit_events_for(
         &self,
