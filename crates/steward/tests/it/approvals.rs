@@ -240,16 +240,26 @@ async fn concurrent_approvals_through_two_servers_decide_once(backend: Backend) 
         );
     }
     // Both servers appended to one log: one gapless sequence whose tree matches the signed root.
-    let (_, checkpoint) = second.get("/api/v1/audit/checkpoint", crate::helpers::ADMIN_TOKEN).await;
+    let (_, checkpoint) = second
+        .get("/api/v1/audit/checkpoint", crate::helpers::ADMIN_TOKEN)
+        .await;
     let size = checkpoint["size"].as_u64().expect("size");
     let (_, leaves) = first
-        .get(&format!("/api/v1/audit/leaves?limit={size}"), crate::helpers::ADMIN_TOKEN)
+        .get(
+            &format!("/api/v1/audit/leaves?limit={size}"),
+            crate::helpers::ADMIN_TOKEN,
+        )
         .await;
-    let leaves: Vec<steward_audit::bundle::BundleLeaf> = serde_json::from_value(leaves).expect("leaves");
-    let (_, key) = first.get("/api/v1/audit/public-key", crate::helpers::ADMIN_TOKEN).await;
-    let key = steward_audit::checkpoint::VerifierKey::parse(key["key"].as_str().expect("key")).expect("key");
+    let leaves: Vec<steward_audit::bundle::BundleLeaf> =
+        serde_json::from_value(leaves).expect("leaves");
+    let (_, key) = first
+        .get("/api/v1/audit/public-key", crate::helpers::ADMIN_TOKEN)
+        .await;
+    let key = steward_audit::checkpoint::VerifierKey::parse(key["key"].as_str().expect("key"))
+        .expect("key");
     let note = checkpoint["note"].as_str().expect("note").to_owned();
-    let verified = steward_audit::bundle::verify(leaves, &[note], &key, None).expect("one consistent log");
+    let verified =
+        steward_audit::bundle::verify(leaves, &[note], &key, None).expect("one consistent log");
     assert_eq!(verified.size, size);
     second.stop().await;
     first.stop().await;
