@@ -8,10 +8,12 @@
 //!
 //! Results and commands are in bench/README.md.
 
+mod fresh_db;
+
 use anyhow::Context;
 use chrono::Utc;
-use clap::{Parser, Subcommand, ValueEnum};
-use sqlx::Connection;
+use clap::{Parser, Subcommand};
+use fresh_db::{Backend, FreshDb};
 use std::time::{Duration, Instant};
 use steward_audit::bundle::{self, BundleLeaf};
 use steward_audit::checkpoint::{LogSigner, VerifierKey};
@@ -19,12 +21,6 @@ use steward_audit::entry::Entry;
 use steward_audit::hash::{leaf_hash, root_of, sha256};
 use steward_core::TenantId;
 use steward_store::{AuditRecord, Store};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -82,69 +78,11 @@ fn record(i: usize) -> AuditRecord {
     }
 }
 
-/// A fresh database and the URL to it; the PostgreSQL one is dropped by `cleanup`.
-struct Db {
-    url: String,
-    _dir: tempfile::TempDir,
-    postgres: Option<(String, String)>,
-}
-
-impl Db {
-    async fn new(backend: Backend, postgres_url: &str) -> anyhow::Result<Db> {
-        let dir = tempfile::tempdir()?;
-        sqlx::any::install_default_drivers();
-        Ok(match backend {
-            Backend::Sqlite => Db {
-                url: format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("steward.db").display()
-                ),
-                _dir: dir,
-                postgres: None,
-            },
-            Backend::Postgres => {
-                let name = format!("steward_bench_{}", uuid::Uuid::now_v7().simple());
-                let mut conn = sqlx::AnyConnection::connect(postgres_url)
-                    .await
-                    .context("cannot reach PostgreSQL")?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await?;
-                let (address, query) = postgres_url
-                    .split_once('?')
-                    .map_or((postgres_url, None), |(a, q)| (a, Some(q)));
-                let base = address.rsplit_once('/').map_or(address, |(b, _)| b);
-                let url = match query {
-                    Some(q) => format!("{base}/{name}?{q}"),
-                    None => format!("{base}/{name}"),
-                };
-                Db {
-                    url,
-                    _dir: dir,
-                    postgres: Some((postgres_url.to_owned(), name)),
-                }
-            }
-        })
-    }
-
-    async fn cleanup(self) -> anyhow::Result<()> {
-        if let Some((admin, name)) = self.postgres {
-            let mut conn = sqlx::AnyConnection::connect(&admin).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await?;
-        }
-        Ok(())
-    }
-}
-
 async fn append(backend: Backend, events: usize, postgres_url: &str) -> anyhow::Result<()> {
     println!("| backend | events per transaction | concurrent writers | events | events/s |");
     println!("|---|---|---|---|---|");
     for (per_tx, writers) in [(1usize, 16usize), (10, 16), (100, 4)] {
-        let db = Db::new(backend, postgres_url).await?;
+        let db = FreshDb::new(backend, postgres_url).await?;
         let store = Store::connect(&db.url).await?;
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
@@ -253,8 +191,7 @@ async fn proofs(
     requests: usize,
     postgres_url: &str,
 ) -> anyhow::Result<()> {
-    let db = Db::new(backend, postgres_url).await?;
-    let dir = tempfile::tempdir()?;
+    let db = FreshDb::new(backend, postgres_url).await?;
     {
         let store = Store::connect(&db.url).await?;
         let tenant = store.tenant(&TenantId::default_tenant());
@@ -275,7 +212,7 @@ async fn proofs(
     let config = steward_server::ServerConfig {
         listen: "127.0.0.1:0".parse()?,
         database_url: db.url.clone(),
-        data_dir: dir.path().to_owned(),
+        data_dir: db.dir.path().to_owned(),
         bootstrap_token: Some(token.into()),
         risk_policy: Default::default(),
         routing_policy: Default::default(),

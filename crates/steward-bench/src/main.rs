@@ -8,21 +8,18 @@
 //! process, over loopback, so client and server share the machine's cores: the figures are a floor
 //! for the server alone. See bench/README.md for results.
 
+mod fresh_db;
+
 use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use fresh_db::Backend;
+
 use serde_json::{Value, json};
-use sqlx::Connection;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use steward_core::approval::RoutingPolicy;
 use steward_core::risk::RiskPolicy;
 use steward_server::{Application, ServerConfig};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure change submissions and approvals per second through the HTTP API.")]
@@ -157,49 +154,14 @@ where
     })
 }
 
-/// The same server URL with another database name, keeping any `?host=/socket/dir` query.
-fn database_url_named(url: &str, name: &str) -> String {
-    let (address, query) = url
-        .split_once('?')
-        .map_or((url, None), |(a, q)| (a, Some(q)));
-    let base = address.rsplit_once('/').map_or(address, |(base, _)| base);
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    sqlx::any::install_default_drivers();
-    let (database_url, drop_database) = match args.backend {
-        Backend::Sqlite => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("steward.db").display()
-            ),
-            None,
-        ),
-        Backend::Postgres => {
-            let name = format!("steward_bench_{}", uuid::Uuid::now_v7().simple());
-            let mut conn = sqlx::AnyConnection::connect(&args.postgres_url)
-                .await
-                .with_context(|| format!("cannot reach PostgreSQL at {}", args.postgres_url))?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await?;
-            (
-                database_url_named(&args.postgres_url, &name),
-                Some((conn, name)),
-            )
-        }
-    };
+    let db = fresh_db::FreshDb::new(args.backend, &args.postgres_url).await?;
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse()?,
-        database_url,
-        data_dir: dir.path().to_owned(),
+        database_url: db.url.clone(),
+        data_dir: db.dir.path().to_owned(),
         bootstrap_token: Some(ADMIN.into()),
         risk_policy: RiskPolicy::default(),
         routing_policy: RoutingPolicy::default(),
@@ -294,12 +256,6 @@ async fn main() -> anyhow::Result<()> {
 
     let _ = stop.send(());
     server.await??;
-    if let Some((mut conn, name)) = drop_database {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await?;
-    }
+    db.cleanup().await?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! against a checkpoint kept from an earlier visit. Both backends.
 
 use crate::both_backends;
-use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, config, id};
+use crate::helpers::{
+    ADMIN_TOKEN, Backend, Run, TestApp, TestDb, cast, change, config, id, run_steward,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::process::Command;
@@ -11,24 +13,8 @@ use steward_server::Clock;
 
 const BIN: &str = env!("CARGO_BIN_EXE_steward");
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn steward(app: &TestApp, args: &[&str]) -> Run {
-    let output = Command::new(BIN)
-        .args(args)
-        .env("STEWARD_URL", &app.base)
-        .env("STEWARD_TOKEN", ADMIN_TOKEN)
-        .output()
-        .expect("steward runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    run_steward(&app.base, ADMIN_TOKEN, args)
 }
 
 /// A log with some history: users, a target, catalog items, and a few decided changes.

@@ -1,7 +1,7 @@
 //! The `steward` binary as a user runs it: `steward serve` in a process of its own, and the CLI
 //! client commands against it, on SQLite and on PostgreSQL.
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::{Backend, Run, TestDb, run_steward};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -80,24 +80,8 @@ impl Drop for Server {
     }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn steward(server: &Server, token: &str, args: &[&str]) -> Run {
-    let output = Command::new(BIN)
-        .args(args)
-        .env("STEWARD_URL", &server.url)
-        .env("STEWARD_TOKEN", token)
-        .output()
-        .expect("steward runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    run_steward(&server.url, token, args)
 }
 
 fn ok_json(server: &Server, token: &str, args: &[&str]) -> Value {

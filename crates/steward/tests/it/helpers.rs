@@ -303,3 +303,25 @@ pub async fn cast(app: &TestApp) -> Cast {
 pub fn id(change: &Value) -> String {
     change["id"].as_str().expect("id").to_owned()
 }
+
+/// What a run of the `steward` binary printed.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `steward` binary as a user would, against `url` with `token`.
+pub fn run_steward(url: &str, token: &str, args: &[&str]) -> Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(args)
+        .env("STEWARD_URL", url)
+        .env("STEWARD_TOKEN", token)
+        .output()
+        .expect("steward runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
