@@ -340,6 +340,20 @@ async fn proofs_through_the_api_and_who_may_read_the_log(backend: Backend) {
         .0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/audit/proofs/inclusion?index=0&size={}", n + 5),
+            &auditor,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["details"]["fields"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the log has"),
+        "{body}"
+    );
     assert_eq!(
         app.get("/api/v1/audit/proofs/inclusion?event_id=nope", &auditor)
             .await
