@@ -81,7 +81,7 @@ fn record(i: usize) -> AuditRecord {
 async fn append(backend: Backend, events: usize, postgres_url: &str) -> anyhow::Result<()> {
     println!("| backend | events per transaction | concurrent writers | events | events/s |");
     println!("|---|---|---|---|---|");
-    for (per_tx, writers) in [(1usize, 16usize), (10, 16), (100, 4)] {
+    for (per_tx, writers) in [(1usize, 16usize), (10, 16), (100, 4), (1000, 2)] {
         let db = FreshDb::new(backend, postgres_url).await?;
         let store = Store::connect(&db.url).await?;
         let started = Instant::now();

@@ -85,6 +85,9 @@ fn frontier_text(frontier: &Frontier) -> String {
 
 /// Appends events in the caller's transaction. Locks the log head, which every appender takes
 /// last, so the lock is held only for the tail of a transaction.
+/// Most rows in one INSERT; see [`append`].
+const ROWS_PER_STATEMENT: usize = 100;
+
 /// The data subject a record's payload is about: the person who acted, within their tenant.
 fn subject_of(tenant: &str, record: &AuditRecord) -> String {
     format!("{tenant}:{}", record.actor)
@@ -188,62 +191,72 @@ pub(crate) async fn append(
         events.push((first + i as i64, entry, text, details));
     }
 
-    let sql = format!(
-        "INSERT INTO audit_events (seq, event_id, tenant_id, occurred_at, actor, action, \
-         subject_type, subject_id, outcome, correlation_id, entry) VALUES {}",
-        values_clause(events.len(), 11)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (seq, entry, text, _) in &events {
-        query = query
-            .bind(*seq)
-            .bind(entry.event_id.clone())
-            .bind(tenant.to_owned())
-            .bind(entry.time.clone())
-            .bind(entry.actor.clone())
-            .bind(entry.action.clone())
-            .bind(entry.subject_type.clone())
-            .bind(entry.subject_id.clone())
-            .bind(entry.outcome.clone())
-            .bind(entry.correlation_id.clone())
-            .bind(text.clone());
-    }
-    query.execute(&mut *conn).await?;
+    // Multi-row statements, at most ROWS_PER_STATEMENT rows each: few round trips, while the
+    // drivers' per-parameter work (which grows faster than linearly with a statement's
+    // parameters in sqlx's SQLite driver) stays small.
+    for (chunk, chunk_records) in events
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(records.chunks(ROWS_PER_STATEMENT))
+    {
+        let sql = format!(
+            "INSERT INTO audit_events (seq, event_id, tenant_id, occurred_at, actor, action, \
+             subject_type, subject_id, outcome, correlation_id, entry) VALUES {}",
+            values_clause(chunk.len(), 11)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, entry, text, _) in chunk {
+            query = query
+                .bind(*seq)
+                .bind(entry.event_id.clone())
+                .bind(tenant.to_owned())
+                .bind(entry.time.clone())
+                .bind(entry.actor.clone())
+                .bind(entry.action.clone())
+                .bind(entry.subject_type.clone())
+                .bind(entry.subject_id.clone())
+                .bind(entry.outcome.clone())
+                .bind(entry.correlation_id.clone())
+                .bind(text.clone());
+        }
+        query.execute(&mut *conn).await?;
 
-    let sql = format!(
-        "INSERT INTO audit_payloads (seq, subject, nonce, ciphertext) VALUES {}",
-        values_clause(events.len(), 4)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for ((seq, _, _, details), record) in events.iter().zip(records) {
-        let subject = subject_of(tenant, record);
-        let key = keys
-            .get(&subject)
-            .ok_or_else(|| StoreError::Corrupt("payload key missing".into()))?;
-        let nonce = random::<12>()?;
-        let sealed =
-            steward_audit::payload::seal(key, &nonce, &payload_aad(*seq), details.as_bytes())
-                .map_err(|e| StoreError::corrupt("payload", e))?;
-        query = query
-            .bind(*seq)
-            .bind(subject)
-            .bind(hex(&nonce))
-            .bind(sealed);
+        let sql = format!(
+            "INSERT INTO audit_payloads (seq, subject, nonce, ciphertext) VALUES {}",
+            values_clause(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((seq, _, _, details), record) in chunk.iter().zip(chunk_records) {
+            let subject = subject_of(tenant, record);
+            let key = keys
+                .get(&subject)
+                .ok_or_else(|| StoreError::Corrupt("payload key missing".into()))?;
+            let nonce = random::<12>()?;
+            let sealed =
+                steward_audit::payload::seal(key, &nonce, &payload_aad(*seq), details.as_bytes())
+                    .map_err(|e| StoreError::corrupt("payload", e))?;
+            query = query
+                .bind(*seq)
+                .bind(subject)
+                .bind(hex(&nonce))
+                .bind(sealed);
+        }
+        query.execute(&mut *conn).await?;
     }
-    query.execute(&mut *conn).await?;
 
-    let sql = format!(
-        "INSERT INTO audit_nodes (level, idx, hash) VALUES {}",
-        values_clause(nodes.len(), 3)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for node in &nodes {
-        query = query
-            .bind(i64::from(node.level))
-            .bind(node.index as i64)
-            .bind(node.hash.to_hex());
+    for chunk in nodes.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO audit_nodes (level, idx, hash) VALUES {}",
+            values_clause(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for node in chunk {
+            query = query
+                .bind(i64::from(node.level))
+                .bind(node.index as i64)
+                .bind(node.hash.to_hex());
+        }
+        query.execute(&mut *conn).await?;
     }
-    query.execute(&mut *conn).await?;
 
     sqlx::query("UPDATE audit_head SET frontier = $1 WHERE id = 1")
         .bind(frontier_text(&frontier))
