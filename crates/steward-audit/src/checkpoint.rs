@@ -84,10 +84,6 @@ fn key_id(name: &str, public: &VerifyingKey) -> [u8; 4] {
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The log's signing key, with its name (the checkpoint origin).
 pub struct LogSigner {
     name: String,
@@ -123,7 +119,7 @@ impl LogSigner {
         format!(
             "{}+{}+{}",
             self.name,
-            hex(&key_id(&self.name, &public)),
+            crate::hex::encode(&key_id(&self.name, &public)),
             B64.encode(typed)
         )
     }
@@ -173,7 +169,7 @@ impl VerifierKey {
             .map_err(|_| bad("an Ed25519 key is 32 bytes"))?;
         let key = VerifyingKey::from_bytes(&raw).map_err(|_| bad("not a valid Ed25519 point"))?;
         let id = key_id(name, &key);
-        if hex(&id) != id_hex {
+        if crate::hex::encode(&id) != id_hex {
             return Err(bad("the key id does not match the key"));
         }
         Ok(VerifierKey {

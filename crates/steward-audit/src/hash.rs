@@ -10,25 +10,11 @@ pub struct Hash(pub [u8; 32]);
 
 impl Hash {
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.0)
     }
 
     pub fn from_hex(text: &str) -> Option<Hash> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        let mut bad = 0u8;
-        for (i, byte) in out.iter_mut().enumerate() {
-            let (hi, lo) = (
-                HEX_VALUES[bytes[2 * i] as usize],
-                HEX_VALUES[bytes[2 * i + 1] as usize],
-            );
-            bad |= (hi | lo) & 0x80;
-            *byte = (hi << 4) | (lo & 0x0f);
-        }
-        (bad == 0).then_some(Hash(out))
+        crate::hex::decode(text).map(Hash)
     }
 
     pub fn from_slice(bytes: &[u8]) -> Option<Hash> {
@@ -47,24 +33,6 @@ impl fmt::Display for Hash {
         f.write_str(&self.to_hex())
     }
 }
-
-/// Hex digit values, 0x80 for anything that is not one: a table lookup instead of a branch per
-/// character, because the offline verifier decodes a hex leaf hash per entry.
-const HEX_VALUES: [u8; 256] = {
-    let mut table = [0x80u8; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
 
 fn finish(hasher: Sha256) -> Hash {
     let mut out = [0u8; 32];

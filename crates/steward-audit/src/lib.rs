@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod compact;
 pub mod entry;
 pub mod hash;
+pub mod hex;
 pub mod payload;
 pub mod proof;
 

@@ -24,14 +24,8 @@ pub fn load_signer(
     data_dir: &Path,
 ) -> anyhow::Result<LogSigner> {
     let parse = |text: &str, from: &str| -> anyhow::Result<[u8; 32]> {
-        let text = text.trim();
-        let bytes: Vec<u8> = (0..text.len() / 2)
-            .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<_, _>>()
-            .map_err(|_| anyhow::anyhow!("the audit signing key in {from} is not hex"))?;
-        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-            anyhow::anyhow!("the audit signing key in {from} must be 32 bytes (64 hex digits)")
-        })
+        steward_audit::hex::decode(text.trim())
+            .ok_or_else(|| anyhow::anyhow!("the audit signing key in {from} must be 64 hex digits"))
     };
     if let Some(text) = configured {
         return Ok(LogSigner::from_seed(
@@ -50,8 +44,7 @@ pub fn load_signer(
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
-    let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
-    crate::bootstrap::write_secret_file(&path, &hex)?;
+    crate::bootstrap::write_secret_file(&path, &steward_audit::hex::encode(&seed))?;
     tracing::info!(path = %path.display(), "generated the audit log's signing key");
     Ok(LogSigner::from_seed(origin, seed))
 }
@@ -83,7 +76,7 @@ impl Checkpointer {
         let _one_at_a_time = self.lock.lock().await;
         let size = store.audit_size().await?;
         let latest = store.checkpoints(true).await?.into_iter().next();
-        if latest.as_ref().is_some_and(|c| c.size >= size) || (size == 0 && latest.is_some()) {
+        if latest.as_ref().is_some_and(|c| c.size >= size) {
             return Ok(latest);
         }
         let root = tree_root(store, size).await?;

@@ -10,7 +10,6 @@ use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
 use steward_core::{Role, UserName};
 use steward_store::{Principal, Store, TenantStore};
 
@@ -18,17 +17,13 @@ use steward_store::{Principal, Store, TenantStore};
 pub fn generate_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
-    Ok(format!("stw_{}", hex(&bytes)))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(format!("stw_{}", steward_audit::hex::encode(&bytes)))
 }
 
 /// Tokens carry 256 bits of entropy, so a fast hash suffices: there is nothing to brute-force,
 /// and a slow KDF would only slow every request down.
 pub fn hash_token(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    steward_audit::hash::sha256(token.as_bytes()).to_hex()
 }
 
 /// The authenticated caller of a request.

@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 use steward_audit::compact::Frontier;
 use steward_audit::entry::Entry;
 use steward_audit::hash::{Hash, leaf_hash, sha256};
+use steward_audit::hex;
 
 /// An event to append.
 #[derive(Debug, Clone)]
@@ -100,17 +101,6 @@ fn random<const N: usize>() -> Result<[u8; N], StoreError> {
     Ok(out)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let bytes: Vec<u8> = (0..text.len() / 2)
-        .map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect::<Option<_>>()?;
-    <[u8; N]>::try_from(bytes.as_slice()).ok()
-}
-
 fn payload_aad(seq: i64) -> Vec<u8> {
     format!("steward-audit-payload:{seq}").into_bytes()
 }
@@ -132,7 +122,7 @@ async fn subject_keys(
     for subject in subjects {
         query = query
             .bind(subject.clone())
-            .bind(hex(&random::<32>()?))
+            .bind(hex::encode(&random::<32>()?))
             .bind(ts(now));
     }
     let mut keys = HashMap::new();
@@ -141,7 +131,7 @@ async fn subject_keys(
         let key: Option<String> = row.try_get("key")?;
         let key = key
             .as_deref()
-            .and_then(unhex::<32>)
+            .and_then(hex::decode::<32>)
             .ok_or_else(|| StoreError::Corrupt("payload key".into()))?;
         keys.insert(subject, key);
     }
@@ -237,7 +227,7 @@ pub(crate) async fn append(
             query = query
                 .bind(*seq)
                 .bind(subject)
-                .bind(hex(&nonce))
+                .bind(hex::encode(&nonce))
                 .bind(sealed);
         }
         query.execute(&mut *conn).await?;
@@ -275,8 +265,8 @@ fn details_of(row: &<Any as sqlx::Database>::Row) -> Result<serde_json::Value, S
     let (Some(key), Some(nonce), Some(ciphertext)) = (key, nonce, ciphertext) else {
         return Ok(serde_json::Value::Null);
     };
-    let opened = unhex::<32>(&key)
-        .zip(unhex::<12>(&nonce))
+    let opened = hex::decode::<32>(&key)
+        .zip(hex::decode::<12>(&nonce))
         .ok_or(steward_audit::payload::PayloadError::Malformed)
         .and_then(|(key, nonce)| {
             steward_audit::payload::open(&key, &nonce, &payload_aad(seq), &ciphertext)

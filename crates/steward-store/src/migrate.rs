@@ -7,7 +7,6 @@
 //! applied migration silently forks schemas between installations.
 
 use crate::{Backend, StoreError};
-use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
 struct Migration {
@@ -28,10 +27,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
 const ADVISORY_LOCK_KEY: i64 = 0x0053_7465_7761_7264;
 
 fn checksum(sql: &str) -> String {
-    Sha256::digest(sql.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    steward_audit::hash::sha256(sql.as_bytes()).to_hex()
 }
 
 pub(crate) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
