@@ -219,6 +219,8 @@ async fn proofs(
         audit_origin: "steward.bench/audit".into(),
         audit_signing_key: None,
         audit_retention: Default::default(),
+        policy_dir: None,
+        builtin_policies: true,
     };
     let app = steward_server::Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);

@@ -168,6 +168,8 @@ async fn main() -> anyhow::Result<()> {
         audit_origin: "steward.bench/audit".into(),
         audit_signing_key: None,
         audit_retention: Default::default(),
+        policy_dir: None,
+        builtin_policies: true,
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);

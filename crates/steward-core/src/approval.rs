@@ -67,6 +67,9 @@ pub struct GivenDecision {
     pub decision: Decision,
     pub comment: String,
     pub at: DateTime<Utc>,
+    /// Earlier overlapping changes this approver acknowledged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledged_conflicts: Vec<crate::names::ChangeId>,
 }
 
 /// Builds the slots a change needs. An empty list means it is approved by its classification.
@@ -272,6 +275,7 @@ mod tests {
             decision: Decision::Approve,
             comment: "ok".into(),
             at: DateTime::<Utc>::UNIX_EPOCH,
+            acknowledged_conflicts: Vec::new(),
         }
     }
     fn ids(slots: &[Slot]) -> Vec<&str> {

@@ -11,14 +11,17 @@ use crate::approval::{
 use crate::catalog::CatalogItem;
 use crate::classify::{self, ChangeType, Classification};
 use crate::names::{ChangeId, TenantId, UserName};
+use crate::policy::{self, InputFacts, Obligation, PolicyEvaluator, PolicyReceipt, Stage};
 use crate::risk::{self, History, RiskAssessment, RiskPolicy};
 use crate::role::{Role, Roles};
+use crate::schedule::{FreezeHit, ScheduleCheck};
 use crate::sla;
 use crate::state::ChangeState;
 use crate::submission::{ChangeRequest, FieldError, Window};
 use crate::target::Target;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
@@ -41,6 +44,25 @@ pub struct Change {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency counter: bumped on every save.
     pub version: i64,
+    /// The requester's roles when they submitted, as policies saw them.
+    #[serde(default)]
+    pub requester_roles: Vec<Role>,
+    /// Every policy evaluation that decided something about this change, oldest first.
+    #[serde(default)]
+    pub policy_receipts: Vec<PolicyReceipt>,
+    /// The exact `input` the policy set judged at submission: later stages re-use it with fresh
+    /// approvals and schedule, and `steward policy backtest` replays it.
+    #[serde(default)]
+    pub policy_input: Option<Value>,
+    /// What the change owes before it may close (e.g. a post-implementation review).
+    #[serde(default)]
+    pub obligations: Vec<Obligation>,
+    /// Freezes this (emergency) change runs inside, with the CISO's approval.
+    #[serde(default)]
+    pub freeze_overrides: Vec<FreezeHit>,
+    /// `succeeded` or `failed` once implementation ended; kept through `closed`.
+    #[serde(default)]
+    pub outcome: Option<String>,
 }
 
 /// What the caller looked up for a decision that depends on the world outside the change.
@@ -53,6 +75,28 @@ pub struct Facts<'a> {
     pub risk_policy: RiskPolicy,
     pub routing_policy: RoutingPolicy,
     pub now: DateTime<Utc>,
+    pub requester_roles: &'a [Role],
+    pub governance: Governance<'a>,
+}
+
+/// The rules outside the change that may refuse it: the policy set and the calendar.
+#[derive(Debug, Clone, Copy)]
+pub struct Governance<'a> {
+    pub policy: &'a dyn PolicyEvaluator,
+    /// Freezes, maintenance windows and conflicts for the change's window.
+    pub schedule: &'a ScheduleCheck,
+}
+
+/// One person's decision on a change.
+#[derive(Debug, Clone)]
+pub struct DecisionRequest<'a> {
+    pub who: &'a UserName,
+    pub roles: &'a Roles,
+    pub decision: Decision,
+    pub comment: String,
+    /// Earlier conflicting changes the approver has checked this one can run beside.
+    pub acknowledged_conflicts: &'a [ChangeId],
+    pub now: DateTime<Utc>,
 }
 
 /// One state change, to be recorded as one audit event.
@@ -64,6 +108,8 @@ pub struct Transition {
     pub to: ChangeState,
     pub actor: UserName,
     pub comment: Option<String>,
+    /// The policy evaluation this transition rests on, for its audit event.
+    pub policy: Option<PolicyReceipt>,
 }
 
 /// Lifecycle steps after approval, each requested by a person or a worker.
@@ -109,7 +155,7 @@ impl Step {
         Step::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
-    fn target_state(self) -> ChangeState {
+    pub fn target_state(self) -> ChangeState {
         match self {
             Step::Submit => ChangeState::Submitted,
             Step::Schedule => ChangeState::Scheduled,
@@ -137,6 +183,17 @@ pub enum Refused {
     Decision(#[from] DecisionRefused),
     #[error("{0}")]
     Segregation(String),
+    #[error("refused by policy: {}", .0.denials().join("; "))]
+    PolicyDenied(Box<PolicyReceipt>),
+    /// An open obligation or similar precondition of the step is not met.
+    #[error("{0}")]
+    Unmet(String),
+    /// The window falls in a freeze.
+    #[error("{0}")]
+    Frozen(String),
+    /// Overlapping changes on the same targets that the approver has not acknowledged.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 fn transition(
@@ -152,6 +209,7 @@ fn transition(
         to,
         actor: actor.clone(),
         comment,
+        policy: None,
     }
 }
 
@@ -212,6 +270,12 @@ impl Change {
             submitted_at: None,
             updated_at: facts.now,
             version: 0,
+            requester_roles: facts.requester_roles.to_vec(),
+            policy_receipts: Vec::new(),
+            policy_input: None,
+            obligations: Vec::new(),
+            freeze_overrides: Vec::new(),
+            outcome: None,
         };
         let mut transitions = vec![transition(
             "created",
@@ -226,9 +290,8 @@ impl Change {
         Ok((change, transitions))
     }
 
-    /// Submits a draft: re-checks and re-scores against today's facts, then routes for approval.
-    fn submit(&mut self, facts: Facts<'_>) -> Result<Vec<Transition>, Refused> {
-        self.ensure_can(Step::Submit)?;
+    /// Classifies, scores and routes against today's facts, then asks the policy set.
+    fn judge(&mut self, facts: Facts<'_>, stage: Stage) -> Result<PolicyReceipt, Refused> {
         check_targets(&self.request, facts.targets)?;
         self.classification = classify::classify(&self.request, facts.catalog_item, facts.targets);
         self.risk = risk::assess(
@@ -244,6 +307,47 @@ impl Change {
             &self.requester,
             facts.routing_policy,
         );
+        self.requester_roles = facts.requester_roles.to_vec();
+        self.updated_at = facts.now;
+        let input = policy::input(
+            self,
+            InputFacts {
+                targets: facts.targets,
+                catalog_item: facts.catalog_item,
+                requester_roles: facts.requester_roles,
+                schedule: facts.governance.schedule,
+            },
+            stage,
+        );
+        let receipt = PolicyReceipt::evaluate(facts.governance.policy, stage, &input, facts.now);
+        receipt.merge_approvals(&mut self.required_approvals);
+        policy::merge_obligations(&receipt, &mut self.obligations);
+        self.policy_input = Some(input);
+        Ok(receipt)
+    }
+
+    /// What submitting `request` now would lead to, without storing anything: the change as it
+    /// would be routed and the policy set's receipt, denials included.
+    pub fn preview(
+        tenant: TenantId,
+        requester: UserName,
+        mut request: ChangeRequest,
+        facts: Facts<'_>,
+    ) -> Result<(Change, PolicyReceipt), Refused> {
+        request.draft = true;
+        let (mut change, _) = Change::open(tenant, requester, request, facts)?;
+        let receipt = change.judge(facts, Stage::Preview)?;
+        Ok((change, receipt))
+    }
+
+    /// Submits a draft: re-checks and re-scores against today's facts, then routes for approval.
+    fn submit(&mut self, facts: Facts<'_>) -> Result<Vec<Transition>, Refused> {
+        self.ensure_can(Step::Submit)?;
+        let receipt = self.judge(facts, Stage::Submission)?;
+        if receipt.denied() {
+            return Err(Refused::PolicyDenied(Box::new(receipt)));
+        }
+        self.policy_receipts.push(receipt.clone());
         self.submitted_at = Some(facts.now);
         self.approval_deadline = Some(sla::approval_deadline(
             self.classification.change_type,
@@ -251,13 +355,30 @@ impl Change {
         ));
         self.updated_at = facts.now;
         let requester = self.requester.clone();
-        let mut out = vec![transition(
+        let mut submitted = transition(
             "submitted",
             Some(self.state),
             ChangeState::Submitted,
             &requester,
             None,
-        )];
+        );
+        submitted.policy = Some(receipt);
+        let mut out = vec![submitted];
+        out.extend(self.apply_freezes(facts.governance.schedule, &requester)?);
+        let conflicts = &facts.governance.schedule.conflicts;
+        if !conflicts.is_empty() {
+            let listed: Vec<String> = conflicts
+                .iter()
+                .map(|c| format!("{} ({})", c.change, c.via.join(", ")))
+                .collect();
+            out.push(transition(
+                "conflicts_flagged",
+                Some(self.state),
+                self.state,
+                &requester,
+                Some(format!("overlaps {}", listed.join("; "))),
+            ));
+        }
         self.state = ChangeState::Submitted;
         let (next, action) = if self.required_approvals.is_empty() {
             (ChangeState::Approved, "auto_approved")
@@ -301,15 +422,23 @@ impl Change {
         }
     }
 
-    /// Records an approval or rejection, enforcing segregation of duties.
+    /// Records an approval or rejection, enforcing segregation of duties. An approval is also
+    /// checked against the calendar (a freeze created since submission refuses it; an earlier
+    /// conflicting change must be acknowledged) and put to the policy set with the approvals so
+    /// far; a refusal records nothing.
     pub fn decide(
         &mut self,
-        who: &UserName,
-        roles: &Roles,
-        decision: Decision,
-        comment: String,
-        now: DateTime<Utc>,
+        request: DecisionRequest<'_>,
+        governance: Governance<'_>,
     ) -> Result<Vec<Transition>, Refused> {
+        let DecisionRequest {
+            who,
+            roles,
+            decision,
+            comment,
+            acknowledged_conflicts,
+            now,
+        } = request;
         if self.state != ChangeState::PendingApproval {
             return Err(Refused::IllegalTransition {
                 action: decision.as_str(),
@@ -325,28 +454,181 @@ impl Change {
         )?
         .id
         .clone();
+        let mut out = Vec::new();
+        let mut acknowledged = Vec::new();
+        if decision == Decision::Approve {
+            out.extend(self.apply_freezes(governance.schedule, who)?);
+            let unacknowledged: Vec<String> = governance
+                .schedule
+                .conflicts
+                .iter()
+                .filter(|c| c.earlier && !acknowledged_conflicts.contains(&c.change))
+                .map(|c| format!("{} ({}, {})", c.change, c.state, c.via.join(", ")))
+                .collect();
+            if !unacknowledged.is_empty() {
+                return Err(Refused::Conflict(format!(
+                    "{} overlaps earlier changes on the same targets: {}. Approve with --acknowledge-conflict for each once you have checked they can run together",
+                    self.id,
+                    unacknowledged.join("; ")
+                )));
+            }
+            acknowledged = governance
+                .schedule
+                .conflicts
+                .iter()
+                .filter(|c| acknowledged_conflicts.contains(&c.change))
+                .map(|c| c.change.clone())
+                .collect();
+        }
         self.decisions.push(GivenDecision {
             slot: slot.clone(),
             by: who.clone(),
             decision,
             comment: comment.clone(),
             at: now,
+            acknowledged_conflicts: acknowledged.clone(),
         });
         self.updated_at = now;
+        let receipt = if decision == Decision::Approve {
+            let input = match &self.policy_input {
+                Some(stored) => {
+                    policy::restage(stored, self, governance.schedule, Stage::Approval, now)
+                }
+                // A change stored before policies existed: judge what it still carries.
+                None => policy::input(
+                    self,
+                    InputFacts {
+                        targets: &[],
+                        catalog_item: None,
+                        requester_roles: &self.requester_roles,
+                        schedule: governance.schedule,
+                    },
+                    Stage::Approval,
+                ),
+            };
+            let receipt = PolicyReceipt::evaluate(governance.policy, Stage::Approval, &input, now);
+            if receipt.denied() {
+                return Err(Refused::PolicyDenied(Box::new(receipt)));
+            }
+            receipt.merge_approvals(&mut self.required_approvals);
+            policy::merge_obligations(&receipt, &mut self.obligations);
+            self.policy_receipts.push(receipt.clone());
+            Some(receipt)
+        } else {
+            None
+        };
         let (action, next) = match approval::outcome(&self.required_approvals, &self.decisions) {
             Outcome::Pending => ("approval_recorded", ChangeState::PendingApproval),
             Outcome::Approved => ("approved", ChangeState::Approved),
             Outcome::Rejected => ("rejected", ChangeState::Rejected),
         };
-        let t = transition(
-            action,
-            Some(self.state),
-            next,
-            who,
-            Some(format!("{slot}: {comment}")),
-        );
+        let mut note = format!("{slot}: {comment}");
+        if !acknowledged.is_empty() {
+            let ids: Vec<String> = acknowledged.iter().map(|c| c.to_string()).collect();
+            note.push_str(&format!(
+                " (acknowledged conflicts with {})",
+                ids.join(", ")
+            ));
+        }
+        if decision == Decision::Approve
+            && !self.freeze_overrides.is_empty()
+            && roles.contains(Role::Ciso)
+            && slot.contains("ciso")
+        {
+            note.push_str(" (CISO overrides the freeze)");
+        }
+        let mut t = transition(action, Some(self.state), next, who, Some(note));
+        t.policy = receipt;
         self.state = next;
-        Ok(vec![t])
+        out.push(t);
+        Ok(out)
+    }
+
+    /// Checks a change that is already approved against the calendar before it is scheduled or
+    /// implemented: a freeze refuses it, unless it is an emergency the CISO approved.
+    pub fn check_freezes(
+        &mut self,
+        check: &ScheduleCheck,
+        actor: &UserName,
+    ) -> Result<Option<Transition>, Refused> {
+        let new: Vec<&FreezeHit> = check
+            .freezes
+            .iter()
+            .filter(|f| !self.freeze_overrides.contains(f))
+            .collect();
+        if new.is_empty() {
+            return Ok(None);
+        }
+        let ciso_approved = self.decisions.iter().any(|d| {
+            d.decision == Decision::Approve
+                && self.required_approvals.iter().any(|s| {
+                    s.id == d.slot
+                        && matches!(&s.eligibility, approval::Eligibility::Role { role } if *role == Role::Ciso)
+                })
+        });
+        if self.classification.change_type == ChangeType::Emergency && ciso_approved {
+            self.freeze_overrides.extend(new.into_iter().cloned());
+            return Ok(Some(transition(
+                "freeze_overridden",
+                Some(self.state),
+                self.state,
+                actor,
+                Some(check.freeze_names()),
+            )));
+        }
+        Err(Refused::Frozen(format!(
+            "{} cannot run now: its window falls in a freeze: {}",
+            self.id,
+            check.freeze_names()
+        )))
+    }
+
+    /// Refuses a window that falls in a freeze, unless the change is an emergency: then the
+    /// override is recorded and needs the CISO's approval.
+    fn apply_freezes(
+        &mut self,
+        check: &ScheduleCheck,
+        actor: &UserName,
+    ) -> Result<Option<Transition>, Refused> {
+        let new: Vec<&FreezeHit> = check
+            .freezes
+            .iter()
+            .filter(|f| !self.freeze_overrides.contains(f))
+            .collect();
+        if new.is_empty() {
+            return Ok(None);
+        }
+        if self.classification.change_type != ChangeType::Emergency {
+            return Err(Refused::Frozen(format!(
+                "the change window falls in a freeze: {}. Move the window, or raise an emergency change (the CISO must approve overriding a freeze)",
+                check.freeze_names()
+            )));
+        }
+        self.freeze_overrides.extend(new.into_iter().cloned());
+        let has_ciso = self.required_approvals.iter().any(
+            |s| matches!(&s.eligibility, approval::Eligibility::Role { role } if *role == Role::Ciso),
+        );
+        if !has_ciso {
+            self.required_approvals.push(Slot {
+                id: "freeze_override:ciso".into(),
+                eligibility: approval::Eligibility::Role { role: Role::Ciso },
+                reason: "an emergency change inside a freeze needs the CISO".into(),
+            });
+        }
+        Ok(Some(transition(
+            "freeze_override_requested",
+            Some(self.state),
+            self.state,
+            actor,
+            Some(check.freeze_names()),
+        )))
+    }
+
+    /// The window the change will run in: the scheduled one, else the requested one.
+    pub fn effective_window(&self) -> Option<&Window> {
+        self.scheduled_window
+            .as_ref()
+            .or(self.request.window.as_ref())
     }
 
     /// Whether the approval SLA has passed with the change still waiting.
@@ -357,6 +639,57 @@ impl Change {
 
     fn approvers(&self) -> impl Iterator<Item = &UserName> {
         self.decisions.iter().map(|d| &d.by)
+    }
+
+    /// Records that an obligation is met, e.g. the post-implementation review, whose text is the
+    /// note. Anyone who may act on changes can record it, once.
+    pub fn fulfil(
+        &mut self,
+        obligation: &str,
+        who: &UserName,
+        note: String,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, Refused> {
+        let id = self.id.clone();
+        let Some(owed) = self.obligations.iter_mut().find(|o| o.name == obligation) else {
+            let owed: Vec<&str> = self.obligations.iter().map(|o| o.name.as_str()).collect();
+            return Err(Refused::Unmet(format!(
+                "{id} owes no '{obligation}' (it owes: {})",
+                if owed.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    owed.join(", ")
+                }
+            )));
+        };
+        if let Some(done) = &owed.fulfilled {
+            return Err(Refused::Unmet(format!(
+                "'{obligation}' on {id} was already fulfilled by {} at {}",
+                done.by, done.at
+            )));
+        }
+        if !matches!(
+            self.state,
+            ChangeState::Completed | ChangeState::Failed | ChangeState::RolledBack
+        ) {
+            return Err(Refused::Unmet(format!(
+                "'{obligation}' is due after implementation; {id} is {}",
+                self.state
+            )));
+        }
+        owed.fulfilled = Some(policy::Fulfilment {
+            by: who.clone(),
+            at: now,
+            note: note.clone(),
+        });
+        self.updated_at = now;
+        Ok(transition(
+            &format!("obligation_fulfilled.{obligation}"),
+            Some(self.state),
+            self.state,
+            who,
+            Some(note),
+        ))
     }
 
     /// Moves the change one lifecycle step after approval (or cancels it).
@@ -387,7 +720,22 @@ impl Change {
                 )));
             }
             Step::Cancel => {}
-            Step::Close => {}
+            Step::Close => {
+                let open: Vec<&str> = self
+                    .obligations
+                    .iter()
+                    .filter(|o| o.fulfilled.is_none())
+                    .map(|o| o.name.as_str())
+                    .collect();
+                if !open.is_empty() {
+                    return Err(Refused::Unmet(format!(
+                        "cannot close {}: it still owes {} (record it with `steward change fulfil {} <obligation> --note …`)",
+                        self.id,
+                        open.join(", "),
+                        self.id
+                    )));
+                }
+            }
             _ if self.classification.change_type != ChangeType::Standard => {
                 if who == &self.requester {
                     return Err(Refused::Segregation(format!(
@@ -412,6 +760,9 @@ impl Change {
             self.implementer = Some(who.clone());
         }
         let next = step.target_state();
+        if let Some(outcome) = next.outcome() {
+            self.outcome = Some(outcome.to_owned());
+        }
         let t = transition(
             match step {
                 Step::Schedule => "scheduled",
@@ -438,6 +789,7 @@ impl Change {
 mod tests {
     use super::*;
     use crate::names::TargetName;
+    use crate::policy::{NoPolicies, RequiredApproval, RuleVerdict, Verdict};
     use crate::submission::tests::valid_document;
     use crate::target::{Environment, Level, Regulated, TargetKind};
     use serde_json::json;
@@ -472,6 +824,20 @@ mod tests {
             risk_policy: RiskPolicy::default(),
             routing_policy: RoutingPolicy::default(),
             now: now(),
+            requester_roles: &[Role::Requester],
+            governance: governance(&NoPolicies),
+        }
+    }
+    static NO_SCHEDULE: ScheduleCheck = ScheduleCheck {
+        window: None,
+        freezes: Vec::new(),
+        outside_maintenance: Vec::new(),
+        conflicts: Vec::new(),
+    };
+    fn governance(policy: &dyn PolicyEvaluator) -> Governance<'_> {
+        Governance {
+            policy,
+            schedule: &NO_SCHEDULE,
         }
     }
     fn request(edit: serde_json::Value) -> ChangeRequest {
@@ -485,6 +851,26 @@ mod tests {
     }
     fn open(req: ChangeRequest, f: Facts<'_>) -> Result<(Change, Vec<Transition>), Refused> {
         Change::open(TenantId::default_tenant(), user("rita"), req, f)
+    }
+    fn decide(
+        change: &mut Change,
+        who: &str,
+        role_list: &str,
+        decision: Decision,
+        governance: Governance<'_>,
+    ) -> Result<Vec<Transition>, Refused> {
+        let (who, roles) = (user(who), roles(role_list));
+        change.decide(
+            DecisionRequest {
+                who: &who,
+                roles: &roles,
+                decision,
+                comment: "ok".into(),
+                acknowledged_conflicts: &[],
+                now: now(),
+            },
+            governance,
+        )
     }
     fn actions(ts: &[Transition]) -> Vec<&str> {
         ts.iter().map(|t| t.action.as_str()).collect()
@@ -595,15 +981,14 @@ mod tests {
             err.to_string(),
             "cannot schedule a change that is pending_approval"
         );
-        change
-            .decide(
-                &user("mia"),
-                &roles("manager"),
-                Decision::Approve,
-                "fine".into(),
-                now(),
-            )
-            .expect("owner approves");
+        decide(
+            &mut change,
+            "mia",
+            "manager",
+            Decision::Approve,
+            governance(&NoPolicies),
+        )
+        .expect("owner approves");
         assert_eq!(change.state, ChangeState::Approved);
         // Neither the requester nor the approver implements.
         for who in ["rita", "mia"] {
@@ -659,5 +1044,322 @@ mod tests {
         assert_eq!(actions(&ts), ["change.submitted", "change.routed"]);
         assert!(change.is_overdue(now() + chrono::Duration::days(4)));
         assert!(!change.is_overdue(now() + chrono::Duration::days(2)));
+    }
+
+    /// A policy set written in Rust for these tests: each rule fires when its predicate holds.
+    #[derive(Debug)]
+    struct Fake(Vec<RuleVerdict>);
+
+    impl PolicyEvaluator for Fake {
+        fn version(&self) -> &str {
+            "fake"
+        }
+        fn evaluate(&self, input: &Value) -> Result<Vec<RuleVerdict>, String> {
+            // Rules only speak when the input is a change at some stage.
+            assert!(input["stage"].is_string() && input["change"]["title"].is_string());
+            Ok(self.0.clone())
+        }
+    }
+
+    fn rule(name: &str, deny: &[&str], warn: &[&str]) -> RuleVerdict {
+        let deny: Vec<String> = deny.iter().map(|s| s.to_string()).collect();
+        let warn: Vec<String> = warn.iter().map(|s| s.to_string()).collect();
+        RuleVerdict {
+            rule: name.into(),
+            title: None,
+            controls: Vec::new(),
+            verdict: RuleVerdict::verdict_of(&deny, &warn),
+            deny,
+            warn,
+            approvals: Vec::new(),
+            obligations: Vec::new(),
+            inputs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_policy_deny_refuses_submission_and_a_warning_is_recorded() {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let policy = Fake(vec![rule("no_fridays", &["not on a Friday"], &[])]);
+        let f = Facts {
+            governance: governance(&policy),
+            ..facts(&targets, None)
+        };
+        let err = open(request(json!({})), f).expect_err("denied");
+        assert_eq!(
+            err.to_string(),
+            "refused by policy: no_fridays: not on a Friday"
+        );
+
+        let policy = Fake(vec![rule("tidy", &[], &["add a verification plan"])]);
+        let f = Facts {
+            governance: governance(&policy),
+            ..facts(&targets, None)
+        };
+        let (change, ts) = open(request(json!({})), f).expect("warnings do not block");
+        assert_eq!(change.state, ChangeState::PendingApproval);
+        let receipt = ts[1]
+            .policy
+            .as_ref()
+            .expect("the submission carries its receipt");
+        assert_eq!(receipt.warnings(), ["tidy: add a verification plan"]);
+        assert_eq!(receipt.rules[0].verdict, Verdict::Warn);
+        assert_eq!(change.policy_receipts, std::slice::from_ref(receipt));
+        assert!(change.policy_input.is_some());
+    }
+
+    #[test]
+    fn policy_approvals_add_slots_that_must_be_filled_and_obligations_block_close() {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let mut pii = rule("pii", &[], &[]);
+        pii.approvals.push(RequiredApproval {
+            role: Role::ComplianceOfficer,
+            reason: "PII".into(),
+        });
+        pii.obligations.push("post_implementation_review".into());
+        let policy = Fake(vec![pii]);
+        let gov = governance(&policy);
+        let f = Facts {
+            governance: gov,
+            ..facts(&targets, None)
+        };
+        let (mut change, _) = open(request(json!({})), f).expect("opens");
+        let slots: Vec<&str> = change
+            .required_approvals
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(slots, ["owner:mia", "policy:pii:compliance_officer"]);
+        decide(&mut change, "mia", "manager", Decision::Approve, gov).expect("owner approves");
+        assert_eq!(
+            change.state,
+            ChangeState::PendingApproval,
+            "compliance still owed"
+        );
+        decide(
+            &mut change,
+            "cora",
+            "compliance_officer",
+            Decision::Approve,
+            gov,
+        )
+        .expect("compliance approves");
+        assert_eq!(change.state, ChangeState::Approved);
+        for step in [Step::Schedule, Step::Implement, Step::Complete] {
+            change
+                .advance(step, &user("ivan"), &roles("requester"), None, None, now())
+                .expect("implementer proceeds");
+        }
+        let err = change
+            .advance(
+                Step::Close,
+                &user("ivan"),
+                &roles("requester"),
+                None,
+                None,
+                now(),
+            )
+            .expect_err("review owed");
+        assert!(
+            err.to_string().contains("post_implementation_review"),
+            "{err}"
+        );
+        change
+            .fulfil(
+                "post_implementation_review",
+                &user("ivan"),
+                "went fine".into(),
+                now(),
+            )
+            .expect("review recorded");
+        change
+            .advance(
+                Step::Close,
+                &user("ivan"),
+                &roles("requester"),
+                None,
+                None,
+                now(),
+            )
+            .expect("closes");
+    }
+
+    #[test]
+    fn a_policy_deny_at_approval_refuses_that_approval_only() {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let (mut change, _) = open(request(json!({})), facts(&targets, None)).expect("opens");
+        let policy = Fake(vec![rule("late", &["approvals are closed"], &[])]);
+        let before = change.clone();
+        let err = decide(
+            &mut change,
+            "mia",
+            "manager",
+            Decision::Approve,
+            governance(&policy),
+        )
+        .expect_err("denied");
+        assert!(matches!(err, Refused::PolicyDenied(_)));
+        // The caller discards the change on error; a rejection is never blocked by policy.
+        change = before;
+        decide(
+            &mut change,
+            "mia",
+            "manager",
+            Decision::Reject,
+            governance(&policy),
+        )
+        .expect("rejections pass");
+        assert_eq!(change.state, ChangeState::Rejected);
+    }
+
+    #[test]
+    fn a_policy_set_that_cannot_be_evaluated_denies() {
+        #[derive(Debug)]
+        struct Broken;
+        impl PolicyEvaluator for Broken {
+            fn version(&self) -> &str {
+                "broken"
+            }
+            fn evaluate(&self, _: &Value) -> Result<Vec<RuleVerdict>, String> {
+                Err("division by zero".into())
+            }
+        }
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let f = Facts {
+            governance: governance(&Broken),
+            ..facts(&targets, None)
+        };
+        let err = open(request(json!({})), f).expect_err("fails closed");
+        assert!(err.to_string().contains("division by zero"), "{err}");
+    }
+
+    fn freeze_check() -> ScheduleCheck {
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("t")
+                .with_timezone(&Utc)
+        };
+        ScheduleCheck {
+            window: None,
+            freezes: vec![FreezeHit {
+                name: crate::names::WindowName::parse("quarter-end").expect("name"),
+                reason: "books close".into(),
+                scope: crate::schedule::Scope::Everywhere,
+                start: at("2026-12-28T00:00:00Z"),
+                end: at("2027-01-04T00:00:00Z"),
+            }],
+            outside_maintenance: Vec::new(),
+            conflicts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_freeze_refuses_normal_changes_and_emergencies_need_the_ciso_to_override() {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let frozen = freeze_check();
+        let gov = Governance {
+            policy: &NoPolicies,
+            schedule: &frozen,
+        };
+        let f = Facts {
+            governance: gov,
+            ..facts(&targets, None)
+        };
+        let err = open(request(json!({})), f).expect_err("frozen");
+        assert!(matches!(err, Refused::Frozen(_)));
+        assert!(err.to_string().contains("quarter-end"), "{err}");
+
+        let (mut change, ts) = open(
+            request(json!({"emergency": true, "justification": "fraud losses spiking"})),
+            f,
+        )
+        .expect("an emergency may ask to override");
+        assert!(actions(&ts).contains(&"change.freeze_override_requested"));
+        assert_eq!(change.freeze_overrides.len(), 1);
+        let err = decide(&mut change, "vic", "vp_engineering", Decision::Approve, gov);
+        assert!(err.is_ok(), "{err:?}");
+        assert_eq!(
+            change.state,
+            ChangeState::PendingApproval,
+            "the CISO has not approved"
+        );
+        let ts = decide(&mut change, "cass", "ciso", Decision::Approve, gov).expect("ciso");
+        assert!(
+            ts[0]
+                .comment
+                .as_deref()
+                .unwrap_or("")
+                .contains("CISO overrides the freeze")
+        );
+        assert_eq!(change.state, ChangeState::Approved);
+    }
+
+    #[test]
+    fn a_freeze_created_after_submission_refuses_the_approval() {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let (mut change, _) = open(request(json!({})), facts(&targets, None)).expect("opens");
+        let frozen = freeze_check();
+        let gov = Governance {
+            policy: &NoPolicies,
+            schedule: &frozen,
+        };
+        let err =
+            decide(&mut change, "mia", "manager", Decision::Approve, gov).expect_err("frozen");
+        assert!(matches!(err, Refused::Frozen(_)), "{err:?}");
+    }
+
+    #[test]
+    fn approving_the_later_of_two_conflicting_changes_needs_an_acknowledgement() {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let (mut change, _) = open(request(json!({})), facts(&targets, None)).expect("opens");
+        change.id = ChangeId::from_number(7);
+        let at = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("t")
+                .with_timezone(&Utc)
+        };
+        let conflicted = ScheduleCheck {
+            conflicts: vec![crate::schedule::ConflictHit {
+                change: ChangeId::from_number(3),
+                state: ChangeState::Approved,
+                start: at("2026-12-01T22:00:00Z"),
+                end: at("2026-12-01T23:00:00Z"),
+                via: vec!["fraud-scoring".into()],
+                earlier: true,
+            }],
+            ..ScheduleCheck::default()
+        };
+        let gov = Governance {
+            policy: &NoPolicies,
+            schedule: &conflicted,
+        };
+        let err = decide(&mut change, "mia", "manager", Decision::Approve, gov)
+            .expect_err("unacknowledged");
+        assert!(err.to_string().contains("CHG-3"), "{err}");
+        let (who, roles) = (user("mia"), roles("manager"));
+        let ts = change
+            .decide(
+                DecisionRequest {
+                    who: &who,
+                    roles: &roles,
+                    decision: Decision::Approve,
+                    comment: "checked with CHG-3's owner".into(),
+                    acknowledged_conflicts: &[ChangeId::from_number(3)],
+                    now: now(),
+                },
+                gov,
+            )
+            .expect("acknowledged");
+        assert!(
+            ts[0]
+                .comment
+                .as_deref()
+                .unwrap_or("")
+                .contains("acknowledged conflicts with CHG-3")
+        );
+        assert_eq!(
+            change.decisions[0].acknowledged_conflicts,
+            [ChangeId::from_number(3)]
+        );
     }
 }

@@ -11,12 +11,14 @@ pub mod catalog;
 pub mod change;
 pub mod classify;
 pub mod names;
+pub mod policy;
 pub mod risk;
 pub mod role;
+pub mod schedule;
 pub mod sla;
 pub mod state;
 pub mod submission;
 pub mod target;
 
-pub use names::{ChangeId, NameError, TargetName, TenantId, UserName};
+pub use names::{ChangeId, NameError, TargetName, TenantId, UserName, WindowName};
 pub use role::{Role, Roles};

@@ -85,6 +85,11 @@ slug_newtype!(
     128
 );
 slug_newtype!(
+    /// A maintenance window or freeze, unique within a tenant: `quarter-end-freeze`.
+    WindowName,
+    64
+);
+slug_newtype!(
     /// A tenant (business unit). Every record belongs to exactly one.
     TenantId,
     64

@@ -38,6 +38,15 @@ pub struct Impact {
     pub rollback_complexity: Level,
 }
 
+/// The backup or snapshot a change can be restored from, and whether a restore was proven.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backup {
+    /// Where it is: a snapshot id, an object URI, a registry version.
+    pub reference: String,
+    /// When a restore from it was last tested; absent means taken but never verified.
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     pub start: DateTime<Utc>,
@@ -63,6 +72,8 @@ pub struct ChangeRequest {
     pub links: Vec<String>,
     /// Stay in `draft` instead of entering approval.
     pub draft: bool,
+    #[serde(default)]
+    pub backup: Option<Backup>,
 }
 
 /// Every top-level field a submission may carry; anything else is refused as a likely typo.
@@ -82,11 +93,13 @@ pub const SUBMISSION_FIELDS: &[&str] = &[
     "window",
     "links",
     "draft",
+    "backup",
 ];
 /// Most targets one change may name; a larger change should be split so approvers can judge it.
 pub const MAX_TARGETS: usize = 100;
 const IMPACT_FIELDS: &[&str] = &["data", "availability", "compliance", "rollback_complexity"];
 const WINDOW_FIELDS: &[&str] = &["start", "end"];
+const BACKUP_FIELDS: &[&str] = &["reference", "verified_at"];
 
 /// Reads fields out of one JSON object, recording an error for each bad one.
 struct Reader<'a> {
@@ -356,6 +369,25 @@ impl ChangeRequest {
             Some(Window { start, end })
         });
 
+        let backup = r.object("backup", false).and_then(|map| {
+            let mut r = Reader {
+                object: map,
+                prefix: "backup",
+                errors: &mut *r.errors,
+            };
+            r.refuse_unknown(BACKUP_FIELDS);
+            let reference = r.required_text("reference", 1000);
+            let verified_at = if map.get("verified_at").is_some_and(|v| !v.is_null()) {
+                Some(r.timestamp("verified_at")?)
+            } else {
+                None
+            };
+            Some(Backup {
+                reference: reference?,
+                verified_at,
+            })
+        });
+
         match (
             title,
             description,
@@ -389,6 +421,7 @@ impl ChangeRequest {
                 window,
                 links,
                 draft,
+                backup,
             }),
             _ => Err(errors),
         }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Lists the accepted spellings of an enum in one readable line, for error messages.
-fn one_of<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> String {
+pub(crate) fn one_of<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> String {
     all.iter()
         .map(|v| as_str(*v))
         .collect::<Vec<_>>()
@@ -30,7 +30,7 @@ macro_rules! text_enum {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
-                    format!("'{s}' is not one of: {}", one_of($name::ALL, $name::as_str))
+                    format!("'{s}' is not one of: {}", $crate::target::one_of($name::ALL, $name::as_str))
                 })
             }
         }
@@ -41,6 +41,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum!(
     /// What kind of resource a target is (PRODUCT.md §1, "targets").

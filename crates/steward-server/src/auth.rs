@@ -79,6 +79,12 @@ pub struct LogReader<'a>(&'a Principal);
 /// Proof that the caller may erase personal data and place legal holds.
 #[derive(Debug)]
 pub struct PrivacyOfficer<'a>(&'a Principal);
+/// Proof that the caller may create and delete maintenance windows and freezes.
+#[derive(Debug)]
+pub struct CalendarKeeper<'a>(&'a Principal);
+/// Proof that the caller may read every change's policy inputs (for backtests).
+#[derive(Debug)]
+pub struct PolicyReader<'a>(&'a Principal);
 /// Proof that the caller may manage targets.
 #[derive(Debug)]
 pub struct TargetManager<'a>(&'a Principal);
@@ -86,6 +92,11 @@ pub struct TargetManager<'a>(&'a Principal);
 impl Caller {
     pub fn name(&self) -> &UserName {
         &self.0.name
+    }
+
+    /// Who is calling, for reads any authenticated caller may make.
+    pub fn principal(&self) -> &Principal {
+        &self.0
     }
 
     fn has_any(&self, roles: &[Role]) -> bool {
@@ -135,6 +146,22 @@ impl Caller {
             .ok_or_else(|| requires(ROLES))
     }
 
+    /// Windows and freezes: admins, compliance officers and CAB members.
+    pub fn as_calendar_keeper(&self) -> Result<CalendarKeeper<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Admin, Role::ComplianceOfficer, Role::CabMember];
+        self.has_any(ROLES)
+            .then_some(CalendarKeeper(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
+    /// Policy inputs of every change in the tenant: admins, compliance officers and auditors.
+    pub fn as_policy_reader(&self) -> Result<PolicyReader<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Admin, Role::ComplianceOfficer, Role::Auditor];
+        self.has_any(ROLES)
+            .then_some(PolicyReader(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
     pub fn as_actor(&self) -> Result<Actor<'_>, ApiError> {
         let acts = self.0.roles.iter().any(|r| r != Role::Auditor);
         acts.then_some(Actor(&self.0))
@@ -157,7 +184,9 @@ capability_principal!(
     Actor,
     TargetManager,
     LogReader,
-    PrivacyOfficer
+    PrivacyOfficer,
+    CalendarKeeper,
+    PolicyReader
 );
 
 #[cfg(test)]

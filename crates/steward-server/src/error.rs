@@ -38,6 +38,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{message}")]
     Conflict { message: String, details: Value },
+    /// The policy set denies the request; details carry the decision receipt.
+    #[error("{message}")]
+    PolicyDenied { message: String, details: Value },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -78,6 +81,22 @@ impl From<Refused> for ApiError {
             },
             Refused::Decision(reason) => ApiError::Forbidden(reason.to_string()),
             Refused::Segregation(reason) => ApiError::Forbidden(reason),
+            Refused::PolicyDenied(ref receipt) => ApiError::PolicyDenied {
+                message: refused.to_string(),
+                details: json!({ "policy": receipt }),
+            },
+            Refused::Unmet(message) => ApiError::Conflict {
+                message,
+                details: Value::Null,
+            },
+            Refused::Frozen(message) => ApiError::Conflict {
+                message,
+                details: json!({ "reason": "freeze" }),
+            },
+            Refused::Conflict(message) => ApiError::Conflict {
+                message,
+                details: json!({ "reason": "conflict" }),
+            },
         }
     }
 }
@@ -94,6 +113,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, Value::Null),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
             ApiError::Conflict { details, .. } => (StatusCode::CONFLICT, details.clone()),
+            ApiError::PolicyDenied { details, .. } => (StatusCode::FORBIDDEN, details.clone()),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Value::Null),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Value::Null),
             ApiError::Internal(cause) => {

@@ -23,8 +23,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use steward_core::approval::RoutingPolicy;
+use steward_core::policy::PolicyEvaluator;
 use steward_core::risk::RiskPolicy;
+use steward_policy::PolicySet;
 use steward_store::Store;
+
+fn policy_version(policy: &PolicySet) -> &str {
+    policy.version()
+}
 use tokio::net::TcpListener;
 
 /// Everything the server needs, passed in explicitly; there is no global configuration.
@@ -45,6 +51,11 @@ pub struct ServerConfig {
     pub audit_signing_key: Option<String>,
     /// How long audit payloads (personal data, free text) are kept, by event class.
     pub audit_retention: steward_store::Retention,
+    /// A directory of Rego policies evaluated beside (or, without the built-in pack, instead of)
+    /// the built-in pack.
+    pub policy_dir: Option<PathBuf>,
+    /// Whether the built-in policy pack is loaded (default: yes).
+    pub builtin_policies: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -66,6 +77,8 @@ impl std::fmt::Debug for ServerConfig {
                 &self.audit_signing_key.as_ref().map(|_| "<redacted>"),
             )
             .field("audit_retention", &self.audit_retention)
+            .field("policy_dir", &self.policy_dir)
+            .field("builtin_policies", &self.builtin_policies)
             .finish()
     }
 }
@@ -160,6 +173,27 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub clock: Clock,
     pub checkpointer: audit_log::Checkpointer,
+    /// The compliance policy set every change is judged by.
+    pub policy: Arc<PolicySet>,
+}
+
+/// Loads the policy set the configuration names: the built-in pack and/or a directory. A broken
+/// module is an error naming its file and line; the server does not start without its policies.
+pub fn load_policies(config: &ServerConfig) -> anyhow::Result<PolicySet> {
+    let mut modules = Vec::new();
+    if config.builtin_policies {
+        modules.extend(steward_policy::builtin_modules());
+    }
+    if let Some(dir) = &config.policy_dir {
+        modules.extend(steward_policy::read_dir(dir)?);
+    }
+    PolicySet::new(modules).map_err(|e| match &config.policy_dir {
+        Some(dir) => anyhow::anyhow!(
+            "the policy set is broken, so Steward will not start without it (policy dir {}): {e}",
+            dir.display()
+        ),
+        None => anyhow::anyhow!("the built-in policy pack is broken: {e}"),
+    })
 }
 
 #[derive(Debug)]
@@ -180,6 +214,12 @@ impl Application {
         config: ServerConfig,
         clock: Clock,
     ) -> anyhow::Result<Application> {
+        let policy = Arc::new(load_policies(&config)?);
+        tracing::info!(
+            version = policy_version(&policy),
+            rules = policy.rules().len(),
+            "policy set loaded"
+        );
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| {
@@ -204,6 +244,7 @@ impl Application {
                 config: Arc::new(config),
                 clock,
                 checkpointer: audit_log::Checkpointer::new(signer),
+                policy,
             },
             bootstrap,
         })

@@ -21,8 +21,23 @@ pub struct ChangeFilter {
     pub requester: Option<UserName>,
     /// Only changes still awaiting approval after their SLA deadline, as of this time.
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only changes created at or after this time.
+    pub created_since: Option<DateTime<Utc>>,
+    /// Only changes numbered below this (a cursor for paging newest-first).
+    pub before_number: Option<u64>,
+    /// Only changes whose effective window overlaps `[from, to)`.
+    pub window_overlaps: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub limit: i64,
 }
+
+/// States of a change that is still on its way: it can conflict with others.
+pub(crate) const ACTIVE_STATES: &[&str] = &[
+    "submitted",
+    "pending_approval",
+    "approved",
+    "scheduled",
+    "implementing",
+];
 
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Change, StoreError> {
     let doc: String = row.try_get("document")?;
@@ -49,6 +64,7 @@ pub(crate) fn transition_records(change: &Change, transitions: &[Transition]) ->
                 "comment": t.comment,
                 "type": change.classification.change_type,
                 "risk_score": change.risk.score,
+                "policy": t.policy,
             }),
         })
         .collect()
@@ -191,6 +207,16 @@ impl TenantStore<'_> {
                 ts(now),
             );
         }
+        if let Some(since) = filter.created_since {
+            push(" AND c.created_at >= ?", ts(since));
+        }
+        if let Some((from, to)) = filter.window_overlaps {
+            push(" AND c.window_start < ?", ts(to));
+            push(" AND c.window_end > ?", ts(from));
+        }
+        if let Some(before) = filter.before_number {
+            sql.push_str(&format!(" AND c.number < {}", before.min(i64::MAX as u64)));
+        }
         let limit = filter.limit.clamp(1, 1000);
         sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -214,8 +240,9 @@ impl TenantStore<'_> {
         let number = change.id.number() as i64;
         let updated = sqlx::query(
             "UPDATE changes SET state = $1, change_type = $2, risk_score = $3, approval_deadline = $4, \
-             outcome = COALESCE($5, outcome), updated_at = $6, version = $7, document = $8 \
-             WHERE tenant_id = $9 AND number = $10 AND version = $11",
+             outcome = COALESCE($5, outcome), updated_at = $6, version = $7, document = $8, \
+             window_start = $9, window_end = $10 \
+             WHERE tenant_id = $11 AND number = $12 AND version = $13",
         )
         .bind(saved.state.as_str())
         .bind(saved.classification.change_type.as_str())
@@ -225,6 +252,8 @@ impl TenantStore<'_> {
         .bind(ts(saved.updated_at))
         .bind(saved.version)
         .bind(document(&saved)?)
+        .bind(saved.effective_window().map(|w| ts(w.start)))
+        .bind(saved.effective_window().map(|w| ts(w.end)))
         .bind(self.tenant.clone())
         .bind(number)
         .bind(change.version)

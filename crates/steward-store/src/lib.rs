@@ -13,6 +13,7 @@
 //!   servers deciding on one change at once cannot both win.
 
 pub mod audit;
+mod calendar;
 mod catalog;
 mod changes;
 mod migrate;

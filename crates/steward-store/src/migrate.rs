@@ -16,12 +16,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
-    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+        postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "calendar",
+        sqlite: include_str!("../migrations/sqlite/0002_calendar.sql"),
+        postgres: include_str!("../migrations/postgres/0002_calendar.sql"),
+    },
+];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.
 const ADVISORY_LOCK_KEY: i64 = 0x0053_7465_7761_7264;

@@ -158,8 +158,9 @@ async fn insert_changes(
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO changes (tenant_id, number, state, change_type, requester, category, environment, \
-         risk_score, approval_deadline, outcome, created_at, updated_at, version, document) VALUES {}",
-        values_clause(group.len(), 14)
+         risk_score, approval_deadline, outcome, created_at, updated_at, version, document, \
+         window_start, window_end) VALUES {}",
+        values_clause(group.len(), 16)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (_, change, _) in group {
@@ -177,7 +178,9 @@ async fn insert_changes(
             .bind(ts(change.created_at))
             .bind(ts(change.updated_at))
             .bind(change.version)
-            .bind(document(change)?);
+            .bind(document(change)?)
+            .bind(change.effective_window().map(|w| ts(w.start)))
+            .bind(change.effective_window().map(|w| ts(w.end)));
     }
     query.execute(&mut *conn).await?;
     Ok(())

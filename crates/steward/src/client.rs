@@ -50,6 +50,33 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> anyhow::Result<Value> {
+        let (status, text) = self.exchange(method, path, query, body).await?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_success() {
+            Ok(value)
+        } else {
+            Err(ServerRefused(refusal_line(status, &value)).into())
+        }
+    }
+
+    /// A GET whose answer is not JSON (the iCalendar feed).
+    pub async fn get_text(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<String> {
+        let (status, text) = self.exchange(Method::GET, path, query, None).await?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            Err(ServerRefused(refusal_line(status, &value)).into())
+        }
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, String)> {
         let url = format!("{}{path}", self.server);
         let mut request = self.http.request(method, &url).query(query);
         if let Some(token) = &self.token {
@@ -70,12 +97,7 @@ impl Client {
             .text()
             .await
             .context("cannot read the server's answer")?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if status.is_success() {
-            Ok(value)
-        } else {
-            Err(ServerRefused(refusal_line(status, &value)).into())
-        }
+        Ok((status, text))
     }
 }
 

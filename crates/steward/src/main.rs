@@ -6,6 +6,7 @@
 
 mod audit;
 mod client;
+mod governance;
 mod output;
 mod serve;
 
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 #[command(
     name = "steward",
     version,
-    about = "Governance for ML infrastructure: change management, audit."
+    about = "Governance for ML infrastructure: change management, compliance policy, the change calendar, audit."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -95,6 +96,40 @@ enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: ChangeCommand,
+    },
+    /// Compliance policy as code (Rego): test, evaluate, backtest.
+    Policy {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: governance::PolicyCommand,
+    },
+    /// Maintenance windows and freezes.
+    Window {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: governance::WindowCommand,
+    },
+    /// The change calendar as an iCalendar (RFC 5545) feed: changes, windows, freezes.
+    Calendar {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only changes touching this target, and windows covering it.
+        #[arg(long)]
+        target: Option<String>,
+        /// Only this environment.
+        #[arg(long)]
+        environment: Option<String>,
+        /// Start of the period, RFC 3339 [default: 30 days ago].
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the period, RFC 3339 [default: a year ahead].
+        #[arg(long)]
+        to: Option<String>,
+        /// Write the feed to this file instead of standard output.
+        #[arg(long = "out")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -174,6 +209,9 @@ enum ChangeCommand {
         id: String,
         #[arg(long)]
         comment: String,
+        /// An earlier overlapping change (CHG-n) you checked this one can run beside; repeatable.
+        #[arg(long = "acknowledge-conflict")]
+        acknowledge_conflicts: Vec<String>,
     },
     /// Reject a change.
     Reject {
@@ -226,6 +264,15 @@ enum ChangeCommand {
         id: String,
         #[arg(long)]
         comment: Option<String>,
+    },
+    /// Record that an obligation is met, e.g. the post-implementation review a policy imposed.
+    Fulfil {
+        id: String,
+        /// The obligation, e.g. post_implementation_review.
+        obligation: String,
+        /// The review itself, or how the obligation was met.
+        #[arg(long)]
+        note: String,
     },
 }
 
@@ -416,6 +463,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Change { client, command } => run_change(Ctx::new(&client)?, command).await,
+        Command::Policy { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            governance::run_policy(&ctx.client, ctx.output == OutputFormat::Json, command).await
+        }
+        Command::Window { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            governance::run_window(&ctx.client, ctx.output == OutputFormat::Json, command).await
+        }
+        Command::Calendar {
+            client,
+            target,
+            environment,
+            from,
+            to,
+            out,
+        } => {
+            let ctx = Ctx::new(&client)?;
+            governance::run_calendar(&ctx.client, target, environment, from, to, out).await
+        }
         Command::Audit { client, command } => {
             let ctx = Ctx::new(&client)?;
             audit::run(&ctx.client, ctx.output == OutputFormat::Json, command).await
@@ -466,13 +532,19 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
                 .await?;
             ctx.print(&change, output::change_details)
         }
-        ChangeCommand::Approve { id, comment } => {
+        ChangeCommand::Approve {
+            id,
+            comment,
+            acknowledge_conflicts,
+        } => {
+            let body =
+                json!({ "comment": comment, "acknowledge_conflicts": acknowledge_conflicts });
             let change = ctx
                 .client
                 .call(
                     Method::POST,
                     &format!("/api/v1/changes/{id}/approve"),
-                    Some(&json!({ "comment": comment })),
+                    Some(&body),
                 )
                 .await?;
             ctx.print(&change, output::change_summary)
@@ -516,5 +588,20 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
         }
         ChangeCommand::Close { id, comment } => ctx.transition(&id, "close", comment, None).await,
         ChangeCommand::Cancel { id, comment } => ctx.transition(&id, "cancel", comment, None).await,
+        ChangeCommand::Fulfil {
+            id,
+            obligation,
+            note,
+        } => {
+            let change = ctx
+                .client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/changes/{id}/obligations/{obligation}"),
+                    Some(&json!({ "note": note })),
+                )
+                .await?;
+            ctx.print(&change, output::change_summary)
+        }
     }
 }

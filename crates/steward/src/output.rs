@@ -225,6 +225,59 @@ pub fn change_details(v: &Value) -> String {
             s(d, "/comment")
         );
     }
+    if let Some(schedule) = v.get("schedule").filter(|s| !s.is_null()) {
+        schedule_lines(&mut out, schedule);
+    }
+    for o in v
+        .get("obligations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let state = match o.get("fulfilled").filter(|f| !f.is_null()) {
+            Some(f) => format!("fulfilled by {} at {}", s(f, "/by"), s(f, "/at")),
+            None => "OWED".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  owes:        {} ({state}; imposed by {})",
+            s(o, "/name"),
+            s(o, "/rule")
+        );
+    }
+    for f in v
+        .get("freeze_overrides")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            out,
+            "  overrides freeze {} ({} → {}) with the CISO's approval",
+            s(f, "/name"),
+            s(f, "/start"),
+            s(f, "/end")
+        );
+    }
+    for receipt in v
+        .get("policy")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            out,
+            "  policy at {} ({}), policy set {}:",
+            s(receipt, "/stage"),
+            s(receipt, "/evaluated_at"),
+            s(receipt, "/policy_set")
+        );
+        rule_lines(
+            &mut out,
+            receipt.get("rules").unwrap_or(&Value::Null),
+            "    ",
+        );
+    }
     if let Some(history) = v.get("history").and_then(Value::as_array) {
         let _ = writeln!(out, "  history:");
         for h in history {
@@ -240,4 +293,147 @@ pub fn change_details(v: &Value) -> String {
         }
     }
     out
+}
+
+/// Freezes, maintenance windows and conflicts for a change's window.
+fn schedule_lines(out: &mut String, schedule: &Value) {
+    for f in schedule
+        .get("freezes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            out,
+            "  IN FREEZE:   {} ({}, {} → {}): {}",
+            s(f, "/name"),
+            s(f, "/scope"),
+            s(f, "/start"),
+            s(f, "/end"),
+            s(f, "/reason")
+        );
+    }
+    let outside = list(schedule, "/outside_maintenance");
+    if outside != "-" {
+        let _ = writeln!(out, "  outside the maintenance windows of {outside}");
+    }
+    for c in schedule
+        .get("conflicts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let earlier = c.get("earlier").and_then(Value::as_bool) == Some(true);
+        let _ = writeln!(
+            out,
+            "  CONFLICT:    {} ({}, {} → {}) via {}{}",
+            s(c, "/change"),
+            s(c, "/state"),
+            s(c, "/start"),
+            s(c, "/end"),
+            list(c, "/via"),
+            if earlier {
+                " — raised first: approving this one needs --acknowledge-conflict"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+/// Each rule's verdict with its messages, added approvals, obligations and inputs.
+pub fn rule_lines(out: &mut String, rules: &Value, indent: &str) {
+    for r in rules.as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "{indent}{:<5} {:<30} {}",
+            s(r, "/verdict").to_uppercase(),
+            s(r, "/rule"),
+            r.get("title").and_then(Value::as_str).unwrap_or("")
+        );
+        for (key, label) in [("deny", "denies"), ("warn", "warns")] {
+            for m in r.get(key).and_then(Value::as_array).into_iter().flatten() {
+                let _ = writeln!(out, "{indent}      {label}: {}", m.as_str().unwrap_or("?"));
+            }
+        }
+        for a in r
+            .get("approvals")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let _ = writeln!(
+                out,
+                "{indent}      needs a {}: {}",
+                s(a, "/role"),
+                s(a, "/reason")
+            );
+        }
+        let owes = list(r, "/obligations");
+        if owes != "-" {
+            let _ = writeln!(out, "{indent}      owes: {owes}");
+        }
+        if let Some(inputs) = r
+            .get("inputs")
+            .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
+        {
+            let _ = writeln!(out, "{indent}      looked at: {inputs}");
+        }
+    }
+}
+
+/// `steward policy eval`: the verdict, then each rule.
+pub fn evaluation(v: &Value) -> String {
+    let mut out = String::new();
+    let denied = v.get("denied").and_then(Value::as_bool) == Some(true);
+    let _ = writeln!(
+        out,
+        "{} — a {} change, risk {}, policy set {}",
+        if denied {
+            "WOULD BE DENIED"
+        } else {
+            "would be allowed"
+        },
+        s(v, "/type"),
+        v.get("risk_score")
+            .map(|x| x.to_string())
+            .unwrap_or_default(),
+        s(v, "/policy_set")
+    );
+    for a in v
+        .get("required_approvals")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(out, "  approval: {}", a.as_str().unwrap_or("?"));
+    }
+    if let Some(schedule) = v.get("schedule") {
+        schedule_lines(&mut out, schedule);
+    }
+    rule_lines(&mut out, v.get("rules").unwrap_or(&Value::Null), "  ");
+    out
+}
+
+pub fn window_line(v: &Value) -> String {
+    let next = match v.get("next").filter(|n| !n.is_null()) {
+        Some(n) => format!("next {} → {}", s(n, "/start"), s(n, "/end")),
+        None => "no further occurrences".into(),
+    };
+    format!(
+        "{:<24} {:<11} {:<28} {} {}–{} {}{}  ({next}): {}\n",
+        s(v, "/name"),
+        s(v, "/kind"),
+        s(v, "/scope"),
+        s(v, "/timezone"),
+        s(v, "/starts"),
+        s(v, "/ends"),
+        if v.get("rrule").is_some_and(|r| !r.is_null()) {
+            "RRULE:"
+        } else {
+            ""
+        },
+        v.get("rrule").and_then(Value::as_str).unwrap_or("once"),
+        s(v, "/reason")
+    )
 }

@@ -46,6 +46,13 @@ pub struct ServeArgs {
     /// Days audit payloads (free text, personal data) are kept [default: 2555, 7 years].
     #[arg(long, env = "STEWARD_AUDIT_RETENTION_DAYS")]
     audit_retention_days: Option<u32>,
+    /// A directory of Rego policies (`package steward.rules.<name>`) judged beside the built-in
+    /// pack. A broken policy stops start-up.
+    #[arg(long, env = "STEWARD_POLICY_DIR")]
+    policy_dir: Option<PathBuf>,
+    /// Leave the built-in policy pack out (only the policy directory's rules apply).
+    #[arg(long, env = "STEWARD_NO_BUILTIN_POLICIES")]
+    no_builtin_policies: bool,
 }
 
 /// The config file's shape.
@@ -62,6 +69,15 @@ struct FileConfig {
     risk: FileRisk,
     #[serde(default)]
     audit: FileAudit,
+    #[serde(default)]
+    policy: FilePolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePolicy {
+    dir: Option<PathBuf>,
+    builtin: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,6 +191,8 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
                 .unwrap_or(steward_server::Retention::default().default_days),
             by_class: file.audit.retention,
         },
+        policy_dir: args.policy_dir.or(file.policy.dir),
+        builtin_policies: !args.no_builtin_policies && file.policy.builtin.unwrap_or(true),
     })
 }
 

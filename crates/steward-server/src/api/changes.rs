@@ -18,11 +18,15 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 use steward_core::approval::Decision;
-use steward_core::change::{Change, Facts, Step};
+use steward_core::change::{Change, DecisionRequest, Facts, Governance, Step};
 use steward_core::classify::ChangeType;
+use steward_core::role::Role;
+use steward_core::schedule::{self, ScheduleCheck};
 use steward_core::state::ChangeState;
 use steward_core::submission::{ChangeRequest, FieldError, Window};
+use steward_core::target::Target;
 use steward_core::{ChangeId, TargetName, UserName};
+use steward_store::AuditRecord;
 use steward_store::{ChangeFilter, StoreError, TenantStore};
 use utoipa::{IntoParams, ToSchema};
 
@@ -55,6 +59,17 @@ pub struct SubmitChange {
     pub links: Option<Vec<String>>,
     /// Keep the change in `draft` instead of sending it for approval.
     pub draft: Option<bool>,
+    /// The backup or snapshot to restore from; high-risk changes need one, verified.
+    pub backup: Option<BackupInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct BackupInput {
+    /// A snapshot id, object URI or registry version.
+    pub reference: String,
+    /// When a restore from it was last tested.
+    pub verified_at: Option<chrono::DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,6 +95,16 @@ pub struct WindowInput {
 pub struct DecisionInput {
     /// Why: recorded with the decision and in the audit log.
     pub comment: String,
+    /// Earlier overlapping changes (`CHG-<n>`) the approver checked this one can run beside.
+    #[serde(default)]
+    pub acknowledge_conflicts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilInput {
+    /// The review itself, or how the obligation was met.
+    pub note: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -121,24 +146,55 @@ async fn load(store: &TenantStore<'_>, id: &ChangeId) -> Result<Change, ApiError
         .ok_or_else(|| ApiError::NotFound(format!("no change {id}")))
 }
 
-/// Everything the core needs to classify, score and route a request.
-struct LoadedFacts {
-    targets: Vec<steward_core::target::Target>,
+/// Everything the core needs to classify, score, route and judge a request.
+pub(crate) struct LoadedFacts {
+    targets: Vec<Target>,
     catalog_item: Option<steward_core::catalog::CatalogItem>,
     history: steward_core::risk::History,
+    requester_roles: Vec<Role>,
+    pub(crate) schedule: ScheduleCheck,
 }
 
-async fn load_facts(
+/// What the calendar says about `window` for a change touching `targets`.
+pub(crate) async fn schedule_for(
     store: &TenantStore<'_>,
-    request: &ChangeRequest,
-) -> Result<LoadedFacts, ApiError> {
-    let found = store.targets_named(&request.targets).await?;
-    // In the request's order, so factors and routing read the same way every time.
-    let targets = request
-        .targets
+    id: &ChangeId,
+    window: Option<&Window>,
+    targets: &[Target],
+) -> Result<ScheduleCheck, ApiError> {
+    let Some(window) = window else {
+        return Ok(ScheduleCheck::default());
+    };
+    let calendar = store.calendar_windows().await?;
+    let others = store.scheduled_changes(window.start, window.end).await?;
+    Ok(schedule::check(
+        id,
+        Some(window),
+        targets,
+        &calendar,
+        &others,
+    ))
+}
+
+/// The change's targets as they are now, in the request's order.
+async fn targets_of(
+    store: &TenantStore<'_>,
+    names: &[TargetName],
+) -> Result<Vec<Target>, ApiError> {
+    let found = store.targets_named(names).await?;
+    Ok(names
         .iter()
         .filter_map(|name| found.iter().find(|t| &t.name == name).cloned())
-        .collect();
+        .collect())
+}
+
+pub(crate) async fn load_facts(
+    store: &TenantStore<'_>,
+    request: &ChangeRequest,
+    requester_roles: Vec<Role>,
+) -> Result<LoadedFacts, ApiError> {
+    // In the request's order, so factors and routing read the same way every time.
+    let targets = targets_of(store, &request.targets).await?;
     let catalog_item = match &request.catalog_item {
         None => None,
         Some(name) => Some(store.catalog_item(name).await?.ok_or_else(|| {
@@ -149,15 +205,24 @@ async fn load_facts(
         })?),
     };
     let history = store.history(&request.targets, &request.category).await?;
+    let schedule = schedule_for(
+        store,
+        &ChangeId::UNASSIGNED,
+        request.window.as_ref(),
+        &targets,
+    )
+    .await?;
     Ok(LoadedFacts {
         targets,
         catalog_item,
         history,
+        requester_roles,
+        schedule,
     })
 }
 
 impl LoadedFacts {
-    fn facts<'a>(&'a self, state: &AppState) -> Facts<'a> {
+    pub(crate) fn facts<'a>(&'a self, state: &'a AppState) -> Facts<'a> {
         let now = state.clock.now();
         Facts {
             targets: &self.targets,
@@ -166,7 +231,47 @@ impl LoadedFacts {
             risk_policy: state.config.risk_policy,
             routing_policy: state.config.routing_policy,
             now,
+            requester_roles: &self.requester_roles,
+            governance: Governance {
+                policy: &*state.policy,
+                schedule: &self.schedule,
+            },
         }
+    }
+}
+
+/// Records, on each earlier change a new one overlaps, that it was flagged: both requesters and
+/// their approvers see it in `change show`. Best effort after the new change is stored: the
+/// conflict itself is recomputed whenever either change is read or approved.
+async fn flag_conflicts(
+    state: &AppState,
+    store: &TenantStore<'_>,
+    change: &Change,
+    schedule: &ScheduleCheck,
+) {
+    if schedule.conflicts.is_empty() {
+        return;
+    }
+    let records: Vec<AuditRecord> = schedule
+        .conflicts
+        .iter()
+        .map(|c| AuditRecord {
+            occurred_at: state.clock.now(),
+            actor: change.requester.to_string(),
+            action: "change.conflict_flagged".into(),
+            subject_type: "change",
+            subject_id: c.change.to_string(),
+            outcome: "success",
+            correlation_id: None,
+            details: serde_json::json!({
+                "with": change.id.to_string(),
+                "via": c.via,
+                "window": change.effective_window(),
+            }),
+        })
+        .collect();
+    if let Err(e) = store.record_events(&records).await {
+        tracing::warn!(change = %change.id, error = %e, "could not flag the conflict on the earlier changes");
     }
 }
 
@@ -182,8 +287,8 @@ pub async fn submit_change(
     let submitter = caller.as_submitter()?;
     let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
     let store = caller.store(&state.store);
-    let loaded = load_facts(&store, &request).await?;
     let principal = submitter.principal();
+    let loaded = load_facts(&store, &request, principal.roles.iter().collect()).await?;
     let (change, transitions) = Change::open(
         principal.tenant.clone(),
         principal.name.clone(),
@@ -191,6 +296,7 @@ pub async fn submit_change(
         loaded.facts(&state),
     )?;
     let change = store.insert_change(change, transitions).await?;
+    flag_conflicts(&state, &store, &change, &loaded.schedule).await;
     tracing::info!(change = %change.id, r#type = %change.classification.change_type, state = %change.state, "change submitted");
     Ok((
         StatusCode::CREATED,
@@ -255,6 +361,7 @@ pub async fn list_changes(
         requester,
         overdue_at: query.overdue.unwrap_or(false).then_some(now),
         limit: query.limit.unwrap_or(100),
+        ..ChangeFilter::default()
     };
     let changes = caller.store(&state.store).list_changes(&filter).await?;
     Ok(Json(
@@ -275,7 +382,10 @@ pub async fn get_change(
     let store = caller.store(&state.store);
     let change = load(&store, &id).await?;
     let history = store.audit_events_for("change", &id.to_string()).await?;
+    let targets = targets_of(&store, &change.request.targets).await?;
+    let schedule = schedule_for(&store, &change.id, change.effective_window(), &targets).await?;
     let mut view = ChangeView::new(&change, state.clock.now());
+    view.schedule = serde_json::to_value(&schedule).ok();
     view.history = Some(history.into_iter().map(HistoryEntryView::from).collect());
     Ok(Json(view))
 }
@@ -302,6 +412,24 @@ async fn update_change(
     Err(StoreError::Conflict.into())
 }
 
+/// A comment or note that is recorded in the audit log: required, bounded.
+fn required_note(field: &str, text: &str) -> Result<String, ApiError> {
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(ApiError::invalid_field(
+            field,
+            "must say why (it is recorded in the audit log)",
+        ));
+    }
+    if text.chars().count() > 5000 {
+        return Err(ApiError::invalid_field(
+            field,
+            "must be at most 5000 characters",
+        ));
+    }
+    Ok(text)
+}
+
 async fn decide(
     state: AppState,
     caller: Caller,
@@ -310,29 +438,36 @@ async fn decide(
     body: DecisionInput,
 ) -> Result<Json<ChangeView>, ApiError> {
     let actor = caller.as_actor()?;
-    let comment = body.comment.trim().to_owned();
-    if comment.is_empty() {
-        return Err(ApiError::invalid_field(
-            "comment",
-            "must say why (it is recorded in the audit log)",
-        ));
-    }
-    if comment.chars().count() > 5000 {
-        return Err(ApiError::invalid_field(
-            "comment",
-            "must be at most 5000 characters",
-        ));
+    let comment = required_note("comment", &body.comment)?;
+    let mut acknowledged = Vec::new();
+    for (i, text) in body.acknowledge_conflicts.iter().enumerate() {
+        acknowledged.push(ChangeId::parse(text).ok_or_else(|| {
+            ApiError::invalid_field(
+                &format!("acknowledge_conflicts[{i}]"),
+                format!("'{text}' is not a change id like CHG-12"),
+            )
+        })?);
     }
     let id = parse_id(&id)?;
     let store = caller.store(&state.store);
     let principal = actor.principal();
+    let current = load(&store, &id).await?;
+    let targets = targets_of(&store, &current.request.targets).await?;
+    let schedule = schedule_for(&store, &id, current.effective_window(), &targets).await?;
     let change = update_change(&store, &id, |change| {
         Ok(change.decide(
-            &principal.name,
-            &principal.roles,
-            decision,
-            comment.clone(),
-            state.clock.now(),
+            DecisionRequest {
+                who: &principal.name,
+                roles: &principal.roles,
+                decision,
+                comment: comment.clone(),
+                acknowledged_conflicts: &acknowledged,
+                now: state.clock.now(),
+            },
+            Governance {
+                policy: &*state.policy,
+                schedule: &schedule,
+            },
         )?)
     })
     .await?;
@@ -383,12 +518,18 @@ pub async fn submit_draft(
     let id = parse_id(&id)?;
     let store = caller.store(&state.store);
     let draft = load(&store, &id).await?;
-    let loaded = load_facts(&store, &draft.request).await?;
+    let loaded = load_facts(
+        &store,
+        &draft.request,
+        submitter.principal().roles.iter().collect(),
+    )
+    .await?;
     let who = submitter.principal().name.clone();
     let change = update_change(&store, &id, |change| {
         Ok(change.submit_draft(&who, loaded.facts(&state))?)
     })
     .await?;
+    flag_conflicts(&state, &store, &change, &loaded.schedule).await;
     Ok(Json(ChangeView::new(&change, state.clock.now())))
 }
 
@@ -427,16 +568,67 @@ pub async fn transition_change(
     let id = parse_id(&id)?;
     let store = caller.store(&state.store);
     let principal = actor.principal();
+    // Nothing is scheduled into, or started inside, a freeze.
+    let current = load(&store, &id).await?;
+    let now = state.clock.now();
+    let checked_window = match step {
+        Step::Schedule => window.clone().or_else(|| current.request.window.clone()),
+        Step::Implement => Some(Window {
+            start: now,
+            end: now + chrono::Duration::minutes(1),
+        }),
+        _ => None,
+    };
+    let schedule = match &checked_window {
+        Some(w) => {
+            let targets = targets_of(&store, &current.request.targets).await?;
+            schedule_for(&store, &id, Some(w), &targets).await?
+        }
+        None => ScheduleCheck::default(),
+    };
     let change = update_change(&store, &id, |change| {
-        let t = change.advance(
+        let mut out = Vec::new();
+        if checked_window.is_some() && change.state.can_become(step.target_state()) {
+            out.extend(change.check_freezes(&schedule, &principal.name)?);
+        }
+        out.push(change.advance(
             step,
             &principal.name,
             &principal.roles,
             window.clone(),
             body.comment.clone(),
             state.clock.now(),
-        )?;
-        Ok(vec![t])
+        )?);
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(ChangeView::new(&change, state.clock.now())))
+}
+
+/// Record that an obligation is met: the post-implementation review (its text is the note), or
+/// whatever else a policy imposed. A change cannot close while it owes one.
+#[utoipa::path(post, path = "/api/v1/changes/{id}/obligations/{name}", tag = "changes", request_body = FulfilInput,
+    params(("id" = String, Path, description = "CHG-<n>"), ("name" = String, Path, description = "e.g. post_implementation_review")),
+    responses((status = 200, body = ChangeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn fulfil_obligation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, name)): Path<(String, String)>,
+    JsonBody(body): JsonBody<FulfilInput>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let actor = caller.as_actor()?;
+    let note = required_note("note", &body.note)?;
+    let id = parse_id(&id)?;
+    let store = caller.store(&state.store);
+    let who = actor.principal().name.clone();
+    let change = update_change(&store, &id, |change| {
+        Ok(vec![change.fulfil(
+            &name,
+            &who,
+            note.clone(),
+            state.clock.now(),
+        )?])
     })
     .await?;
     Ok(Json(ChangeView::new(&change, state.clock.now())))

@@ -2,9 +2,11 @@
 
 pub mod audit;
 pub mod body;
+pub mod calendar;
 pub mod catalog;
 pub mod changes;
 pub mod health;
+pub mod policy;
 pub mod targets;
 pub mod users;
 pub mod views;
@@ -20,7 +22,7 @@ use utoipa_axum::routes;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Steward", description = "Governance for ML infrastructure: change management, audit."),
+    info(title = "Steward", description = "Governance for ML infrastructure: change management, compliance policy, the change calendar, audit."),
     modifiers(&TokenAuth)
 )]
 struct ApiDoc;
@@ -53,6 +55,13 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::reject_change))
         .routes(routes!(changes::submit_draft))
         .routes(routes!(changes::transition_change))
+        .routes(routes!(changes::fulfil_obligation))
+        .routes(routes!(policy::policy_set))
+        .routes(routes!(policy::evaluate))
+        .routes(routes!(policy::stored_inputs))
+        .routes(routes!(calendar::create_window, calendar::list_windows))
+        .routes(routes!(calendar::delete_window))
+        .routes(routes!(calendar::feed))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::checkpoint))
         .routes(routes!(audit::checkpoints))

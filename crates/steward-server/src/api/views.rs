@@ -47,6 +47,9 @@ pub struct GivenApprovalView {
     pub decision: String,
     pub comment: String,
     pub at: DateTime<Utc>,
+    /// Earlier overlapping changes the approver acknowledged.
+    #[serde(default)]
+    pub acknowledged_conflicts: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -126,6 +129,24 @@ pub struct ChangeView {
     pub submitted_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// The backup or snapshot the change can be restored from.
+    #[schema(value_type = Option<Object>)]
+    pub backup: Option<Value>,
+    /// Every policy evaluation (decision receipt): stage, policy-set version, and each rule's
+    /// verdict, messages, added approvals, obligations and the inputs it looked at.
+    #[schema(value_type = Vec<Object>)]
+    pub policy: Value,
+    /// What the change owes before it may close, e.g. a post-implementation review.
+    #[schema(value_type = Vec<Object>)]
+    pub obligations: Value,
+    /// Freezes this emergency change overrides, with the CISO's approval.
+    #[schema(value_type = Vec<Object>)]
+    pub freeze_overrides: Value,
+    /// Present on `GET /changes/{id}`: the calendar's view of the change's window now — freezes,
+    /// targets outside their maintenance windows, and overlapping changes on the same targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub schedule: Option<Value>,
     /// Present on `GET /changes/{id}`: every audit event about this change, oldest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntryView>>,
@@ -196,6 +217,11 @@ impl ChangeView {
                         decision: d.decision.as_str().to_owned(),
                         comment: d.comment.clone(),
                         at: d.at,
+                        acknowledged_conflicts: d
+                            .acknowledged_conflicts
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect(),
                     })
                     .collect(),
                 deadline: change.approval_deadline,
@@ -215,6 +241,14 @@ impl ChangeView {
             submitted_at: change.submitted_at,
             updated_at: change.updated_at,
             version: change.version,
+            backup: request
+                .backup
+                .as_ref()
+                .and_then(|b| serde_json::to_value(b).ok()),
+            policy: serde_json::to_value(&change.policy_receipts).unwrap_or_default(),
+            obligations: serde_json::to_value(&change.obligations).unwrap_or_default(),
+            freeze_overrides: serde_json::to_value(&change.freeze_overrides).unwrap_or_default(),
+            schedule: None,
             history: None,
         }
     }

@@ -66,7 +66,16 @@ async fn a_high_risk_change_needs_a_cab_quorum_of_distinct_members(backend: Back
         )
         .await;
     assert_eq!(changed["risk"]["level"], "high");
-    assert_eq!(slots(&changed), ["cab:1", "cab:2", "cab:3"]);
+    // The built-in pii rule adds a compliance officer to the CAB quorum.
+    assert_eq!(
+        slots(&changed),
+        [
+            "cab:1",
+            "cab:2",
+            "cab:3",
+            "policy:pii_compliance_approval:compliance_officer"
+        ]
+    );
     let id = id(&changed);
     // The owning manager is not a CAB member.
     assert_eq!(
@@ -92,8 +101,19 @@ async fn a_high_risk_change_needs_a_cab_quorum_of_distinct_members(backend: Back
         "pending_approval"
     );
     let (_, body) = app.decide(&cab[2], &id, "approve", "ok").await;
+    assert_eq!(
+        body["state"], "pending_approval",
+        "the compliance officer is still needed"
+    );
+    // A CAB member cannot take the compliance officer's seat.
+    assert_eq!(
+        app.decide(&cab[2], &id, "approve", "again").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let cora = app.user("cora", &["compliance_officer"]).await;
+    let (_, body) = app.decide(&cora, &id, "approve", "DPIA on file").await;
     assert_eq!(body["state"], "approved");
-    assert_eq!(body["approvals"]["given"].as_array().map(Vec::len), Some(3));
+    assert_eq!(body["approvals"]["given"].as_array().map(Vec::len), Some(4));
 }
 
 async fn cab_members(app: &TestApp, names: &[&str]) -> Vec<String> {
@@ -115,7 +135,9 @@ async fn an_emergency_needs_both_ciso_and_vp_engineering_and_one_person_cannot_b
     let changed = app
         .submit_ok(
             &c.rita,
-            change(json!({"emergency": true, "justification": "outage"})),
+            change(
+                json!({"emergency": true, "justification": "outage of fraud scoring since 09:00"}),
+            ),
         )
         .await;
     assert_eq!(slots(&changed), ["ciso", "vp_engineering"]);
@@ -144,7 +166,9 @@ async fn any_required_rejection_rejects_the_change(backend: Backend) {
     let changed = app
         .submit_ok(
             &c.rita,
-            change(json!({"emergency": true, "justification": "outage"})),
+            change(
+                json!({"emergency": true, "justification": "outage of fraud scoring since 09:00"}),
+            ),
         )
         .await;
     let id = id(&changed);
@@ -173,8 +197,10 @@ async fn concurrent_approvals_through_two_servers_decide_once(backend: Backend) 
     second_config.bootstrap_token = None;
     let second = TestApp::spawn_with(second_config, Clock::default()).await;
     let c = cast(&first).await;
+    // Financial, not personal, data: the SOX rule's CAB review is covered by the quorum, so the
+    // slots stay the three CAB seats.
     first
-        .target("credit-model", "mia", "production", "high", &["pii"])
+        .target("credit-model", "mia", "production", "high", &["financial"])
         .await;
     let cab = cab_members(&first, &["cab1", "cab2", "cab3"]).await;
     let boss = first.user("boss", &["ciso", "vp_engineering"]).await;
@@ -221,7 +247,7 @@ async fn concurrent_approvals_through_two_servers_decide_once(backend: Backend) 
         let emergency = first
             .submit_ok(
                 &c.rita,
-                change(json!({"emergency": true, "justification": "outage"})),
+                change(json!({"emergency": true, "justification": "outage of fraud scoring since 09:00"})),
             )
             .await;
         let eid = id(&emergency);

@@ -101,6 +101,8 @@ pub fn config(db: &TestDb) -> ServerConfig {
         // Shared by every server of a test, as several servers on one database must share it.
         audit_signing_key: Some(AUDIT_KEY.into()),
         audit_retention: Default::default(),
+        policy_dir: None,
+        builtin_policies: true,
     }
 }
 
@@ -273,6 +275,7 @@ pub fn change(overrides: Value) -> Value {
         "impact": {"data": "low", "availability": "low", "compliance": "low"},
         "implementation_plan": "move alias champion to v7",
         "rollback_plan": "move alias champion back to v6",
+        "backup": {"reference": "registry:fraud-scoring/6", "verified_at": "2026-11-20T00:00:00Z"},
     });
     if let (Some(doc), Some(overrides)) = (doc.as_object_mut(), overrides.as_object()) {
         for (k, v) in overrides {

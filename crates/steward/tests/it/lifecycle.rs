@@ -111,7 +111,9 @@ async fn sla_deadlines_by_type_and_the_overdue_list(backend: Backend) {
     let emergency = app
         .submit_ok(
             &c.rita,
-            change(json!({"emergency": true, "justification": "breach"})),
+            change(
+                json!({"emergency": true, "justification": "credential breach being exploited"}),
+            ),
         )
         .await;
     let standard = app
@@ -171,7 +173,7 @@ async fn list_filters_by_state_type_target_and_requester(backend: Backend) {
     let e = id(&app
         .submit_ok(
             &c.rita,
-            change(json!({"emergency": true, "justification": "x"})),
+            change(json!({"emergency": true, "justification": "zero-day in the serving runtime"})),
         )
         .await);
     app.decide(&c.mia, &a, "approve", "ok").await;

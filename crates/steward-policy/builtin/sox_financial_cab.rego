@@ -1,0 +1,17 @@
+# Changes to models and systems behind financial reporting go to the change advisory board.
+package steward.rules.sox_financial_cab
+
+import rego.v1
+
+title := "Financial-reporting models need CAB review"
+
+controls := ["SOX 404 ITGC change management"]
+
+financial_targets := sort([t.name | some t in input.targets; "financial" in t.regulated])
+
+approvals contains {
+	"role": "cab_member",
+	"reason": sprintf("affects financial reporting through %s (SOX 404)", [concat(", ", financial_targets)]),
+} if count(financial_targets) > 0
+
+inputs := {"financial_targets": financial_targets}

@@ -1,0 +1,153 @@
+use super::*;
+use serde_json::json;
+use steward_core::policy::Verdict;
+
+fn module(path: &str, text: &str) -> Module {
+    Module {
+        path: path.into(),
+        text: text.into(),
+    }
+}
+
+#[test]
+fn every_builtin_rule_has_tests_and_they_all_pass() {
+    let modules = builtin_modules();
+    let results = run_tests(&modules).expect("the pack parses");
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: {}", r.name, r.failure.as_deref().unwrap_or("")))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failing Rego tests:\n{}",
+        failed.join("\n")
+    );
+    let set = PolicySet::new(modules).expect("the pack loads");
+    for rule in set.rules() {
+        let tests = results
+            .iter()
+            .filter(|r| r.name.contains(&format!(".{rule}_test.")))
+            .count();
+        assert!(tests >= 2, "rule {rule} has {tests} tests");
+    }
+    assert_eq!(set.rules().len(), 7);
+}
+
+fn change_input() -> Value {
+    json!({
+        "stage": "submission",
+        "now": "2026-11-23T10:00:00Z",
+        "change": {
+            "id": "CHG-0", "title": "Promote churn v7", "description": "alias move",
+            "category": "model-deployment", "environment": "production",
+            "implementation_plan": "set alias champion to 7", "rollback_plan": "set alias champion to 6",
+            "emergency": false, "justification": null, "window": null, "backup": null,
+            "catalog_item": null, "links": []
+        },
+        "classification": {"type": "normal", "reason": "no catalog item"},
+        "risk": {"score": 70, "level": "high", "factors": []},
+        "requester": {"name": "rita", "roles": ["requester"]},
+        "targets": [{"name": "churn", "kind": "model_deployment", "owner": "mia", "environment": "production",
+                     "criticality": "high", "regulated": ["pii", "financial"], "parent": null}],
+        "catalog_item": null,
+        "required_approvals": [],
+        "approvals": [],
+        "schedule": {"outside_maintenance": [], "freezes": [], "conflicts": []}
+    })
+}
+
+#[test]
+fn the_builtin_pack_explains_each_verdict() {
+    let set = PolicySet::new(builtin_modules()).expect("loads");
+    let verdicts = set.evaluate(&change_input()).expect("evaluates");
+    let by_rule = |name: &str| {
+        verdicts
+            .iter()
+            .find(|v| v.rule == name)
+            .unwrap_or_else(|| panic!("no verdict for {name}"))
+    };
+    let backup = by_rule("high_risk_rollback");
+    assert_eq!(backup.verdict, Verdict::Deny);
+    assert!(
+        backup.deny[0].contains("backup.reference"),
+        "{:?}",
+        backup.deny
+    );
+    assert_eq!(backup.inputs["risk_level"], "high");
+    assert_eq!(backup.controls.len(), 2);
+    assert!(backup.title.is_some());
+    let pii = by_rule("pii_compliance_approval");
+    assert_eq!(pii.verdict, Verdict::Pass);
+    assert_eq!(pii.approvals[0].role, steward_core::Role::ComplianceOfficer);
+    assert_eq!(pii.inputs["pii_targets"], json!(["churn"]));
+    let sox = by_rule("sox_financial_cab");
+    assert_eq!(sox.approvals[0].role, steward_core::Role::CabMember);
+    assert_eq!(by_rule("maintenance_window").verdict, Verdict::Warn);
+    assert_eq!(by_rule("audit_logging_protected").verdict, Verdict::Pass);
+}
+
+#[test]
+fn broken_rego_is_named_with_file_and_line() {
+    let err = PolicySet::new(vec![module(
+        "policies/bad.rego",
+        "package steward.rules.bad\nimport rego.v1\n\ndeny contains msg if {\n  msg := \n}\n",
+    )])
+    .expect_err("does not parse");
+    let text = err.to_string();
+    assert!(text.contains("policies/bad.rego:"), "{text}");
+    assert!(text.contains(":6:") || text.contains(":5:"), "{text}");
+
+    // Parses, but calls a function that does not exist: refused at load, not on first use.
+    let err = PolicySet::new(vec![module(
+        "policies/unknown.rego",
+        "package steward.rules.unknown\nimport rego.v1\n\ndeny contains msg if {\n  msg := no_such_function(input.x)\n}\n",
+    )])
+    .expect_err("does not compile");
+    assert!(err.to_string().contains("policies/unknown.rego"), "{err}");
+}
+
+#[test]
+fn version_follows_the_modules_and_tests_are_left_out() {
+    let a = PolicySet::new(builtin_modules()).expect("loads");
+    let b = PolicySet::new(builtin_modules()).expect("loads");
+    assert_eq!(a.version(), b.version());
+    assert!(a.version().starts_with("sha256:"));
+    assert!(a.modules().iter().all(|m| !m.is_test()));
+    let mut modules = builtin_modules();
+    modules[0].text.push_str("\n# edited\n");
+    let c = PolicySet::new(modules).expect("loads");
+    assert_ne!(a.version(), c.version());
+}
+
+#[test]
+fn failing_and_erroring_tests_are_reported() {
+    let results = run_tests(&[module(
+        "t_test.rego",
+        "package t\nimport rego.v1\n\ntest_ok if true\ntest_false if false\ntest_undefined if input.nothing\n",
+    )])
+    .expect("parses");
+    let summary: Vec<(&str, bool)> = results
+        .iter()
+        .map(|r| (r.name.as_str(), r.passed))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("data.t.test_ok", true),
+            ("data.t.test_false", false),
+            ("data.t.test_undefined", false)
+        ]
+    );
+}
+
+#[test]
+fn bad_approval_roles_are_an_evaluation_error() {
+    let set = PolicySet::new(vec![module(
+        "r.rego",
+        "package steward.rules.r\nimport rego.v1\napprovals contains {\"role\": \"boss\"} if true\n",
+    )])
+    .expect("loads");
+    let err = set.evaluate(&json!({})).expect_err("unknown role");
+    assert!(err.contains("boss"), "{err}");
+}

@@ -1,0 +1,490 @@
+//! Maintenance windows and freezes, and the change calendar as an RFC 5545 (iCalendar) feed.
+//!
+//! The feed expands recurring windows into their occurrences in UTC rather than emitting RRULEs
+//! with TZIDs: every calendar client then shows the same instants Steward enforces, across DST
+//! changes, without needing VTIMEZONE definitions it might interpret differently.
+
+use super::body::{JsonBody, QueryParams};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use steward_core::schedule::{CalendarWindow, Scope, WindowKind};
+use steward_core::state::ChangeState;
+use steward_core::submission::FieldError;
+use steward_core::target::{Environment, Target};
+use steward_core::{TargetName, WindowName};
+use steward_store::ChangeFilter;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowInput {
+    /// A slug: `quarter-end-freeze`.
+    pub name: String,
+    /// maintenance or freeze
+    pub kind: String,
+    /// `everywhere`, `environment:production` or `target:<name>` (covers its children too).
+    pub scope: String,
+    /// IANA time zone of `starts`/`ends`: `Europe/London`, `Asia/Kolkata`, `UTC`.
+    pub timezone: String,
+    /// Local wall-clock start of the first occurrence: `2026-12-24T18:00`.
+    pub starts: String,
+    /// Local wall-clock end of the first occurrence.
+    pub ends: String,
+    /// RFC 5545 recurrence: `FREQ=WEEKLY;BYDAY=SA,SU`. Absent for a one-off window.
+    pub rrule: Option<String>,
+    /// Why: shown to requesters whose changes it refuses.
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WindowView {
+    pub name: String,
+    pub kind: String,
+    pub scope: String,
+    pub timezone: String,
+    pub starts: String,
+    pub ends: String,
+    pub rrule: Option<String>,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// The next occurrence that has not ended yet, in UTC.
+    pub next: Option<OccurrenceView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OccurrenceView {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+const LOCAL_FORMATS: &[&str] = &["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"];
+
+fn local_time(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDateTime> {
+    let parsed = LOCAL_FORMATS
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok());
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            field,
+            "must be a local time without offset, like 2026-12-24T18:00 (the zone is `timezone`)",
+        ));
+    }
+    parsed
+}
+
+fn view(w: &CalendarWindow, now: DateTime<Utc>) -> WindowView {
+    let next = w
+        .occurrences(now, now + Duration::days(3660))
+        .into_iter()
+        .next()
+        .map(|o| OccurrenceView {
+            start: o.start,
+            end: o.end,
+        });
+    WindowView {
+        name: w.name.to_string(),
+        kind: w.kind.to_string(),
+        scope: w.scope.to_string(),
+        timezone: w.timezone.clone(),
+        starts: w.starts.format("%Y-%m-%dT%H:%M").to_string(),
+        ends: w.ends.format("%Y-%m-%dT%H:%M").to_string(),
+        rrule: w.rrule.clone(),
+        reason: w.reason.clone(),
+        created_by: w.created_by.to_string(),
+        created_at: w.created_at,
+        next,
+    }
+}
+
+/// Create a maintenance window or a freeze. Changes whose window falls in a freeze are refused
+/// (emergencies need the CISO); changes already approved are refused when they try to run in it.
+#[utoipa::path(post, path = "/api/v1/windows", tag = "calendar", request_body = WindowInput,
+    responses((status = 201, body = WindowView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn create_window(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(input): JsonBody<WindowInput>,
+) -> Result<(StatusCode, Json<WindowView>), ApiError> {
+    let keeper = caller.as_calendar_keeper()?;
+    let mut errors = Vec::new();
+    let name = WindowName::parse(&input.name)
+        .map_err(|e| errors.push(FieldError::new("name", e.to_string())))
+        .ok();
+    let kind = input
+        .kind
+        .parse::<WindowKind>()
+        .map_err(|e| errors.push(FieldError::new("kind", e)))
+        .ok();
+    let scope = input
+        .scope
+        .parse::<Scope>()
+        .map_err(|e| errors.push(FieldError::new("scope", e)))
+        .ok();
+    let starts = local_time("starts", &input.starts, &mut errors);
+    let ends = local_time("ends", &input.ends, &mut errors);
+    let (Some(name), Some(kind), Some(scope), Some(starts), Some(ends)) =
+        (name, kind, scope, starts, ends)
+    else {
+        return Err(ApiError::Invalid(errors));
+    };
+    let now = state.clock.now();
+    let window = CalendarWindow {
+        name,
+        kind,
+        scope,
+        timezone: input.timezone.trim().to_owned(),
+        starts,
+        ends,
+        rrule: input
+            .rrule
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty()),
+        reason: input.reason.trim().to_owned(),
+        created_by: keeper.principal().name.clone(),
+        created_at: now,
+    };
+    window.validate().map_err(ApiError::Invalid)?;
+    if let Scope::Target(target) = &window.scope {
+        let store = caller.store(&state.store);
+        if store
+            .targets_named(std::slice::from_ref(target))
+            .await?
+            .is_empty()
+        {
+            return Err(ApiError::invalid_field(
+                "scope",
+                format!("unknown target '{target}': create it first with `steward target create`"),
+            ));
+        }
+    }
+    caller.store(&state.store).insert_window(&window).await?;
+    tracing::info!(window = %window.name, kind = %window.kind, scope = %window.scope, "calendar window created");
+    Ok((StatusCode::CREATED, Json(view(&window, now))))
+}
+
+/// Every maintenance window and freeze, with its next occurrence.
+#[utoipa::path(get, path = "/api/v1/windows", tag = "calendar",
+    responses((status = 200, body = Vec<WindowView>)), security(("token" = [])))]
+pub async fn list_windows(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<WindowView>>, ApiError> {
+    let now = state.clock.now();
+    let windows = caller.store(&state.store).calendar_windows().await?;
+    Ok(Json(windows.iter().map(|w| view(w, now)).collect()))
+}
+
+/// Delete a maintenance window or freeze (audited with what it was).
+#[utoipa::path(delete, path = "/api/v1/windows/{name}", tag = "calendar",
+    params(("name" = String, Path, description = "the window's name")),
+    responses((status = 200, body = WindowView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn delete_window(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<WindowView>, ApiError> {
+    let keeper = caller.as_calendar_keeper()?;
+    let name =
+        WindowName::parse(&name).map_err(|_| ApiError::NotFound(format!("no window '{name}'")))?;
+    let now = state.clock.now();
+    let deleted = caller
+        .store(&state.store)
+        .delete_window(&name, keeper.principal().name.as_str(), now)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no window '{name}'")))?;
+    Ok(Json(view(&deleted, now)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// Only changes touching this target, and windows that cover it.
+    pub target: Option<String>,
+    /// Only changes in this environment, and windows that apply to it.
+    pub environment: Option<String>,
+    /// Start of the period (default: 30 days ago).
+    pub from: Option<DateTime<Utc>>,
+    /// End of the period (default: a year from now; at most five years after `from`).
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The change calendar as an RFC 5545 feed: scheduled changes, maintenance windows and freezes.
+#[utoipa::path(get, path = "/api/v1/calendar.ics", tag = "calendar", params(FeedQuery),
+    responses((status = 200, description = "text/calendar", body = String), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn feed(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<FeedQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let now = state.clock.now();
+    let from = query.from.unwrap_or(now - Duration::days(30));
+    let to = query.to.unwrap_or(now + Duration::days(365));
+    if to <= from {
+        return Err(ApiError::invalid_field("to", "must be after from"));
+    }
+    if to - from > Duration::days(5 * 366) {
+        return Err(ApiError::invalid_field(
+            "to",
+            "the period may span at most five years",
+        ));
+    }
+    let environment = query
+        .environment
+        .as_deref()
+        .map(str::parse::<Environment>)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("environment", e))?;
+    let store = caller.store(&state.store);
+    let target: Option<Target> = match query.target.as_deref() {
+        None => None,
+        Some(name) => {
+            let name = TargetName::parse(name)
+                .map_err(|e| ApiError::invalid_field("target", e.to_string()))?;
+            Some(
+                store
+                    .targets_named(std::slice::from_ref(&name))
+                    .await?
+                    .pop()
+                    .ok_or_else(|| ApiError::NotFound(format!("no target '{name}'")))?,
+            )
+        }
+    };
+    let changes = store
+        .list_changes(&ChangeFilter {
+            target: target.as_ref().map(|t| t.name.clone()),
+            window_overlaps: Some((from, to)),
+            limit: 1000,
+            ..ChangeFilter::default()
+        })
+        .await?;
+    let windows = store.calendar_windows().await?;
+
+    let mut cal = Calendar::new(now);
+    for change in changes.iter().rev() {
+        if matches!(
+            change.state,
+            ChangeState::Draft | ChangeState::Rejected | ChangeState::Cancelled
+        ) || environment.is_some_and(|e| e != change.request.environment)
+        {
+            continue;
+        }
+        let Some(w) = change.effective_window() else {
+            continue;
+        };
+        let tentative = matches!(
+            change.state,
+            ChangeState::Submitted | ChangeState::PendingApproval
+        );
+        let summary = format!("{} [{}] {}", change.id, change.state, change.request.title);
+        let description = format!(
+            "{} change by {} on {} ({}), risk {} ({}).\nRollback: {}",
+            change.classification.change_type,
+            change.requester,
+            change
+                .request
+                .targets
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            change.request.environment,
+            change.risk.score,
+            change.risk.level,
+            change.request.rollback_plan
+        );
+        cal.event(&Event {
+            uid: format!("{}@{}.steward", change.id, change.tenant),
+            start: w.start,
+            end: w.end,
+            summary: &summary,
+            description: &description,
+            categories: &format!("CHANGE,{}", change.classification.change_type),
+            status: if tentative { "TENTATIVE" } else { "CONFIRMED" },
+            busy: true,
+        });
+    }
+    for window in &windows {
+        let applies = match (&target, environment) {
+            (Some(t), _) => window.scope.covers(t),
+            (None, Some(env)) => match &window.scope {
+                Scope::Everywhere => true,
+                Scope::Environment(e) => *e == env,
+                Scope::Target(_) => true,
+            },
+            (None, None) => true,
+        };
+        if !applies {
+            continue;
+        }
+        let freeze = window.kind == WindowKind::Freeze;
+        let summary = if freeze {
+            format!("FREEZE {} ({})", window.name, window.scope)
+        } else {
+            format!("Maintenance window {} ({})", window.name, window.scope)
+        };
+        for o in window.occurrences(from, to) {
+            cal.event(&Event {
+                uid: format!(
+                    "{}-{}-{}@{}.steward",
+                    window.kind,
+                    window.name,
+                    o.start.format("%Y%m%dT%H%M%SZ"),
+                    caller.principal().tenant
+                ),
+                start: o.start,
+                end: o.end,
+                summary: &summary,
+                description: &window.reason,
+                categories: if freeze { "FREEZE" } else { "MAINTENANCE" },
+                status: "CONFIRMED",
+                busy: freeze,
+            });
+        }
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "inline; filename=\"steward.ics\"",
+            ),
+        ],
+        cal.finish(),
+    ))
+}
+
+struct Event<'a> {
+    uid: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    summary: &'a str,
+    description: &'a str,
+    categories: &'a str,
+    status: &'static str,
+    /// Opaque (blocks time) or transparent.
+    busy: bool,
+}
+
+/// An RFC 5545 writer: CRLF line ends, text escaped (§3.3.11), lines folded at 75 octets
+/// without splitting a UTF-8 character (§3.1).
+struct Calendar {
+    out: String,
+    stamp: String,
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Calendar {
+    fn new(now: DateTime<Utc>) -> Calendar {
+        let mut cal = Calendar {
+            out: String::new(),
+            stamp: utc(now),
+        };
+        for line in [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//Steward//Change calendar//EN",
+            "CALSCALE:GREGORIAN",
+            "METHOD:PUBLISH",
+            "X-WR-CALNAME:Steward change calendar",
+        ] {
+            cal.line(line);
+        }
+        cal
+    }
+
+    fn line(&mut self, line: &str) {
+        let mut width = 0;
+        for c in line.chars() {
+            let len = c.len_utf8();
+            if width + len > 75 {
+                self.out.push_str("\r\n ");
+                width = 1;
+            }
+            self.out.push(c);
+            width += len;
+        }
+        self.out.push_str("\r\n");
+    }
+
+    fn event(&mut self, e: &Event<'_>) {
+        let mut lines = String::new();
+        let _ = write!(
+            lines,
+            "BEGIN:VEVENT\nUID:{}\nDTSTAMP:{}\nDTSTART:{}\nDTEND:{}\nSUMMARY:{}\nDESCRIPTION:{}\nCATEGORIES:{}\nSTATUS:{}\nTRANSP:{}\nEND:VEVENT",
+            escape(&e.uid),
+            self.stamp,
+            utc(e.start),
+            utc(e.end),
+            escape(e.summary),
+            escape(e.description),
+            // Commas separate categories; each category is escaped on its own.
+            e.categories
+                .split(',')
+                .map(escape)
+                .collect::<Vec<_>>()
+                .join(","),
+            e.status,
+            if e.busy { "OPAQUE" } else { "TRANSPARENT" },
+        );
+        for line in lines.split('\n') {
+            self.line(line);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.line("END:VCALENDAR");
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_long_lines_fold_between_characters() {
+        assert_eq!(escape("a;b,c\\d\ne"), "a\\;b\\,c\\\\d\\ne");
+        let mut cal = Calendar {
+            out: String::new(),
+            stamp: String::new(),
+        };
+        let long = format!("SUMMARY:{}", "é".repeat(60));
+        cal.line(&long);
+        for line in cal.out.split("\r\n") {
+            assert!(line.len() <= 75, "{} octets", line.len());
+        }
+        let unfolded = cal.out.replace("\r\n ", "");
+        assert_eq!(unfolded.trim_end(), long);
+    }
+}

@@ -1,0 +1,376 @@
+//! `steward policy`, `steward window` and `steward calendar`: compliance policy as code and the
+//! change calendar.
+//!
+//! `policy test` and the evaluation half of `policy backtest` run locally with the same engine the
+//! server uses, so a compliance officer can try a candidate policy set on real history without
+//! installing it: the server only hands over the stored submission inputs.
+
+use crate::client::Client;
+use crate::output;
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::fmt::Write;
+use std::path::PathBuf;
+use steward_core::policy::{PolicyEvaluator, RuleVerdict, Verdict};
+use steward_policy::{Module, PolicySet};
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run the Rego tests (`test_*` rules) in a directory, like `opa test`.
+    Test {
+        /// A directory of .rego files; omit with --builtin.
+        dir: Option<PathBuf>,
+        /// Test the built-in policy pack (with DIR: both).
+        #[arg(long)]
+        builtin: bool,
+    },
+    /// Show what every rule of the server's policy set says about a change, without submitting it.
+    Eval {
+        /// The change request, YAML or JSON, as for `change submit`.
+        #[arg(long)]
+        change: PathBuf,
+    },
+    /// Replay stored changes through a candidate policy set: what it would deny or warn, and how
+    /// often the changes it lets through failed.
+    Backtest {
+        /// The candidate policy set: a directory of .rego files.
+        dir: PathBuf,
+        /// Replay changes created on or after this date (2026-01-01 or an RFC 3339 time).
+        #[arg(long)]
+        since: String,
+        /// Judge with the built-in pack as well as DIR, as a server with default settings would.
+        #[arg(long)]
+        with_builtin: bool,
+    },
+    /// The server's policy set: version and rules.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WindowCommand {
+    /// Create a maintenance window or freeze (admin, compliance_officer or cab_member).
+    Create {
+        name: String,
+        /// maintenance or freeze
+        #[arg(long)]
+        kind: String,
+        /// everywhere, environment:<name> or target:<name> (covers the target's children too).
+        #[arg(long, default_value = "everywhere")]
+        scope: String,
+        /// IANA time zone of --starts/--ends.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Local start of the first occurrence: 2026-12-24T18:00.
+        #[arg(long)]
+        starts: String,
+        /// Local end of the first occurrence.
+        #[arg(long)]
+        ends: String,
+        /// RFC 5545 recurrence rule, e.g. FREQ=WEEKLY;BYDAY=SA,SU.
+        #[arg(long)]
+        rrule: Option<String>,
+        /// Why: shown to requesters whose changes it refuses.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List windows and freezes with their next occurrence.
+    List,
+    /// Delete a window or freeze.
+    Delete { name: String },
+}
+
+fn modules(dir: Option<&PathBuf>, builtin: bool) -> anyhow::Result<Vec<Module>> {
+    let mut modules = Vec::new();
+    if builtin {
+        modules.extend(steward_policy::builtin_modules());
+    }
+    if let Some(dir) = dir {
+        modules.extend(steward_policy::read_dir(dir)?);
+    }
+    if modules.is_empty() {
+        bail!("name a policy directory, or pass --builtin to test the built-in pack");
+    }
+    Ok(modules)
+}
+
+pub async fn run_policy(client: &Client, json: bool, command: PolicyCommand) -> anyhow::Result<()> {
+    match command {
+        PolicyCommand::Test { dir, builtin } => {
+            let results = steward_policy::run_tests(&modules(dir.as_ref(), builtin)?)?;
+            let failed = results.iter().filter(|r| !r.passed).count();
+            if json {
+                let rows: Vec<Value> = results
+                    .iter()
+                    .map(|r| json!({"name": r.name, "file": r.file, "passed": r.passed, "failure": r.failure, "micros": r.duration.as_micros() as u64}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in &results {
+                    match &r.failure {
+                        None => println!("PASS {} ({} µs)", r.name, r.duration.as_micros()),
+                        Some(why) => println!("FAIL {} ({}): {why}", r.name, r.file),
+                    }
+                }
+                println!(
+                    "{}: {}/{}",
+                    if failed == 0 { "PASS" } else { "FAIL" },
+                    results.len() - failed,
+                    results.len()
+                );
+            }
+            if results.is_empty() {
+                bail!("no test_* rules found");
+            }
+            if failed > 0 {
+                bail!("{failed} of {} policy tests failed", results.len());
+            }
+            Ok(())
+        }
+        PolicyCommand::Eval { change } => {
+            let document = crate::read_document(&change)?;
+            let answer = client
+                .call(Method::POST, "/api/v1/policy/evaluate", Some(&document))
+                .await?;
+            print(json, &answer, output::evaluation)
+        }
+        PolicyCommand::Show => {
+            let answer = client.call(Method::GET, "/api/v1/policy", None).await?;
+            print(json, &answer, |v| {
+                let mut out = format!("policy set {}\n", v["version"].as_str().unwrap_or("?"));
+                for r in v["rules"].as_array().into_iter().flatten() {
+                    let controls: Vec<&str> = r["controls"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "  {:<30} {} [{}]",
+                        r["name"].as_str().unwrap_or("?"),
+                        r["title"].as_str().unwrap_or(""),
+                        controls.join("; ")
+                    );
+                }
+                out
+            })
+        }
+        PolicyCommand::Backtest {
+            dir,
+            since,
+            with_builtin,
+        } => {
+            let set = PolicySet::new(modules(Some(&dir), with_builtin)?)?;
+            let since = parse_since(&since)?;
+            let report = backtest(client, &set, &since).await?;
+            print(json, &report, backtest_text)
+        }
+    }
+}
+
+fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", text(value));
+    }
+    Ok(())
+}
+
+fn parse_since(text: &str) -> anyhow::Result<String> {
+    if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+        return Ok(text.to_owned());
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
+        format!("--since '{text}' is not a date like 2026-01-01 or an RFC 3339 time")
+    })?;
+    Ok(format!("{day}T00:00:00Z"))
+}
+
+fn messages(verdicts: &[RuleVerdict], pick: fn(&RuleVerdict) -> &Vec<String>) -> Vec<String> {
+    verdicts
+        .iter()
+        .flat_map(|v| pick(v).iter().map(move |m| format!("{}: {m}", v.rule)))
+        .collect()
+}
+
+async fn backtest(client: &Client, set: &PolicySet, since: &str) -> anyhow::Result<Value> {
+    let mut denied = Vec::new();
+    let mut warned = Vec::new();
+    let (mut replayed, mut allowed_finished, mut allowed_failed) = (0u64, 0u64, 0u64);
+    let (mut denied_failed, mut all_finished, mut all_failed) = (0u64, 0u64, 0u64);
+    let mut before: Option<u64> = None;
+    loop {
+        let mut query = vec![("since", since.to_owned()), ("limit", "1000".to_owned())];
+        if let Some(b) = before {
+            query.push(("before", b.to_string()));
+        }
+        let page = client
+            .call_with_query(Method::GET, "/api/v1/policy/inputs", &query, None)
+            .await?;
+        for change in page["changes"].as_array().into_iter().flatten() {
+            replayed += 1;
+            let verdicts = set.evaluate(&change["input"]).map_err(|e| {
+                anyhow::anyhow!("the candidate policy set failed on {}: {e}", change["id"])
+            })?;
+            let outcome = change["outcome"].as_str();
+            let failed = outcome == Some("failed");
+            if outcome.is_some() {
+                all_finished += 1;
+                all_failed += u64::from(failed);
+            }
+            let row = |reasons: Vec<String>| json!({"id": change["id"], "state": change["state"], "type": change["type"], "outcome": outcome, "reasons": reasons});
+            if verdicts.iter().any(|v| v.verdict == Verdict::Deny) {
+                denied_failed += u64::from(failed);
+                denied.push(row(messages(&verdicts, |v| &v.deny)));
+                continue;
+            }
+            if verdicts.iter().any(|v| v.verdict == Verdict::Warn) {
+                warned.push(row(messages(&verdicts, |v| &v.warn)));
+            }
+            if outcome.is_some() {
+                allowed_finished += 1;
+                allowed_failed += u64::from(failed);
+            }
+        }
+        match page["next"].as_u64() {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let rate = |failed: u64, finished: u64| (finished > 0).then(|| failed as f64 / finished as f64);
+    Ok(json!({
+        "policy_set": set.version(),
+        "since": since,
+        "replayed": replayed,
+        "would_deny": denied,
+        "would_warn": warned,
+        "denied_that_failed": denied_failed,
+        "allowed_finished": allowed_finished,
+        "allowed_failed": allowed_failed,
+        "allowed_failure_rate": rate(allowed_failed, allowed_finished),
+        "actual_failure_rate": rate(all_failed, all_finished),
+    }))
+}
+
+fn percent(v: &Value) -> String {
+    v.as_f64()
+        .map(|r| format!("{:.1}%", r * 100.0))
+        .unwrap_or_else(|| "n/a (none finished)".into())
+}
+
+fn backtest_text(v: &Value) -> String {
+    let mut out = String::new();
+    let denied = v["would_deny"].as_array().map_or(0, Vec::len);
+    let warned = v["would_warn"].as_array().map_or(0, Vec::len);
+    let _ = writeln!(
+        out,
+        "replayed {} changes since {} through policy set {}",
+        v["replayed"],
+        v["since"].as_str().unwrap_or("?"),
+        v["policy_set"].as_str().unwrap_or("?")
+    );
+    let _ = writeln!(
+        out,
+        "would deny {denied} ({} of them failed in reality), would warn on {warned}",
+        v["denied_that_failed"]
+    );
+    for (label, key) in [("DENY", "would_deny"), ("WARN", "would_warn")] {
+        for row in v[key].as_array().into_iter().flatten() {
+            let reasons: Vec<&str> = row["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {label} {} ({}, {}, outcome {}): {}",
+                row["id"].as_str().unwrap_or("?"),
+                row["type"].as_str().unwrap_or("?"),
+                row["state"].as_str().unwrap_or("?"),
+                row["outcome"].as_str().unwrap_or("pending"),
+                reasons.join("; ")
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "failure rate of the changes it lets through: {} ({} of {} finished); of all replayed: {}",
+        percent(&v["allowed_failure_rate"]),
+        v["allowed_failed"],
+        v["allowed_finished"],
+        percent(&v["actual_failure_rate"])
+    );
+    out
+}
+
+pub async fn run_window(client: &Client, json: bool, command: WindowCommand) -> anyhow::Result<()> {
+    match command {
+        WindowCommand::Create {
+            name,
+            kind,
+            scope,
+            timezone,
+            starts,
+            ends,
+            rrule,
+            reason,
+        } => {
+            let body = json!({
+                "name": name, "kind": kind, "scope": scope, "timezone": timezone,
+                "starts": starts, "ends": ends, "rrule": rrule, "reason": reason,
+            });
+            let window = client
+                .call(Method::POST, "/api/v1/windows", Some(&body))
+                .await?;
+            print(json, &window, output::window_line)
+        }
+        WindowCommand::List => {
+            let windows = client.call(Method::GET, "/api/v1/windows", None).await?;
+            print(json, &windows, |v| output::lines(v, output::window_line))
+        }
+        WindowCommand::Delete { name } => {
+            let window = client
+                .call(Method::DELETE, &format!("/api/v1/windows/{name}"), None)
+                .await?;
+            print(json, &window, |v| {
+                format!("deleted {}", output::window_line(v))
+            })
+        }
+    }
+}
+
+/// `steward calendar`: the iCalendar feed, to standard output or a file.
+pub async fn run_calendar(
+    client: &Client,
+    target: Option<String>,
+    environment: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut query = Vec::new();
+    for (key, value) in [
+        ("target", target),
+        ("environment", environment),
+        ("from", from),
+        ("to", to),
+    ] {
+        if let Some(value) = value {
+            query.push((key, value));
+        }
+    }
+    let feed = client.get_text("/api/v1/calendar.ics", &query).await?;
+    match out {
+        Some(path) => {
+            std::fs::write(&path, feed).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            print!("{feed}");
+            Ok(())
+        }
+    }
+}
