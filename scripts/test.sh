@@ -31,6 +31,16 @@ drop_test_databases() {
 drop_test_databases
 trap drop_test_databases EXIT
 
+step "Python test tools (iCalendar parser)"
+# A real calendar parser checks the iCalendar feed; kept in a virtualenv under target/.
+VENV=target/test-venv
+if ! "$VENV/bin/python" -c "import icalendar" >/dev/null 2>&1; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "icalendar==7.3.0"
+fi
+export STEWARD_TEST_PYTHON="$PWD/$VENV/bin/python"
+echo "icalendar $("$STEWARD_TEST_PYTHON" -c 'import icalendar; print(icalendar.__version__)')"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -56,7 +56,7 @@ pub enum WindowCommand {
         /// maintenance or freeze
         #[arg(long)]
         kind: String,
-        /// everywhere, environment:<name> or target:<name> (covers the target's children too).
+        /// `everywhere`, `environment:NAME` or `target:NAME` (covers the target's children too).
         #[arg(long, default_value = "everywhere")]
         scope: String,
         /// IANA time zone of --starts/--ends.

@@ -5,5 +5,6 @@ mod approvals;
 mod audit;
 mod classification;
 mod cli;
+mod governance;
 mod helpers;
 mod lifecycle;
