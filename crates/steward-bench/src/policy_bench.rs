@@ -110,22 +110,22 @@ fn request(i: usize, all: &[Target]) -> Value {
         "targets": picked,
         "environment": "production",
         "impact": {"data": levels[i % 3], "availability": levels[(i / 3) % 3], "compliance": levels[(i / 9) % 3]},
-        "implementation_plan": if i % 50 == 0 { "Disable the audit log on the gateway, then deploy." } else { "Move the champion alias to the new version." },
-        "rollback_plan": if i % 7 == 0 { "n/a" } else { "Move the champion alias back to the previous version." },
+        "implementation_plan": if i.is_multiple_of(50) { "Disable the audit log on the gateway, then deploy." } else { "Move the champion alias to the new version." },
+        "rollback_plan": if i.is_multiple_of(7) { "n/a" } else { "Move the champion alias back to the previous version." },
     });
-    if i % 5 != 0 {
+    if !i.is_multiple_of(5) {
         doc["backup"] =
             json!({"reference": format!("snap-{i}"), "verified_at": "2026-11-01T00:00:00Z"});
     }
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         doc["emergency"] = json!(true);
-        doc["justification"] = json!(if i % 22 == 0 {
+        doc["justification"] = json!(if i.is_multiple_of(22) {
             "urgent"
         } else {
             "fraud losses rising since the 09:00 release"
         });
     }
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         doc["window"] = json!({"start": "2026-12-01T22:00:00Z", "end": "2026-12-01T23:00:00Z"});
     }
     doc
