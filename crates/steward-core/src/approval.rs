@@ -44,6 +44,16 @@ pub struct Slot {
     pub reason: String,
 }
 
+impl Slot {
+    /// The role the slot asks for, when it asks for a role rather than a person.
+    pub fn role(&self) -> Option<Role> {
+        match &self.eligibility {
+            Eligibility::Role { role } => Some(*role),
+            Eligibility::User { .. } => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {

@@ -544,6 +544,15 @@ impl Change {
         Ok(out)
     }
 
+    /// The freezes in `check` this change has not already been allowed to override.
+    fn new_freezes<'a>(&self, check: &'a ScheduleCheck) -> Vec<&'a FreezeHit> {
+        check
+            .freezes
+            .iter()
+            .filter(|f| !self.freeze_overrides.contains(f))
+            .collect()
+    }
+
     /// Checks a change that is already approved against the calendar before it is scheduled or
     /// implemented: a freeze refuses it, unless it is an emergency the CISO approved.
     pub fn check_freezes(
@@ -551,20 +560,16 @@ impl Change {
         check: &ScheduleCheck,
         actor: &UserName,
     ) -> Result<Option<Transition>, Refused> {
-        let new: Vec<&FreezeHit> = check
-            .freezes
-            .iter()
-            .filter(|f| !self.freeze_overrides.contains(f))
-            .collect();
+        let new = self.new_freezes(check);
         if new.is_empty() {
             return Ok(None);
         }
         let ciso_approved = self.decisions.iter().any(|d| {
             d.decision == Decision::Approve
-                && self.required_approvals.iter().any(|s| {
-                    s.id == d.slot
-                        && matches!(&s.eligibility, approval::Eligibility::Role { role } if *role == Role::Ciso)
-                })
+                && self
+                    .required_approvals
+                    .iter()
+                    .any(|s| s.id == d.slot && s.role() == Some(Role::Ciso))
         });
         if self.classification.change_type == ChangeType::Emergency && ciso_approved {
             self.freeze_overrides.extend(new.into_iter().cloned());
@@ -590,11 +595,7 @@ impl Change {
         check: &ScheduleCheck,
         actor: &UserName,
     ) -> Result<Option<Transition>, Refused> {
-        let new: Vec<&FreezeHit> = check
-            .freezes
-            .iter()
-            .filter(|f| !self.freeze_overrides.contains(f))
-            .collect();
+        let new = self.new_freezes(check);
         if new.is_empty() {
             return Ok(None);
         }
@@ -605,9 +606,10 @@ impl Change {
             )));
         }
         self.freeze_overrides.extend(new.into_iter().cloned());
-        let has_ciso = self.required_approvals.iter().any(
-            |s| matches!(&s.eligibility, approval::Eligibility::Role { role } if *role == Role::Ciso),
-        );
+        let has_ciso = self
+            .required_approvals
+            .iter()
+            .any(|s| s.role() == Some(Role::Ciso));
         if !has_ciso {
             self.required_approvals.push(Slot {
                 id: "freeze_override:ciso".into(),

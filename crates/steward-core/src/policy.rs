@@ -197,9 +197,7 @@ impl PolicyReceipt {
     pub fn merge_approvals(&self, slots: &mut Vec<Slot>) {
         for rule in &self.rules {
             for wanted in &rule.approvals {
-                let covered = slots.iter().any(|s| {
-                    matches!(&s.eligibility, Eligibility::Role { role } if *role == wanted.role)
-                });
+                let covered = slots.iter().any(|s| s.role() == Some(wanted.role));
                 if !covered {
                     slots.push(Slot {
                         id: format!("policy:{}:{}", rule.rule, wanted.role),
@@ -288,10 +286,7 @@ pub fn approvals(slots: &[Slot], decisions: &[GivenDecision]) -> Value {
         decisions
             .iter()
             .map(|d| {
-                let role = slots.iter().find(|s| s.id == d.slot).and_then(|s| match &s.eligibility {
-                    Eligibility::Role { role } => Some(*role),
-                    Eligibility::User { .. } => None,
-                });
+                let role = slots.iter().find(|s| s.id == d.slot).and_then(Slot::role);
                 json!({"slot": d.slot, "by": d.by, "decision": d.decision, "role": role, "at": timestamp(d.at)})
             })
             .collect(),

@@ -140,12 +140,7 @@ pub async fn run_policy(client: &Client, json: bool, command: PolicyCommand) -> 
             print(json, &answer, |v| {
                 let mut out = format!("policy set {}\n", v["version"].as_str().unwrap_or("?"));
                 for r in v["rules"].as_array().into_iter().flatten() {
-                    let controls: Vec<&str> = r["controls"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect();
+                    let controls = strings(&r["controls"]);
                     let _ = writeln!(
                         out,
                         "  {:<30} {} [{}]",
@@ -168,6 +163,15 @@ pub async fn run_policy(client: &Client, json: bool, command: PolicyCommand) -> 
             print(json, &report, backtest_text)
         }
     }
+}
+
+/// The strings of a JSON array (none when it is not one).
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
@@ -279,12 +283,7 @@ fn backtest_text(v: &Value) -> String {
     );
     for (label, key) in [("DENY", "would_deny"), ("WARN", "would_warn")] {
         for row in v[key].as_array().into_iter().flatten() {
-            let reasons: Vec<&str> = row["reasons"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let reasons = strings(&row["reasons"]);
             let _ = writeln!(
                 out,
                 "  {label} {} ({}, {}, outcome {}): {}",
