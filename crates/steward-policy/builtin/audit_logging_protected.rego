@@ -9,13 +9,9 @@ controls := ["SOX 404 ITGC logging", "GDPR Art. 30", "DPDPA 2023 §8(5)"]
 
 # Verb before the object ("disable the audit log") or after it ("audit logging turned off").
 # Matched against lower-cased text with ASCII classes (the engine's regexes have no \w or \b).
-verb := `(disabl[a-z]*|turn[a-z]* +off|switch[a-z]* +off|stop[a-z]*|remov[a-z]*|delet[a-z]*|truncat[a-z]*|purg[a-z]*|bypass[a-z]*|suspend[a-z]*|skip[a-z]*|mute[a-z]*)`
-
-audited := `audit[ _-]*(log|trail|event|record)`
-
 patterns := [
-	sprintf(`(^|[^a-z])%s[^.\n]{0,60}%s`, [verb, audited]),
-	sprintf(`%s[^.\n]{0,40}[^a-z](disabled|off|stopped|removed|deleted|truncated|purged|bypassed|suspended)([^a-z]|$)`, [audited]),
+	`(^|[^a-z])(disabl[a-z]*|turn[a-z]* +off|switch[a-z]* +off|stop[a-z]*|remov[a-z]*|delet[a-z]*|truncat[a-z]*|purg[a-z]*|bypass[a-z]*|suspend[a-z]*|skip[a-z]*|mute[a-z]*)[^.\n]{0,60}audit[ _-]*(log|trail|event|record)`,
+	`audit[ _-]*(log|trail|event|record)[^.\n]{0,40}[^a-z](disabled|off|stopped|removed|deleted|truncated|purged|bypassed|suspended)([^a-z]|$)`,
 ]
 
 fields := ["title", "description", "implementation_plan"]

@@ -7,11 +7,12 @@ title := "Changes touching personal data need compliance-officer approval"
 
 controls := ["GDPR Art. 32", "DPDPA 2023 §8"]
 
-pii_targets := sort([t.name | some t in input.targets; "pii" in t.regulated])
-
 approvals contains {
 	"role": "compliance_officer",
-	"reason": sprintf("touches personal data in %s (GDPR Art. 32, DPDPA §8)", [concat(", ", pii_targets)]),
-} if count(pii_targets) > 0
+	"reason": sprintf("touches personal data in %s (GDPR Art. 32, DPDPA §8)", [concat(", ", names)]),
+} if {
+	names := [t.name | some t in input.targets; "pii" in t.regulated]
+	count(names) > 0
+}
 
-inputs := {"pii_targets": pii_targets}
+inputs := {"pii_targets": [t.name | some t in input.targets; "pii" in t.regulated]}

@@ -8,26 +8,16 @@ title := "Standard changes stay away from regulated production data"
 
 controls := ["SOX 404 ITGC change management", "GDPR Art. 32"]
 
-regulated_production := sort([t.name |
-	some t in input.targets
-	t.environment == "production"
-	count(t.regulated) > 0
-])
-
-allowed if input.catalog_item.allow_regulated_production == true
-
 deny contains msg if {
 	input.classification.type == "standard"
-	count(regulated_production) > 0
-	not allowed
-	msg := sprintf("standard change touches regulated production data in %s, which its catalog item does not allow: submit it as a normal change", [concat(", ", regulated_production)])
+	names := [t.name | some t in input.targets; t.environment == "production"; count(t.regulated) > 0]
+	count(names) > 0
+	not input.catalog_item.allow_regulated_production
+	msg := sprintf("standard change touches regulated production data in %s, which its catalog item does not allow: submit it as a normal change", [concat(", ", names)])
 }
 
 inputs := {
 	"type": input.classification.type,
-	"regulated_production_targets": regulated_production,
-	"catalog_item": catalog_name,
+	"regulated_production_targets": [t.name | some t in input.targets; t.environment == "production"; count(t.regulated) > 0],
+	"catalog_item": [name | name := input.catalog_item.name],
 }
-
-catalog_name := n if n := input.catalog_item.name
-else := null

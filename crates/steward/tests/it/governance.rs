@@ -561,7 +561,18 @@ async fn the_calendar_feed_parses_in_a_real_icalendar_parser(backend: Backend) {
 
 /// Parses an iCalendar document with Python's `icalendar` and returns its events.
 fn parse_ics(text: &str) -> Vec<Value> {
-    let python = std::env::var("STEWARD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    // scripts/test.sh sets this; a plain `cargo nextest run` finds the venv it left behind.
+    let venv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/test-venv/bin/python"
+    );
+    let python = std::env::var("STEWARD_TEST_PYTHON").unwrap_or_else(|_| {
+        if std::path::Path::new(venv).exists() {
+            venv.to_owned()
+        } else {
+            "python3".to_owned()
+        }
+    });
     let script = r#"
 import json, sys, icalendar
 cal = icalendar.Calendar.from_ical(sys.stdin.read())
