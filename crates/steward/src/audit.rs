@@ -148,14 +148,7 @@ async fn fetch_notes(client: &Client) -> anyhow::Result<Vec<String>> {
 }
 
 pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::Result<()> {
-    let print = |value: &Value, text: String| -> anyhow::Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(value)?);
-        } else {
-            print!("{text}");
-        }
-        Ok(())
-    };
+    let print = |value: &Value, text: String| crate::output::emit(json, value, |_| text);
     match command {
         AuditCommand::PublicKey => {
             let key = client
@@ -338,8 +331,8 @@ pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::
 fn report(result: Result<bundle::Verified, bundle::Failure>) -> anyhow::Result<()> {
     match result {
         Ok(v) => {
-            println!(
-                "verified: {} entries under {} signed checkpoint(s); root {}{}",
+            crate::output::write(&format!(
+                "verified: {} entries under {} signed checkpoint(s); root {}{}\n",
                 v.size,
                 v.checkpoints,
                 v.root,
@@ -351,7 +344,7 @@ fn report(result: Result<bundle::Verified, bundle::Failure>) -> anyhow::Result<(
                 } else {
                     String::new()
                 }
-            );
+            ))?;
             Ok(())
         }
         Err(failure) => bail!("verification failed at {failure}"),
@@ -390,12 +383,12 @@ async fn export(client: &Client, out: &Path) -> anyhow::Result<()> {
         format!("{}\n", key["key"].as_str().unwrap_or_default()),
     )?;
     std::fs::write(out.join("README.md"), AUDITOR_README)?;
-    println!(
-        "exported {count} entries and {} checkpoint(s) to {} (latest checkpoint: size {})",
+    crate::output::write(&format!(
+        "exported {count} entries and {} checkpoint(s) to {} (latest checkpoint: size {})\n",
         notes.len(),
         out.display(),
         latest["size"]
-    );
+    ))?;
     Ok(())
 }
 

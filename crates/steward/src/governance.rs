@@ -105,20 +105,23 @@ pub async fn run_policy(client: &Client, json: bool, command: PolicyCommand) -> 
                     .iter()
                     .map(|r| json!({"name": r.name, "file": r.file, "passed": r.passed, "failure": r.failure, "micros": r.duration.as_micros() as u64}))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                output::write(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
             } else {
+                let mut text = String::new();
                 for r in &results {
-                    match &r.failure {
-                        None => println!("PASS {} ({} µs)", r.name, r.duration.as_micros()),
-                        Some(why) => println!("FAIL {} ({}): {why}", r.name, r.file),
-                    }
+                    let _ = match &r.failure {
+                        None => writeln!(text, "PASS {} ({} µs)", r.name, r.duration.as_micros()),
+                        Some(why) => writeln!(text, "FAIL {} ({}): {why}", r.name, r.file),
+                    };
                 }
-                println!(
+                let _ = writeln!(
+                    text,
                     "{}: {}/{}",
                     if failed == 0 { "PASS" } else { "FAIL" },
                     results.len() - failed,
                     results.len()
                 );
+                output::write(&text)?;
             }
             if results.is_empty() {
                 bail!("no test_* rules found");
@@ -174,14 +177,7 @@ fn strings(v: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        print!("{}", text(value));
-    }
-    Ok(())
-}
+use output::emit as print;
 
 fn parse_since(text: &str) -> anyhow::Result<String> {
     if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
@@ -367,9 +363,6 @@ pub async fn run_calendar(
         Some(path) => {
             std::fs::write(&path, feed).with_context(|| format!("cannot write {}", path.display()))
         }
-        None => {
-            print!("{feed}");
-            Ok(())
-        }
+        None => output::write(&feed),
     }
 }

@@ -341,11 +341,7 @@ impl Ctx {
     }
 
     fn print(&self, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
-        match self.output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),
-            OutputFormat::Text => print!("{}", text(value)),
-        }
-        Ok(())
+        output::emit(self.output == OutputFormat::Json, value, text)
     }
 
     async fn transition(

@@ -1,7 +1,28 @@
 //! Text rendering of API answers for people. `--output json` bypasses this entirely.
 
+use anyhow::Context;
 use serde_json::Value;
 use std::fmt::Write;
+
+/// Writes to standard output. A closed pipe (`steward change list | head`) ends quietly instead
+/// of panicking the way `print!` does.
+pub fn write(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
+    }
+}
+
+/// Prints an API answer: its JSON unchanged with `--output json`, else `text` of it.
+pub fn emit(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
+    if json {
+        write(&format!("{}\n", serde_json::to_string_pretty(value)?))
+    } else {
+        write(&text(value))
+    }
+}
 
 fn s<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("-")
@@ -168,6 +189,13 @@ pub fn change_details(v: &Value) -> String {
     let _ = writeln!(out, "  category:    {}", s(v, "/category"));
     if let Some(w) = v.get("window").filter(|w| !w.is_null()) {
         let _ = writeln!(out, "  window:      {} → {}", s(w, "/start"), s(w, "/end"));
+    }
+    if let Some(b) = v.get("backup").filter(|b| !b.is_null()) {
+        let verified = match b.get("verified_at").and_then(Value::as_str) {
+            Some(at) => format!("restore verified {at}"),
+            None => "never restored".into(),
+        };
+        let _ = writeln!(out, "  backup:      {} ({verified})", s(b, "/reference"));
     }
     let _ = writeln!(out, "  risk:        {} ({})", score(v), s(v, "/risk/level"));
     for f in v
