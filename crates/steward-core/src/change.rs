@@ -87,6 +87,16 @@ pub struct Governance<'a> {
     pub schedule: &'a ScheduleCheck,
 }
 
+/// What submitting a request now would lead to (see [`Change::preview`]).
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// The change as it would be classified, scored and routed, policy approvals included.
+    pub change: Change,
+    pub receipt: PolicyReceipt,
+    /// Everything that would refuse the submission: policy denials and freezes.
+    pub refusals: Vec<String>,
+}
+
 /// One person's decision on a change.
 #[derive(Debug, Clone)]
 pub struct DecisionRequest<'a> {
@@ -192,8 +202,11 @@ pub enum Refused {
     #[error("{0}")]
     Frozen(String),
     /// Overlapping changes on the same targets that the approver has not acknowledged.
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        unacknowledged: Vec<ChangeId>,
+    },
 }
 
 fn transition(
@@ -328,16 +341,28 @@ impl Change {
 
     /// What submitting `request` now would lead to, without storing anything: the change as it
     /// would be routed and the policy set's receipt, denials included.
+    /// Rules see the input exactly as at submission; the receipt is marked as a preview.
+    /// `refusals` adds what would refuse the submission besides policy (a freeze).
     pub fn preview(
         tenant: TenantId,
         requester: UserName,
         mut request: ChangeRequest,
         facts: Facts<'_>,
-    ) -> Result<(Change, PolicyReceipt), Refused> {
+    ) -> Result<Preview, Refused> {
         request.draft = true;
         let (mut change, _) = Change::open(tenant, requester, request, facts)?;
-        let receipt = change.judge(facts, Stage::Preview)?;
-        Ok((change, receipt))
+        let mut receipt = change.judge(facts, Stage::Submission)?;
+        receipt.stage = Stage::Preview;
+        let mut refusals = receipt.denials();
+        let requester = change.requester.clone();
+        if let Err(frozen) = change.apply_freezes(facts.governance.schedule, &requester) {
+            refusals.push(frozen.to_string());
+        }
+        Ok(Preview {
+            change,
+            receipt,
+            refusals,
+        })
     }
 
     /// Submits a draft: re-checks and re-scores against today's facts, then routes for approval.
@@ -366,6 +391,17 @@ impl Change {
         let mut out = vec![submitted];
         out.extend(self.apply_freezes(facts.governance.schedule, &requester)?);
         let conflicts = &facts.governance.schedule.conflicts;
+        if self.required_approvals.is_empty() && conflicts.iter().any(|c| c.needs_acknowledgement) {
+            // A standard change approves itself, so nobody would acknowledge the overlap.
+            self.required_approvals.push(Slot {
+                id: "conflict".into(),
+                eligibility: approval::Eligibility::Role {
+                    role: Role::Manager,
+                },
+                reason: "overlaps another change on the same targets: a manager acknowledges it"
+                    .into(),
+            });
+        }
         if !conflicts.is_empty() {
             let listed: Vec<String> = conflicts
                 .iter()
@@ -458,27 +494,8 @@ impl Change {
         let mut acknowledged = Vec::new();
         if decision == Decision::Approve {
             out.extend(self.apply_freezes(governance.schedule, who)?);
-            let unacknowledged: Vec<String> = governance
-                .schedule
-                .conflicts
-                .iter()
-                .filter(|c| c.earlier && !acknowledged_conflicts.contains(&c.change))
-                .map(|c| format!("{} ({}, {})", c.change, c.state, c.via.join(", ")))
-                .collect();
-            if !unacknowledged.is_empty() {
-                return Err(Refused::Conflict(format!(
-                    "{} overlaps earlier changes on the same targets: {}. Approve with --acknowledge-conflict for each once you have checked they can run together",
-                    self.id,
-                    unacknowledged.join("; ")
-                )));
-            }
-            acknowledged = governance
-                .schedule
-                .conflicts
-                .iter()
-                .filter(|c| acknowledged_conflicts.contains(&c.change))
-                .map(|c| c.change.clone())
-                .collect();
+            acknowledged =
+                self.acknowledge(governance.schedule, acknowledged_conflicts, "approve")?;
         }
         self.decisions.push(GivenDecision {
             slot: slot.clone(),
@@ -553,39 +570,90 @@ impl Change {
             .collect()
     }
 
-    /// Checks a change that is already approved against the calendar before it is scheduled or
-    /// implemented: a freeze refuses it, unless it is an emergency the CISO approved.
-    pub fn check_freezes(
-        &mut self,
-        check: &ScheduleCheck,
-        actor: &UserName,
-    ) -> Result<Option<Transition>, Refused> {
-        let new = self.new_freezes(check);
-        if new.is_empty() {
-            return Ok(None);
-        }
-        let ciso_approved = self.decisions.iter().any(|d| {
+    /// Whether a CISO has approved this change (through a slot asking for the role).
+    fn ciso_approved(&self) -> bool {
+        self.decisions.iter().any(|d| {
             d.decision == Decision::Approve
                 && self
                     .required_approvals
                     .iter()
                     .any(|s| s.id == d.slot && s.role() == Some(Role::Ciso))
-        });
-        if self.classification.change_type == ChangeType::Emergency && ciso_approved {
-            self.freeze_overrides.extend(new.into_iter().cloned());
-            return Ok(Some(transition(
-                "freeze_overridden",
-                Some(self.state),
-                self.state,
-                actor,
-                Some(check.freeze_names()),
+        })
+    }
+
+    /// The conflicts in `check` that `acknowledged` covers, or a refusal naming those it does
+    /// not. `verb` says what the caller was doing, for the message.
+    fn acknowledge(
+        &self,
+        check: &ScheduleCheck,
+        acknowledged: &[ChangeId],
+        verb: &str,
+    ) -> Result<Vec<ChangeId>, Refused> {
+        let missing: Vec<&crate::schedule::ConflictHit> = check
+            .conflicts
+            .iter()
+            .filter(|c| c.needs_acknowledgement && !acknowledged.contains(&c.change))
+            .collect();
+        if !missing.is_empty() {
+            let listed: Vec<String> = missing
+                .iter()
+                .map(|c| format!("{} ({}, {})", c.change, c.state, c.via.join(", ")))
+                .collect();
+            return Err(Refused::Conflict {
+                message: format!(
+                    "{} overlaps other changes on the same targets: {}. Check they can run together, then {verb} again acknowledging each (`--acknowledge-conflict CHG-n`, or `acknowledge_conflicts` in the API)",
+                    self.id,
+                    listed.join("; ")
+                ),
+                unacknowledged: missing.iter().map(|c| c.change.clone()).collect(),
+            });
+        }
+        Ok(check
+            .conflicts
+            .iter()
+            .filter(|c| acknowledged.contains(&c.change))
+            .map(|c| c.change.clone())
+            .collect())
+    }
+
+    /// Checks an approved change against the calendar before it is scheduled (`conflicts`: the
+    /// new window's overlaps must be acknowledged) or implemented (freezes only). A freeze the
+    /// change was not already allowed to override refuses it — an emergency too, since its
+    /// CISO approved before that freeze applied.
+    pub fn check_schedule(
+        &mut self,
+        check: &ScheduleCheck,
+        actor: &UserName,
+        acknowledged: &[ChangeId],
+        conflicts: bool,
+    ) -> Result<Vec<Transition>, Refused> {
+        if !self.new_freezes(check).is_empty() {
+            return Err(Refused::Frozen(format!(
+                "{} cannot run in a freeze: {}. Choose a window outside it{}",
+                self.id,
+                check.freeze_names(),
+                if self.classification.change_type == ChangeType::Emergency {
+                    ", or cancel and resubmit the emergency so the CISO approves overriding it"
+                } else {
+                    ""
+                }
             )));
         }
-        Err(Refused::Frozen(format!(
-            "{} cannot run now: its window falls in a freeze: {}",
-            self.id,
-            check.freeze_names()
-        )))
+        let mut out = Vec::new();
+        if conflicts {
+            let acked = self.acknowledge(check, acknowledged, "schedule")?;
+            if !acked.is_empty() {
+                let ids: Vec<String> = acked.iter().map(|c| c.to_string()).collect();
+                out.push(transition(
+                    "conflicts_acknowledged",
+                    Some(self.state),
+                    self.state,
+                    actor,
+                    Some(format!("scheduled beside {}", ids.join(", "))),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Refuses a window that falls in a freeze, unless the change is an emergency: then the
@@ -602,6 +670,13 @@ impl Change {
         if self.classification.change_type != ChangeType::Emergency {
             return Err(Refused::Frozen(format!(
                 "the change window falls in a freeze: {}. Move the window, or raise an emergency change (the CISO must approve overriding a freeze)",
+                check.freeze_names()
+            )));
+        }
+        if self.ciso_approved() {
+            // The CISO approved before this freeze existed: they have not approved overriding it.
+            return Err(Refused::Frozen(format!(
+                "a freeze declared after the CISO approved now covers this emergency change: {}. Cancel and resubmit it so the CISO approves the override",
                 check.freeze_names()
             )));
         }
@@ -649,20 +724,34 @@ impl Change {
         &mut self,
         obligation: &str,
         who: &UserName,
+        roles: &Roles,
         note: String,
         now: DateTime<Utc>,
     ) -> Result<Transition, Refused> {
         let id = self.id.clone();
+        let involved = who == &self.requester
+            || self.implementer.as_ref() == Some(who)
+            || self.approvers().any(|a| a == who)
+            || roles.contains(Role::Admin)
+            || roles.contains(Role::ComplianceOfficer);
+        if !involved {
+            return Err(Refused::Segregation(format!(
+                "only the requester, the implementer, an approver, a compliance officer or an admin may record what {id} owes"
+            )));
+        }
         let Some(owed) = self.obligations.iter_mut().find(|o| o.name == obligation) else {
             let owed: Vec<&str> = self.obligations.iter().map(|o| o.name.as_str()).collect();
-            return Err(Refused::Unmet(format!(
-                "{id} owes no '{obligation}' (it owes: {})",
-                if owed.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    owed.join(", ")
-                }
-            )));
+            return Err(Refused::Invalid(vec![FieldError::new(
+                "obligation",
+                format!(
+                    "{id} owes no '{obligation}' (it owes: {})",
+                    if owed.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        owed.join(", ")
+                    }
+                ),
+            )]));
         };
         if let Some(done) = &owed.fulfilled {
             return Err(Refused::Unmet(format!(
@@ -1170,6 +1259,7 @@ mod tests {
             .fulfil(
                 "post_implementation_review",
                 &user("ivan"),
+                &roles("requester"),
                 "went fine".into(),
                 now(),
             )
@@ -1327,7 +1417,7 @@ mod tests {
                 start: at("2026-12-01T22:00:00Z"),
                 end: at("2026-12-01T23:00:00Z"),
                 via: vec!["fraud-scoring".into()],
-                earlier: true,
+                needs_acknowledgement: true,
             }],
             ..ScheduleCheck::default()
         };

@@ -126,11 +126,18 @@ fn zone(name: &str) -> Result<chrono_tz::Tz, String> {
     })
 }
 
-/// A local time in `tz`; in a DST gap, the first valid time after it.
-fn resolve(tz: chrono_tz::Tz, local: NaiveDateTime) -> DateTime<Utc> {
+/// A local time in `tz`. In a DST gap, the first valid time after it; in a fold (the hour that
+/// happens twice), the first for a start and the second for an end, so a window never shrinks.
+fn resolve(tz: chrono_tz::Tz, local: NaiveDateTime, end: bool) -> DateTime<Utc> {
     let mut probe = local;
     for _ in 0..4 {
-        if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+        let found = tz.from_local_datetime(&probe);
+        let t = if end {
+            found.latest()
+        } else {
+            found.earliest()
+        };
+        if let Some(t) = t {
             return t.with_timezone(&Utc);
         }
         probe += Duration::minutes(30);
@@ -175,12 +182,13 @@ impl CalendarWindow {
         }
     }
 
+    /// The recurrence over *floating* local time: expanded as if the local wall clock were UTC,
+    /// so no occurrence is moved or dropped by a DST gap before [`resolve`] places it in the zone.
     fn rule_set(&self) -> Result<rrule::RRuleSet, String> {
         let rule = self.rrule.as_deref().unwrap_or_default();
         let rule = rule.strip_prefix("RRULE:").unwrap_or(rule);
         let text = format!(
-            "DTSTART;TZID={}:{}\nRRULE:{}",
-            self.timezone,
+            "DTSTART:{}Z\nRRULE:{}",
             self.starts.format("%Y%m%dT%H%M%S"),
             rule
         );
@@ -195,8 +203,8 @@ impl CalendarWindow {
         };
         let length = self.ends - self.starts;
         let occurrence = |local_start: NaiveDateTime| Occurrence {
-            start: resolve(tz, local_start),
-            end: resolve(tz, local_start + length),
+            start: resolve(tz, local_start, false),
+            end: resolve(tz, local_start + length, true),
         };
         let starts: Vec<NaiveDateTime> = match &self.rrule {
             None => vec![self.starts],
@@ -204,15 +212,18 @@ impl CalendarWindow {
                 let Ok(set) = self.rule_set() else {
                     return Vec::new();
                 };
-                // An occurrence that began before `from` may still be running; a day covers DST.
-                let after = from - length - Duration::days(1);
-                let rtz: rrule::Tz = tz.into();
-                set.after(after.with_timezone(&rtz))
-                    .before(to.with_timezone(&rtz))
+                // Bounds in floating local time. An occurrence that began before `from` may still
+                // be running; a day either side covers every zone offset.
+                let floating = |t: DateTime<Utc>| {
+                    Utc.from_utc_datetime(&t.with_timezone(&tz).naive_local())
+                        .with_timezone(&rrule::Tz::UTC)
+                };
+                set.after(floating(from - length - Duration::days(1)))
+                    .before(floating(to + Duration::days(1)))
                     .all(MAX_OCCURRENCES)
                     .dates
                     .into_iter()
-                    .map(|d| d.naive_local())
+                    .map(|d| d.naive_utc())
                     .collect()
             }
         };
@@ -253,9 +264,9 @@ pub struct ConflictHit {
     pub end: DateTime<Utc>,
     /// How they meet: `fraud-scoring`, or `fraud-scoring runs on gpu-a`.
     pub via: Vec<String>,
-    /// Whether the other change was raised first; approving the later one needs an
-    /// acknowledgement of the earlier.
-    pub earlier: bool,
+    /// Whether approving (or scheduling) this change needs an acknowledgement of that one: it
+    /// was raised first, or it is already approved, scheduled or running.
+    pub needs_acknowledgement: bool,
 }
 
 /// What the calendar says about one change window.
@@ -363,7 +374,12 @@ pub fn check(
                 start: o.window.start,
                 end: o.window.end,
                 via,
-                earlier: id == &ChangeId::UNASSIGNED || o.id.number() < id.number(),
+                needs_acknowledgement: id == &ChangeId::UNASSIGNED
+                    || o.id.number() < id.number()
+                    || matches!(
+                        o.state,
+                        ChangeState::Approved | ChangeState::Scheduled | ChangeState::Implementing
+                    ),
             })
         })
         .collect();
@@ -588,7 +604,7 @@ mod tests {
                     parent.map(|p| TargetName::parse(p).expect("name")),
                 )],
             };
-        let others = [
+        let mut others = [
             other(
                 1,
                 "gpu-a",
@@ -618,6 +634,8 @@ mod tests {
                 "2026-12-01T23:10:00Z",
             ),
         ];
+        // Raised later and still waiting: the later change acknowledges, not this one.
+        others[3].state = ChangeState::PendingApproval;
         let hits = check(
             &ChangeId::from_number(5),
             Some(&change_window(
@@ -631,7 +649,7 @@ mod tests {
         .conflicts;
         let summary: Vec<(String, Vec<String>, bool)> = hits
             .iter()
-            .map(|h| (h.change.to_string(), h.via.clone(), h.earlier))
+            .map(|h| (h.change.to_string(), h.via.clone(), h.needs_acknowledgement))
             .collect();
         assert_eq!(
             summary,
@@ -644,6 +662,53 @@ mod tests {
                 ("CHG-9".to_owned(), vec!["fraud".to_owned()], false),
             ],
             "siblings on one cluster and non-overlapping windows are not conflicts"
+        );
+    }
+
+    #[test]
+    fn windows_never_shrink_in_a_dst_fold_and_start_after_a_gap() {
+        // Clocks go back at 02:00 BST on 2026-10-25: 01:00-01:59 happens twice.
+        let fold = window(
+            WindowKind::Freeze,
+            "everywhere",
+            "Europe/London",
+            "2026-10-25T00:30",
+            "2026-10-25T01:30",
+            None,
+        );
+        let o = fold.occurrences(utc("2026-10-24T00:00:00Z"), utc("2026-10-26T00:00:00Z"));
+        // 00:30 BST = 23:30 UTC; the end is the second 01:30, in GMT.
+        assert_eq!(
+            o,
+            [Occurrence {
+                start: utc("2026-10-24T23:30:00Z"),
+                end: utc("2026-10-25T01:30:00Z")
+            }]
+        );
+        // Clocks go forward at 01:00 GMT on 2026-03-29: 01:30 does not exist that day.
+        let gap = window(
+            WindowKind::Freeze,
+            "everywhere",
+            "Europe/London",
+            "2026-03-27T01:30",
+            "2026-03-27T03:00",
+            Some("FREQ=DAILY"),
+        );
+        let days = gap.occurrences(utc("2026-03-27T00:00:00Z"), utc("2026-03-31T00:00:00Z"));
+        assert_eq!(
+            days.len(),
+            4,
+            "one occurrence a day, the gap day included: {days:?}"
+        );
+        // That day's window still ends at 03:00 BST = 02:00 UTC.
+        // That day it starts when the clocks jump (02:00 BST = 01:00 UTC) and still ends at
+        // 03:00 BST = 02:00 UTC.
+        assert!(
+            days.contains(&Occurrence {
+                start: utc("2026-03-29T01:00:00Z"),
+                end: utc("2026-03-29T02:00:00Z")
+            }),
+            "{days:?}"
         );
     }
 

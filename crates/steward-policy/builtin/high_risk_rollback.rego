@@ -19,10 +19,11 @@ deny contains "a high-risk change needs a backup or snapshot to restore from: se
 	not input.change.backup.reference
 }
 
+# `verified_at` is null when absent, and `not null` does not hold in Rego: test for a string.
 deny contains msg if {
 	input.risk.level == "high"
 	reference := input.change.backup.reference
-	not input.change.backup.verified_at
+	not is_string(input.change.backup.verified_at)
 	msg := sprintf("backup %s has never been restored: test a restore and set backup.verified_at", [reference])
 }
 
@@ -30,6 +31,7 @@ deny contains msg if {
 warn contains msg if {
 	input.risk.level == "high"
 	verified := input.change.backup.verified_at
+	is_string(verified)
 	time.parse_rfc3339_ns(input.now) - time.parse_rfc3339_ns(verified) > 2592000000000000
 	msg := sprintf("backup %s was last verified more than 30 days ago (%s)", [input.change.backup.reference, verified])
 }

@@ -46,3 +46,9 @@ test_low_risk_needs_no_backup if {
 	inp := json.patch(base, [{"op": "replace", "path": "/risk/level", "value": "low"}, {"op": "replace", "path": "/change/rollback_plan", "value": "n/a"}])
 	count(rule.deny) == 0 with input as inp
 }
+
+test_null_verification_is_denied_as_the_server_sends_it if {
+	inp := json.patch(base, [{"op": "replace", "path": "/change/backup/verified_at", "value": null}])
+	some msg in rule.deny with input as inp
+	contains(msg, "never been restored")
+}

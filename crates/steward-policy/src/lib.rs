@@ -9,7 +9,7 @@
 //!
 //! [`PolicySet`] loads modules, refuses broken ones with file and line, and evaluates every rule
 //! in one call through a generated aggregator module. Its version is a SHA-256 over the modules'
-//! paths and text, so a receipt names exactly the policy set that decided. [`run_tests`] is the
+//! file names and text, so a receipt names exactly the policy set that decided. [`run_tests`] is the
 //! `opa test` of Steward: every `test_*` rule in every module must evaluate to `true`. Files named
 //! `*_test.rego` hold tests and are never loaded into a serving policy set.
 
@@ -125,7 +125,9 @@ const OUTPUTS: [&str; 5] = ["deny", "warn", "approvals", "obligations", "inputs"
 /// Adds modules to an engine, naming the file and line of the first broken one.
 fn engine_with(modules: &[&Module]) -> Result<(Engine, Vec<(String, String)>), PolicyError> {
     let mut engine = Engine::new();
-    engine.set_strict_builtin_errors(false);
+    // A builtin that fails (a bad timestamp, a type error) is an evaluation error, so the set
+    // fails closed instead of leaving a deny silently undefined.
+    engine.set_strict_builtin_errors(true);
     let mut packages = Vec::with_capacity(modules.len());
     for module in modules {
         let package = engine
@@ -220,13 +222,23 @@ impl PolicySet {
                 rule.controls = texts(&controls);
             }
         }
+        // Over file names and text, not the directory: `./policies` and `/etc/steward/policies`
+        // holding the same files are the same policy set.
         let mut hasher = Sha256::new();
-        let mut sorted: Vec<&Module> = modules.iter().collect();
-        sorted.sort_by(|a, b| a.path.cmp(&b.path));
-        for module in sorted {
-            hasher.update(module.path.as_bytes());
+        let mut named: Vec<(&str, &str)> = modules
+            .iter()
+            .map(|m| {
+                (
+                    m.path.rsplit('/').next().unwrap_or(&m.path),
+                    m.text.as_str(),
+                )
+            })
+            .collect();
+        named.sort();
+        for (name, text) in named {
+            hasher.update(name.as_bytes());
             hasher.update([0]);
-            hasher.update(module.text.as_bytes());
+            hasher.update(text.as_bytes());
             hasher.update([0]);
         }
         let version = format!("sha256:{}", steward_audit::hex::encode(&hasher.finalize()));
@@ -278,14 +290,32 @@ fn texts(value: &Value) -> Vec<String> {
     out
 }
 
+/// A rule output that must be a set (`deny contains msg if …`): anything else is a mistake in
+/// the rule, reported as an evaluation error so the set fails closed rather than passing.
+fn set_of(rule: &str, output: &str, value: &Value) -> Result<Vec<String>, String> {
+    match value {
+        Value::Null | Value::Array(_) => Ok(texts(value)),
+        other => Err(format!(
+            "rule {rule}: `{output}` is {other}, but must be a set (write `{output} contains msg if {{ … }}`)"
+        )),
+    }
+}
+
 fn verdict_of(rule: &Rule, engine: &mut Engine) -> Result<RuleVerdict, String> {
     let mut raw = Map::new();
     for (output, path) in &rule.outputs {
         raw.insert((*output).to_owned(), eval_json(engine, path)?);
     }
     let raw = Value::Object(raw);
-    let deny = texts(&raw["deny"]);
-    let warn = texts(&raw["warn"]);
+    let deny = set_of(&rule.name, "deny", &raw["deny"])?;
+    let warn = set_of(&rule.name, "warn", &raw["warn"])?;
+    let obligations = set_of(&rule.name, "obligations", &raw["obligations"])?;
+    if !matches!(raw["approvals"], Value::Null | Value::Array(_)) {
+        return Err(format!(
+            "rule {}: `approvals` must be a set of {{\"role\", \"reason\"}} objects",
+            rule.name
+        ));
+    }
     let mut approvals = Vec::new();
     for item in raw["approvals"].as_array().into_iter().flatten() {
         let role = item["role"]
@@ -314,7 +344,7 @@ fn verdict_of(rule: &Rule, engine: &mut Engine) -> Result<RuleVerdict, String> {
         deny,
         warn,
         approvals,
-        obligations: texts(&raw["obligations"]),
+        obligations,
         inputs: match &raw["inputs"] {
             Value::Object(map) => map.clone(),
             Value::Null => Map::new(),

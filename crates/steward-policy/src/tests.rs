@@ -118,6 +118,15 @@ fn version_follows_the_modules_and_tests_are_left_out() {
     modules[0].text.push_str("\n# edited\n");
     let c = PolicySet::new(modules).expect("loads");
     assert_ne!(a.version(), c.version());
+    // The same files read from another directory are the same set.
+    let moved: Vec<Module> = builtin_modules()
+        .into_iter()
+        .map(|m| Module {
+            path: m.path.replace("builtin/", "/etc/steward/policies/"),
+            text: m.text,
+        })
+        .collect();
+    assert_eq!(PolicySet::new(moved).expect("loads").version(), a.version());
 }
 
 #[test]
@@ -150,4 +159,30 @@ fn bad_approval_roles_are_an_evaluation_error() {
     .expect("loads");
     let err = set.evaluate(&json!({})).expect_err("unknown role");
     assert!(err.contains("boss"), "{err}");
+}
+
+#[test]
+fn mistakes_in_rules_fail_closed_instead_of_passing() {
+    // A deny written as a boolean rule is not a set of messages.
+    let set = PolicySet::new(vec![module(
+        "b.rego",
+        "package steward.rules.b\nimport rego.v1\ndeny if input.x == 1\n",
+    )])
+    .expect("loads");
+    let err = set.evaluate(&json!({"x": 1})).expect_err("not a set");
+    assert!(err.contains("`deny` is true, but must be a set"), "{err}");
+    assert!(
+        set.evaluate(&json!({"x": 2}))
+            .expect("undefined is fine")
+            .iter()
+            .all(|v| v.verdict == Verdict::Pass)
+    );
+
+    // A builtin that fails is an error, not a silently undefined deny.
+    let set = PolicySet::new(vec![module(
+        "t.rego",
+        "package steward.rules.t\nimport rego.v1\ndeny contains \"old\" if time.parse_rfc3339_ns(input.at) < 0\n",
+    )])
+    .expect("loads");
+    assert!(set.evaluate(&json!({"at": "not a time"})).is_err());
 }

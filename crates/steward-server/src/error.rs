@@ -93,9 +93,12 @@ impl From<Refused> for ApiError {
                 message,
                 details: json!({ "reason": "freeze" }),
             },
-            Refused::Conflict(message) => ApiError::Conflict {
+            Refused::Conflict {
                 message,
-                details: json!({ "reason": "conflict" }),
+                unacknowledged,
+            } => ApiError::Conflict {
+                message,
+                details: json!({ "reason": "conflict", "unacknowledged": unacknowledged }),
             },
         }
     }

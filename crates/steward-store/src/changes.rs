@@ -70,6 +70,29 @@ pub(crate) fn transition_records(change: &Change, transitions: &[Transition]) ->
         .collect()
 }
 
+/// Fills `window_start`/`window_end` for changes stored before those columns existed.
+pub(crate) async fn backfill_windows(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT tenant_id, number, version, document FROM changes")
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &rows {
+        let change = from_row(row)?;
+        let Some(window) = change.effective_window() else {
+            continue;
+        };
+        sqlx::query(
+            "UPDATE changes SET window_start = $1, window_end = $2 WHERE tenant_id = $3 AND number = $4",
+        )
+        .bind(ts(window.start))
+        .bind(ts(window.end))
+        .bind(row.try_get::<String, _>("tenant_id")?)
+        .bind(row.try_get::<i64, _>("number")?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn document(change: &Change) -> Result<String, StoreError> {
     serde_json::to_string(change).map_err(|e| StoreError::corrupt("change document", e))
 }

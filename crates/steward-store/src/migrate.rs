@@ -98,6 +98,11 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(),
         );
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        if migration.version == 2 {
+            // The window columns are derived from each change's document, which SQL cannot
+            // read the same way on both backends: fill them from Rust, in the same transaction.
+            crate::changes::backfill_windows(&mut tx).await?;
+        }
         sqlx::query("INSERT INTO steward_migrations (version, name, checksum) VALUES ($1, $2, $3)")
             .bind(migration.version)
             .bind(migration.name)

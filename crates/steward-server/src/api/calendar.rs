@@ -261,15 +261,36 @@ pub async fn feed(
             )
         }
     };
-    let changes = store
-        .list_changes(&ChangeFilter {
-            target: target.as_ref().map(|t| t.name.clone()),
-            window_overlaps: Some((from, to)),
-            limit: 1000,
-            ..ChangeFilter::default()
-        })
-        .await?;
+    // Every change in the period, a page at a time.
+    let mut changes = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_changes(&ChangeFilter {
+                target: target.as_ref().map(|t| t.name.clone()),
+                window_overlaps: Some((from, to)),
+                before_number: before,
+                limit: 1000,
+                ..ChangeFilter::default()
+            })
+            .await?;
+        let full = page.len() == 1000;
+        before = page.last().map(|c| c.id.number());
+        changes.extend(page);
+        if !full {
+            break;
+        }
+    }
     let windows = store.calendar_windows().await?;
+    // Target-scoped windows belong to their target's environment.
+    let scoped: Vec<TargetName> = windows
+        .iter()
+        .filter_map(|w| match &w.scope {
+            Scope::Target(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    let scoped_targets = store.targets_named(&scoped).await?;
 
     let mut cal = Calendar::new(now);
     for change in changes.iter().rev() {
@@ -321,7 +342,9 @@ pub async fn feed(
             (None, Some(env)) => match &window.scope {
                 Scope::Everywhere => true,
                 Scope::Environment(e) => *e == env,
-                Scope::Target(_) => true,
+                Scope::Target(name) => scoped_targets
+                    .iter()
+                    .any(|t| &t.name == name && t.environment == env),
             },
             (None, None) => true,
         };

@@ -115,6 +115,9 @@ pub struct TransitionInput {
     pub comment: Option<String>,
     /// For `schedule`: the window to run in (defaults to the requested window).
     pub window: Option<WindowInput>,
+    /// For `schedule`: overlapping changes (`CHG-<n>`) checked to run beside this one.
+    #[serde(default)]
+    pub acknowledge_conflicts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -289,12 +292,27 @@ pub async fn submit_change(
     let store = caller.store(&state.store);
     let principal = submitter.principal();
     let loaded = load_facts(&store, &request, principal.roles.iter().collect()).await?;
-    let (change, transitions) = Change::open(
+    let title = request.title.clone();
+    let opened = Change::open(
         principal.tenant.clone(),
         principal.name.clone(),
         request,
         loaded.facts(&state),
-    )?;
+    );
+    let (change, transitions) = match opened {
+        Ok(opened) => opened,
+        Err(refused) => {
+            // Nothing is stored for a refused submission, except a denial's audit record.
+            // The subject is in the tree's leaf, so it names the requester only; the title
+            // goes with the receipt into the erasable payload.
+            let subject = ("change_request", principal.name.to_string());
+            let mut error = ApiError::from(refused);
+            if let ApiError::PolicyDenied { details, .. } = &mut error {
+                details["title"] = serde_json::json!(title);
+            }
+            return Err(record_denial(&state, &store, subject, &principal.name, error).await);
+        }
+    };
     let change = store.insert_change(change, transitions).await?;
     flag_conflicts(&state, &store, &change, &loaded.schedule).await;
     tracing::info!(change = %change.id, r#type = %change.classification.change_type, state = %change.state, "change submitted");
@@ -412,6 +430,51 @@ async fn update_change(
     Err(StoreError::Conflict.into())
 }
 
+/// `acknowledge_conflicts` as change ids, naming any that is not one.
+fn parse_acknowledged(texts: &[String]) -> Result<Vec<ChangeId>, ApiError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            ChangeId::parse(text).ok_or_else(|| {
+                ApiError::invalid_field(
+                    &format!("acknowledge_conflicts[{i}]"),
+                    format!("'{text}' is not a change id like CHG-12"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Records a policy denial in the audit log before it is returned: the decisions a policy
+/// refuses are the ones an auditor most wants to see. Other errors pass through.
+pub(crate) async fn record_denial(
+    state: &AppState,
+    store: &TenantStore<'_>,
+    subject: (&'static str, String),
+    actor: &UserName,
+    error: ApiError,
+) -> ApiError {
+    let ApiError::PolicyDenied { message, details } = error else {
+        return error;
+    };
+    let record = AuditRecord {
+        occurred_at: state.clock.now(),
+        actor: actor.to_string(),
+        action: "policy.denied".into(),
+        subject_type: subject.0,
+        subject_id: subject.1,
+        outcome: "denied",
+        correlation_id: None,
+        details: serde_json::json!({ "error": message, "policy": details["policy"], "title": details["title"] }),
+    };
+    if let Err(e) = store.record_events(&[record]).await {
+        tracing::error!(error = %e, "could not record a policy denial in the audit log");
+        return e.into();
+    }
+    ApiError::PolicyDenied { message, details }
+}
+
 /// A comment or note that is recorded in the audit log: required, bounded.
 fn required_note(field: &str, text: &str) -> Result<String, ApiError> {
     let text = text.trim().to_owned();
@@ -439,22 +502,14 @@ async fn decide(
 ) -> Result<Json<ChangeView>, ApiError> {
     let actor = caller.as_actor()?;
     let comment = required_note("comment", &body.comment)?;
-    let mut acknowledged = Vec::new();
-    for (i, text) in body.acknowledge_conflicts.iter().enumerate() {
-        acknowledged.push(ChangeId::parse(text).ok_or_else(|| {
-            ApiError::invalid_field(
-                &format!("acknowledge_conflicts[{i}]"),
-                format!("'{text}' is not a change id like CHG-12"),
-            )
-        })?);
-    }
+    let acknowledged = parse_acknowledged(&body.acknowledge_conflicts)?;
     let id = parse_id(&id)?;
     let store = caller.store(&state.store);
     let principal = actor.principal();
     let current = load(&store, &id).await?;
     let targets = targets_of(&store, &current.request.targets).await?;
     let schedule = schedule_for(&store, &id, current.effective_window(), &targets).await?;
-    let change = update_change(&store, &id, |change| {
+    let decided = update_change(&store, &id, |change| {
         Ok(change.decide(
             DecisionRequest {
                 who: &principal.name,
@@ -470,7 +525,14 @@ async fn decide(
             },
         )?)
     })
-    .await?;
+    .await;
+    let change = match decided {
+        Ok(change) => change,
+        Err(e) => {
+            let subject = ("change", id.to_string());
+            return Err(record_denial(&state, &store, subject, &principal.name, e).await);
+        }
+    };
     tracing::info!(change = %change.id, by = %principal.name, decision = decision.as_str(), state = %change.state, "decision recorded");
     Ok(Json(ChangeView::new(&change, state.clock.now())))
 }
@@ -525,10 +587,16 @@ pub async fn submit_draft(
     )
     .await?;
     let who = submitter.principal().name.clone();
-    let change = update_change(&store, &id, |change| {
+    let submitted = update_change(&store, &id, |change| {
         Ok(change.submit_draft(&who, loaded.facts(&state))?)
     })
-    .await?;
+    .await;
+    let change = match submitted {
+        Ok(change) => change,
+        Err(e) => {
+            return Err(record_denial(&state, &store, ("change", id.to_string()), &who, e).await);
+        }
+    };
     flag_conflicts(&state, &store, &change, &loaded.schedule).await;
     Ok(Json(ChangeView::new(&change, state.clock.now())))
 }
@@ -586,10 +654,16 @@ pub async fn transition_change(
         }
         None => ScheduleCheck::default(),
     };
+    let acknowledged = parse_acknowledged(&body.acknowledge_conflicts)?;
     let change = update_change(&store, &id, |change| {
         let mut out = Vec::new();
         if checked_window.is_some() && change.state.can_become(step.target_state()) {
-            out.extend(change.check_freezes(&schedule, &principal.name)?);
+            out.extend(change.check_schedule(
+                &schedule,
+                &principal.name,
+                &acknowledged,
+                step == Step::Schedule,
+            )?);
         }
         out.push(change.advance(
             step,
@@ -621,11 +695,12 @@ pub async fn fulfil_obligation(
     let note = required_note("note", &body.note)?;
     let id = parse_id(&id)?;
     let store = caller.store(&state.store);
-    let who = actor.principal().name.clone();
+    let principal = actor.principal();
     let change = update_change(&store, &id, |change| {
         Ok(vec![change.fulfil(
             &name,
-            &who,
+            &principal.name,
+            &principal.roles,
             note.clone(),
             state.clock.now(),
         )?])

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use steward_core::approval::describe;
-use steward_core::change::{Change, Refused};
+use steward_core::change::{Change, Preview, Refused};
 use steward_core::policy::{PolicyEvaluator, Stage};
 use steward_core::submission::ChangeRequest;
 use steward_store::ChangeFilter;
@@ -68,8 +68,9 @@ pub async fn policy_set(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct EvaluationView {
     pub policy_set: String,
-    /// Whether submitting now would be refused by policy.
+    /// Whether submitting now would be refused: by policy, or by a freeze.
     pub denied: bool,
+    /// Why: each policy denial (`rule: message`) and each freeze.
     pub denials: Vec<String>,
     pub warnings: Vec<String>,
     /// standard, normal or emergency
@@ -98,7 +99,11 @@ pub async fn evaluate(
     let store = caller.store(&state.store);
     let principal = caller.principal();
     let loaded = load_facts(&store, &request, principal.roles.iter().collect()).await?;
-    let (change, receipt) = match Change::preview(
+    let Preview {
+        change,
+        receipt,
+        refusals,
+    } = match Change::preview(
         principal.tenant.clone(),
         principal.name.clone(),
         request,
@@ -110,8 +115,8 @@ pub async fn evaluate(
     };
     Ok(Json(EvaluationView {
         policy_set: receipt.policy_set.clone(),
-        denied: receipt.denied(),
-        denials: receipt.denials(),
+        denied: !refusals.is_empty(),
+        denials: refusals,
         warnings: receipt.warnings(),
         change_type: change.classification.change_type.to_string(),
         risk_score: change.risk.score,

@@ -325,9 +325,16 @@ fn acknowledged_submissions_survive_kill_9(backend: Backend) {
     let acknowledged: Vec<String> = runtime.block_on(async {
         let http = reqwest::Client::new();
         let mut clients = tokio::task::JoinSet::new();
+        // Counts acknowledgements, so the kill lands mid-stream however fast the machine is.
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for _ in 0..8 {
-            let (http, base, token, body) =
-                (http.clone(), server.url.clone(), rita.clone(), body.clone());
+            let (http, base, token, body, answered) = (
+                http.clone(),
+                server.url.clone(),
+                rita.clone(),
+                body.clone(),
+                answered.clone(),
+            );
             clients.spawn(async move {
                 let mut ids = Vec::new();
                 // Until the server dies; an answer that never came is not an acknowledgement.
@@ -343,7 +350,8 @@ fn acknowledged_submissions_survive_kill_9(backend: Backend) {
                     }
                     match response.json::<Value>().await {
                         Ok(change) => {
-                            ids.push(change["id"].as_str().unwrap_or_default().to_owned())
+                            ids.push(change["id"].as_str().unwrap_or_default().to_owned());
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         Err(_) => break,
                     }
@@ -351,7 +359,12 @@ fn acknowledged_submissions_survive_kill_9(backend: Backend) {
                 ids
             });
         }
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while answered.load(std::sync::atomic::Ordering::Relaxed) < 20
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let mut server = server;
         server.child.kill().expect("kill -9");
         server.child.wait().expect("reaped");

@@ -61,6 +61,38 @@ async fn a_policy_deny_blocks_submission_and_a_warning_is_recorded(backend: Back
     );
     let (_, listed) = app.get("/api/v1/changes", &c.rita).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing stored");
+    // ...but the denial itself is in the audit log.
+    let (_, leaves) = app
+        .get("/api/v1/audit/leaves?from=0&limit=1000", ADMIN_TOKEN)
+        .await;
+    let denials: Vec<&str> = leaves
+        .as_array()
+        .expect("leaves")
+        .iter()
+        .filter_map(|l| l["entry"].as_str())
+        .filter(|e| e.contains("\"policy.denied\""))
+        .collect();
+    assert_eq!(denials.len(), 1, "{leaves}");
+    assert!(
+        denials[0].contains("\"subject_id\":\"rita\""),
+        "{}",
+        denials[0]
+    );
+    // A backup never restored, as the server sends it (`verified_at: null`), is denied too.
+    let unverified = change(
+        json!({"targets": ["credit-model"], "environment": "production",
+        "impact": {"data": "high", "availability": "low", "compliance": "low"},
+        "backup": {"reference": "snap-7", "verified_at": null}}),
+    );
+    let (status, body) = app.submit(&c.rita, unverified).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("snap-7 has never been restored"),
+        "{body}"
+    );
 
     // Without a window the maintenance rule warns; warnings do not block and are kept.
     let ok = app.submit_ok(&c.rita, change(json!({}))).await;
@@ -144,6 +176,18 @@ inputs := {"category": input.change.category, "approvals_so_far": count(input.ap
         body["error"],
         "refused by policy: gpu_quota: a quota change is approved by the CISO first"
     );
+    let (_, shown) = app
+        .get(&format!("/api/v1/changes/{quota_id}"), &c.rita)
+        .await;
+    assert!(
+        actions(&shown).contains(&"policy.denied".to_owned()),
+        "{:?}",
+        actions(&shown)
+    );
+    assert_eq!(
+        shown["approvals"]["given"].as_array().map(Vec::len),
+        Some(0)
+    );
     // The CISO, then the owner; the change needs both.
     let (status, body) = app.decide(&cass, &quota_id, "approve", "budget ok").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -207,6 +251,23 @@ async fn freezes_refuse_changes_and_emergencies_need_the_ciso(backend: Backend) 
     assert_eq!(created["next"]["start"], "2027-03-29T04:00:00Z");
 
     let in_freeze = window("2027-03-30T22:00:00Z", "2027-03-30T23:00:00Z");
+    // A preview says so before anyone submits.
+    let (status, preview) = app
+        .post(
+            "/api/v1/policy/evaluate",
+            &c.rita,
+            change(json!({"window": in_freeze})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["denied"], true);
+    assert!(
+        preview["denials"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("quarter-end"),
+        "{preview}"
+    );
     let (status, body) = app
         .submit(&c.rita, change(json!({"window": in_freeze})))
         .await;
@@ -263,6 +324,63 @@ async fn freezes_refuse_changes_and_emergencies_need_the_ciso(backend: Backend) 
             .unwrap_or("")
             .contains("CISO overrides the freeze"),
         "{approved}"
+    );
+}
+
+async fn a_freeze_declared_after_the_ciso_approved_refuses_the_emergency(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let cass = app.user("cass", &["ciso"]).await;
+    let vic = app.user("vic", &["vp_engineering"]).await;
+    let ivan = app.user("ivan", &["requester"]).await;
+    let emergency = app
+        .submit_ok(
+            &c.rita,
+            change(json!({"emergency": true, "justification": "fraud ring exploiting the v6 scoring gap",
+                "window": window("2027-05-10T22:00:00Z", "2027-05-10T23:00:00Z")})),
+        )
+        .await;
+    let eid = id(&emergency);
+    assert_eq!(
+        app.decide(&cass, &eid, "approve", "go").await.0,
+        StatusCode::OK
+    );
+    let (status, _) = freeze(
+        &app,
+        ADMIN_TOKEN,
+        json!({"name": "may-close", "kind": "freeze", "scope": "everywhere", "timezone": "UTC",
+            "starts": "2027-05-10T00:00", "ends": "2027-05-11T00:00", "reason": "month-end"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // The CISO approved before this freeze existed: the VP's approval cannot complete it.
+    let (status, body) = app.decide(&vic, &eid, "approve", "go").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("resubmit"),
+        "{body}"
+    );
+    // Scheduling an approved change into the freeze is refused as well.
+    let normal = app
+        .submit_ok(
+            &c.rita,
+            change(json!({"window": window("2027-05-12T22:00:00Z", "2027-05-12T23:00:00Z")})),
+        )
+        .await;
+    let nid = id(&normal);
+    app.decide(&c.mia, &nid, "approve", "ok").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/changes/{nid}/transitions"),
+            &ivan,
+            json!({"step": "schedule", "window": window("2027-05-10T12:00:00Z", "2027-05-10T13:00:00Z")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("may-close"),
+        "{body}"
     );
 }
 
@@ -382,7 +500,7 @@ async fn overlapping_changes_are_flagged_and_the_later_needs_an_acknowledgement(
     assert_eq!(conflict.as_array().map(Vec::len), Some(1), "{conflict}");
     assert_eq!(conflict[0]["change"], second_id.as_str());
     assert_eq!(conflict[0]["via"][0], "churn runs on gpu-a");
-    assert_eq!(conflict[0]["earlier"], false);
+    assert_eq!(conflict[0]["needs_acknowledgement"], false);
     assert!(actions(&shown_first).contains(&"change.conflict_flagged".to_owned()));
     let (_, shown_second) = app
         .get(&format!("/api/v1/changes/{second_id}"), &c.rita)
@@ -417,6 +535,42 @@ async fn overlapping_changes_are_flagged_and_the_later_needs_an_acknowledgement(
         body["approvals"]["given"][0]["acknowledged_conflicts"][0],
         first_id.as_str()
     );
+
+    // Scheduling another approved change onto the cluster's window needs the acknowledgement too.
+    let ivan = app.user("ivan", &["requester"]).await;
+    let third = app
+        .submit_ok(&c.rita, change(json!({"targets": ["churn"]})))
+        .await;
+    let third_id = id(&third);
+    app.decide(&c.mia, &third_id, "approve", "ok").await;
+    let into_overlap = json!({"step": "schedule", "window": window("2027-02-01T22:35:00Z", "2027-02-01T22:45:00Z")});
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/changes/{third_id}/transitions"),
+            &ivan,
+            into_overlap.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let mut unacknowledged: Vec<&str> = body["details"]["unacknowledged"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    unacknowledged.sort();
+    assert_eq!(unacknowledged, [first_id.as_str(), second_id.as_str()]);
+    let mut acknowledged = into_overlap;
+    acknowledged["acknowledge_conflicts"] = json!([first_id, second_id]);
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/changes/{third_id}/transitions"),
+            &ivan,
+            acknowledged,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "scheduled");
 }
 
 async fn a_post_implementation_review_is_owed_before_closing(backend: Backend) {
@@ -446,6 +600,28 @@ async fn a_post_implementation_review_is_owed_before_closing(backend: Backend) {
             .as_str()
             .unwrap_or("")
             .contains("post_implementation_review"),
+        "{body}"
+    );
+    // Someone unconnected to the change cannot write its review; an unknown obligation is named.
+    let stranger = app.user("sam", &["requester"]).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/changes/{eid}/obligations/post_implementation_review"),
+            &stranger,
+            json!({"note": "looks fine to me"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/changes/{eid}/obligations/pir"),
+            &ivan,
+            json!({"note": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("obligation"),
         "{body}"
     );
     let (status, body) = app
@@ -770,6 +946,7 @@ both_backends!(
     a_broken_policy_set_stops_the_server_from_starting,
     freezes_refuse_changes_and_emergencies_need_the_ciso,
     a_freeze_declared_after_submission_refuses_approval,
+    a_freeze_declared_after_the_ciso_approved_refuses_the_emergency,
     a_recurring_freeze_follows_local_time_across_the_dst_change,
     overlapping_changes_are_flagged_and_the_later_needs_an_acknowledgement,
     a_post_implementation_review_is_owed_before_closing,
