@@ -10,6 +10,7 @@ pub mod approval;
 pub mod catalog;
 pub mod change;
 pub mod classify;
+pub mod gate;
 pub mod names;
 pub mod policy;
 pub mod risk;

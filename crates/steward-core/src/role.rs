@@ -19,10 +19,12 @@ pub enum Role {
     /// Read-only: sees everything in its tenant, changes nothing.
     Auditor,
     Admin,
+    /// A CI/CD service account: asks the deployment gate, records pipeline changes.
+    Pipeline,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Requester,
         Role::Manager,
         Role::CabMember,
@@ -31,6 +33,7 @@ impl Role {
         Role::ComplianceOfficer,
         Role::Auditor,
         Role::Admin,
+        Role::Pipeline,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Role {
             Role::ComplianceOfficer => "compliance_officer",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Pipeline => "pipeline",
         }
     }
 }

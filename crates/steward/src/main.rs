@@ -97,6 +97,19 @@ enum Command {
         #[command(subcommand)]
         command: ChangeCommand,
     },
+    /// The deployment gate for pipelines: exit 0 (and why) when the change may deploy to the
+    /// target now — approved, in its window, outside freezes, covering the target — else exit 1.
+    Gate {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// CHG-<n>
+        #[arg(long)]
+        change: String,
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        environment: String,
+    },
     /// Compliance policy as code (Rego): test, evaluate, backtest.
     Policy {
         #[command(flatten)]
@@ -138,7 +151,7 @@ enum UserCommand {
     /// Create an account (admin only) and print its API token.
     Create {
         name: String,
-        /// Comma-separated: requester, manager, cab_member, ciso, vp_engineering, compliance_officer, auditor, admin.
+        /// Comma-separated: requester, manager, cab_member, ciso, vp_engineering, compliance_officer, auditor, admin, pipeline.
         #[arg(long = "role", required = true)]
         roles: String,
     },
@@ -459,6 +472,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Change { client, command } => run_change(Ctx::new(&client)?, command).await,
+        Command::Gate {
+            client,
+            change,
+            target,
+            environment,
+        } => {
+            let ctx = Ctx::new(&client)?;
+            let verdict = ctx
+                .client
+                .call_with_query(
+                    Method::GET,
+                    &format!("/api/v1/changes/{change}/gate"),
+                    &[("target", target), ("environment", environment)],
+                    None,
+                )
+                .await?;
+            let reason = verdict["reason"].as_str().unwrap_or("no reason given");
+            if verdict["allowed"].as_bool() == Some(true) {
+                ctx.print(&verdict, |_| format!("allowed: {reason}\n"))
+            } else {
+                if ctx.output == OutputFormat::Json {
+                    output::emit(true, &verdict, |_| String::new())?;
+                }
+                bail!("refused: {reason}")
+            }
+        }
         Command::Policy { client, command } => {
             let ctx = Ctx::new(&client)?;
             governance::run_policy(&ctx.client, ctx.output == OutputFormat::Json, command).await

@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use steward_core::approval::Decision;
 use steward_core::change::{Change, DecisionRequest, Facts, Governance, Step};
@@ -707,4 +707,59 @@ pub async fn fulfil_obligation(
     })
     .await?;
     Ok(Json(ChangeView::new(&change, state.clock.now())))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GateQuery {
+    /// The target the pipeline is about to deploy to.
+    pub target: String,
+    /// production, staging or development
+    pub environment: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GateView {
+    pub change: String,
+    pub state: String,
+    /// Whether the deployment may go ahead now.
+    pub allowed: bool,
+    pub reason: String,
+}
+
+/// The deployment gate for pipelines: may this change be deployed to this target now? Always 200
+/// with `allowed` and the reason; `steward gate` turns a refusal into exit status 1.
+#[utoipa::path(get, path = "/api/v1/changes/{id}/gate", tag = "changes", params(("id" = String, Path, description = "CHG-<n>"), GateQuery),
+    responses((status = 200, body = GateView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn gate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    QueryParams(query): QueryParams<GateQuery>,
+) -> Result<Json<GateView>, ApiError> {
+    let target = TargetName::parse(&query.target)
+        .map_err(|e| ApiError::invalid_field("target", e.to_string()))?;
+    let environment = query
+        .environment
+        .parse::<steward_core::target::Environment>()
+        .map_err(|e| ApiError::invalid_field("environment", e))?;
+    let id = parse_id(&id)?;
+    let store = caller.store(&state.store);
+    let change = load(&store, &id).await?;
+    let now = state.clock.now();
+    let targets = targets_of(&store, &change.request.targets).await?;
+    let this_moment = Window {
+        start: now,
+        end: now + chrono::Duration::seconds(1),
+    };
+    let schedule = schedule_for(&store, &id, Some(&this_moment), &targets).await?;
+    let verdict = steward_core::gate::check(&change, &target, environment, now, &schedule);
+    tracing::info!(change = %id, target = %target, allowed = verdict.allowed, by = %caller.name(), "deployment gate asked");
+    Ok(Json(GateView {
+        change: id.to_string(),
+        state: change.state.to_string(),
+        allowed: verdict.allowed,
+        reason: verdict.reason,
+    }))
 }

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::submit_draft))
         .routes(routes!(changes::transition_change))
         .routes(routes!(changes::fulfil_obligation))
+        .routes(routes!(changes::gate))
         .routes(routes!(policy::policy_set))
         .routes(routes!(policy::evaluate))
         .routes(routes!(policy::stored_inputs))

@@ -8,3 +8,4 @@ mod cli;
 mod governance;
 mod helpers;
 mod lifecycle;
+mod pipelines;
