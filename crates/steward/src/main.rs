@@ -102,7 +102,7 @@ enum Command {
     Gate {
         #[command(flatten)]
         client: ClientArgs,
-        /// CHG-<n>
+        /// The change id, e.g. CHG-7.
         #[arg(long)]
         change: String,
         #[arg(long)]
