@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod change;
 pub mod classify;
 pub mod gate;
+pub mod metrics;
 pub mod names;
 pub mod policy;
 pub mod risk;

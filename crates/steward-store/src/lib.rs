@@ -16,6 +16,7 @@ pub mod audit;
 mod calendar;
 mod catalog;
 mod changes;
+mod metrics;
 mod migrate;
 pub mod privacy;
 pub mod submissions;
@@ -24,6 +25,7 @@ mod users;
 
 pub use audit::{AuditEvent, AuditLeaf, AuditRecord, StoredCheckpoint};
 pub use changes::ChangeFilter;
+pub use metrics::SampleQuery;
 pub use privacy::{Erasure, Retention, RetentionOutcome};
 pub use users::Principal;
 

@@ -29,6 +29,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_calendar.sql"),
         postgres: include_str!("../migrations/postgres/0002_calendar.sql"),
     },
+    Migration {
+        version: 3,
+        name: "metrics",
+        sqlite: include_str!("../migrations/sqlite/0003_metrics.sql"),
+        postgres: include_str!("../migrations/postgres/0003_metrics.sql"),
+    },
 ];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.

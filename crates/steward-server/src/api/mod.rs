@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod changes;
 pub mod health;
+pub mod metrics;
 pub mod policy;
 pub mod targets;
 pub mod users;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::transition_change))
         .routes(routes!(changes::fulfil_obligation))
         .routes(routes!(changes::gate))
+        .routes(routes!(metrics::push, metrics::query))
         .routes(routes!(policy::policy_set))
         .routes(routes!(policy::evaluate))
         .routes(routes!(policy::stored_inputs))

@@ -8,4 +8,5 @@ mod cli;
 mod governance;
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod pipelines;
