@@ -47,6 +47,17 @@ pub struct Backup {
     pub verified_at: Option<DateTime<Utc>>,
 }
 
+/// The CI/CD run a change came from: what was built, where, and the artifact it produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineRef {
+    /// The commit deployed (7 to 64 hex digits).
+    pub commit: String,
+    /// The pipeline run: a URL, or the CI system's run id.
+    pub run: String,
+    /// The artifact's content digest, `sha256:<64 hex>`, when the pipeline knows it.
+    pub artifact_digest: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     pub start: DateTime<Utc>,
@@ -74,6 +85,9 @@ pub struct ChangeRequest {
     pub draft: bool,
     #[serde(default)]
     pub backup: Option<Backup>,
+    /// Set when a pipeline raised the change (`steward change submit --from-pipeline`).
+    #[serde(default)]
+    pub pipeline: Option<PipelineRef>,
 }
 
 /// Every top-level field a submission may carry; anything else is refused as a likely typo.
@@ -94,12 +108,14 @@ pub const SUBMISSION_FIELDS: &[&str] = &[
     "links",
     "draft",
     "backup",
+    "pipeline",
 ];
 /// Most targets one change may name; a larger change should be split so approvers can judge it.
 pub const MAX_TARGETS: usize = 100;
 const IMPACT_FIELDS: &[&str] = &["data", "availability", "compliance", "rollback_complexity"];
 const WINDOW_FIELDS: &[&str] = &["start", "end"];
 const BACKUP_FIELDS: &[&str] = &["reference", "verified_at"];
+const PIPELINE_FIELDS: &[&str] = &["commit", "run", "artifact_digest"];
 
 /// Reads fields out of one JSON object, recording an error for each bad one.
 struct Reader<'a> {
@@ -388,6 +404,38 @@ impl ChangeRequest {
             })
         });
 
+        let pipeline = r.object("pipeline", false).and_then(|map| {
+            let mut r = Reader {
+                object: map,
+                prefix: "pipeline",
+                errors: &mut *r.errors,
+            };
+            r.refuse_unknown(PIPELINE_FIELDS);
+            let commit = r.required_text("commit", 64);
+            if let Some(c) = &commit
+                && (c.len() < 7 || !c.chars().all(|ch| ch.is_ascii_hexdigit()))
+            {
+                r.fail("commit", "must be a commit hash: 7 to 64 hex digits");
+            }
+            let run = r.required_text("run", 2000);
+            let artifact_digest = r.optional_text("artifact_digest", 200);
+            if let Some(d) = &artifact_digest
+                && !d.strip_prefix("sha256:").is_some_and(|hex| {
+                    hex.len() == 64 && hex.chars().all(|ch| ch.is_ascii_hexdigit())
+                })
+            {
+                r.fail(
+                    "artifact_digest",
+                    "must be sha256: followed by 64 hex digits",
+                );
+            }
+            Some(PipelineRef {
+                commit: commit?,
+                run: run?,
+                artifact_digest,
+            })
+        });
+
         match (
             title,
             description,
@@ -422,6 +470,7 @@ impl ChangeRequest {
                 links,
                 draft,
                 backup,
+                pipeline,
             }),
             _ => Err(errors),
         }

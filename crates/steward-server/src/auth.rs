@@ -116,7 +116,7 @@ impl Caller {
     }
 
     pub fn as_submitter(&self) -> Result<Submitter<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Requester, Role::Manager, Role::Admin];
+        const ROLES: &[Role] = &[Role::Requester, Role::Manager, Role::Admin, Role::Pipeline];
         self.has_any(ROLES)
             .then_some(Submitter(&self.0))
             .ok_or_else(|| requires(ROLES))

@@ -198,7 +198,14 @@ enum CatalogCommand {
 #[derive(Debug, Subcommand)]
 enum ChangeCommand {
     /// Submit a change request from a YAML or JSON file (`-` reads standard input).
-    Submit { file: PathBuf },
+    Submit {
+        file: PathBuf,
+        /// Record the CI/CD run raising it, from the pipeline's environment: the commit
+        /// (GITHUB_SHA, CI_COMMIT_SHA or STEWARD_PIPELINE_COMMIT), the run (the GitHub Actions
+        /// run URL, CI_PIPELINE_URL or STEWARD_PIPELINE_RUN) and STEWARD_ARTIFACT_DIGEST.
+        #[arg(long)]
+        from_pipeline: bool,
+    },
     /// List changes, newest first.
     List {
         #[arg(long)]
@@ -322,6 +329,33 @@ fn init_logging() {
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(filter)
         .init();
+}
+
+/// The `pipeline` field of a change request from a CI system's environment variables.
+fn pipeline_from_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Value> {
+    let first = |names: &[&str]| names.iter().find_map(|n| var(n).filter(|v| !v.is_empty()));
+    let commit = first(&["STEWARD_PIPELINE_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA"]);
+    let github_run = match (
+        var("GITHUB_SERVER_URL"),
+        var("GITHUB_REPOSITORY"),
+        var("GITHUB_RUN_ID"),
+    ) {
+        (Some(server), Some(repo), Some(run)) => {
+            Some(format!("{server}/{repo}/actions/runs/{run}"))
+        }
+        _ => None,
+    };
+    let run = first(&["STEWARD_PIPELINE_RUN", "CI_PIPELINE_URL"]).or(github_run);
+    let (Some(commit), Some(run)) = (commit, run) else {
+        bail!(
+            "--from-pipeline needs the commit (GITHUB_SHA, CI_COMMIT_SHA or STEWARD_PIPELINE_COMMIT) and the run (GITHUB_SERVER_URL + GITHUB_REPOSITORY + GITHUB_RUN_ID, CI_PIPELINE_URL or STEWARD_PIPELINE_RUN) in the environment"
+        );
+    };
+    Ok(json!({
+        "commit": commit,
+        "run": run,
+        "artifact_digest": var("STEWARD_ARTIFACT_DIGEST"),
+    }))
 }
 
 /// Reads a YAML or JSON document (`-` for standard input) into JSON.
@@ -526,8 +560,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
     match command {
-        ChangeCommand::Submit { file } => {
-            let document = read_document(&file)?;
+        ChangeCommand::Submit {
+            file,
+            from_pipeline,
+        } => {
+            let mut document = read_document(&file)?;
+            if from_pipeline {
+                let pipeline = pipeline_from_env(|name| std::env::var(name).ok())?;
+                match document.as_object_mut() {
+                    Some(doc) => {
+                        doc.insert("pipeline".into(), pipeline);
+                    }
+                    None => bail!("{} is not a change request object", file.display()),
+                }
+            }
             let change = ctx
                 .client
                 .call(Method::POST, "/api/v1/changes", Some(&document))

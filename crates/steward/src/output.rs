@@ -190,6 +190,18 @@ pub fn change_details(v: &Value) -> String {
     if let Some(w) = v.get("window").filter(|w| !w.is_null()) {
         let _ = writeln!(out, "  window:      {} → {}", s(w, "/start"), s(w, "/end"));
     }
+    if let Some(p) = v.get("pipeline").filter(|p| !p.is_null()) {
+        let _ = writeln!(
+            out,
+            "  pipeline:    commit {} run {}{}",
+            s(p, "/commit"),
+            s(p, "/run"),
+            p.get("artifact_digest")
+                .and_then(Value::as_str)
+                .map(|d| format!(" artifact {d}"))
+                .unwrap_or_default()
+        );
+    }
     if let Some(b) = v.get("backup").filter(|b| !b.is_null()) {
         let verified = match b.get("verified_at").and_then(Value::as_str) {
             Some(at) => format!("restore verified {at}"),

@@ -61,6 +61,19 @@ pub struct SubmitChange {
     pub draft: Option<bool>,
     /// The backup or snapshot to restore from; high-risk changes need one, verified.
     pub backup: Option<BackupInput>,
+    /// The CI/CD run that raised the change (`steward change submit --from-pipeline`).
+    pub pipeline: Option<PipelineInput>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct PipelineInput {
+    /// The commit deployed, 7 to 64 hex digits.
+    pub commit: String,
+    /// The pipeline run's URL or id.
+    pub run: String,
+    /// `sha256:<64 hex>` of the artifact.
+    pub artifact_digest: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -132,6 +132,9 @@ pub struct ChangeView {
     /// The backup or snapshot the change can be restored from.
     #[schema(value_type = Option<Object>)]
     pub backup: Option<Value>,
+    /// The CI/CD run that raised the change: commit, run, artifact digest.
+    #[schema(value_type = Option<Object>)]
+    pub pipeline: Option<Value>,
     /// Every policy evaluation (decision receipt): stage, policy-set version, and each rule's
     /// verdict, messages, added approvals, obligations and the inputs it looked at.
     #[schema(value_type = Vec<Object>)]
@@ -245,6 +248,10 @@ impl ChangeView {
                 .backup
                 .as_ref()
                 .and_then(|b| serde_json::to_value(b).ok()),
+            pipeline: request
+                .pipeline
+                .as_ref()
+                .and_then(|p| serde_json::to_value(p).ok()),
             policy: serde_json::to_value(&change.policy_receipts).unwrap_or_default(),
             obligations: serde_json::to_value(&change.obligations).unwrap_or_default(),
             freeze_overrides: serde_json::to_value(&change.freeze_overrides).unwrap_or_default(),

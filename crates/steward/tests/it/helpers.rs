@@ -316,10 +316,16 @@ pub struct Run {
 
 /// Runs the `steward` binary as a user would, against `url` with `token`.
 pub fn run_steward(url: &str, token: &str, args: &[&str]) -> Run {
+    run_steward_with(url, token, args, &[])
+}
+
+/// As [`run_steward`], with extra environment variables (a CI system's, say).
+pub fn run_steward_with(url: &str, token: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
         .args(args)
         .env("STEWARD_URL", url)
         .env("STEWARD_TOKEN", token)
+        .envs(env.iter().copied())
         .output()
         .expect("steward runs");
     Run {

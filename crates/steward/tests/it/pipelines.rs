@@ -1,7 +1,9 @@
 //! CI/CD pipelines: the deployment gate (`steward gate`) as a pipeline's service account runs it.
 
 use crate::both_backends;
-use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, id, run_steward};
+use crate::helpers::{
+    ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, id, run_steward, run_steward_with,
+};
 use chrono::{Duration, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -137,4 +139,142 @@ async fn the_gate_answers_with_exit_status_and_reason(backend: Backend) {
     );
 }
 
-both_backends!(the_gate_answers_with_exit_status_and_reason);
+/// A pipeline records its own deployment: a catalog (standard) change approves itself and the
+/// gate lets it through; a normal one waits for its approver.
+async fn a_pipeline_submits_its_deployment_as_a_change(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let _ = cast(&app).await;
+    let ci = app.user("ci-deployer", &["pipeline"]).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/targets",
+            ADMIN_TOKEN,
+            json!({"name": "gpu-a", "kind": "compute_cluster", "owner": "mia", "environment": "staging", "criticality": "low", "regulated": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let dir = db.dir.path();
+    let patch = dir.join("patch.json");
+    std::fs::write(
+        &patch,
+        change(json!({"category": "security-patch", "catalog_item": "security-patch", "targets": ["gpu-a"],
+            "title": "Patch the CUDA driver on gpu-a",
+            "impact": {"data": "low", "availability": "low", "compliance": "low"}}))
+        .to_string(),
+    )
+    .expect("write");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let github = [
+        ("GITHUB_SHA", "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"),
+        ("GITHUB_SERVER_URL", "https://github.example"),
+        ("GITHUB_REPOSITORY", "bank/fraud-platform"),
+        ("GITHUB_RUN_ID", "8812"),
+        ("STEWARD_ARTIFACT_DIGEST", digest.as_str()),
+    ];
+    let patch_arg = patch.to_str().expect("path");
+    let run = run_steward_with(
+        &app.base,
+        &ci,
+        &[
+            "change",
+            "submit",
+            patch_arg,
+            "--from-pipeline",
+            "--output",
+            "json",
+        ],
+        &github,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let submitted: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(submitted["type"], "standard");
+    assert_eq!(submitted["state"], "approved");
+    assert_eq!(submitted["requester"], "ci-deployer");
+    assert_eq!(
+        submitted["pipeline"],
+        json!({"commit": "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+            "run": "https://github.example/bank/fraud-platform/actions/runs/8812",
+            "artifact_digest": digest})
+    );
+    let sid = id(&submitted);
+    let run = run_steward(
+        &app.base,
+        &ci,
+        &[
+            "gate",
+            "--change",
+            &sid,
+            "--target",
+            "gpu-a",
+            "--environment",
+            "staging",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("approved by its catalog item"),
+        "{}",
+        run.stdout
+    );
+
+    // A normal deployment from the pipeline waits for its owner.
+    let deploy = dir.join("deploy.json");
+    std::fs::write(&deploy, change(json!({})).to_string()).expect("write");
+    let run = run_steward_with(
+        &app.base,
+        &ci,
+        &[
+            "change",
+            "submit",
+            deploy.to_str().expect("path"),
+            "--from-pipeline",
+        ],
+        &[
+            ("CI_COMMIT_SHA", "0123abcd"),
+            ("CI_PIPELINE_URL", "https://gitlab.example/p/-/pipelines/7"),
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("state pending_approval"),
+        "{}",
+        run.stdout
+    );
+
+    // Without the CI variables, one line says which are needed; a bad commit is a field error.
+    let run = run_steward(
+        &app.base,
+        &ci,
+        &["change", "submit", patch_arg, "--from-pipeline"],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .starts_with("error: --from-pipeline needs the commit"),
+        "{}",
+        run.stderr
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/changes",
+            &ci,
+            change(
+                json!({"pipeline": {"commit": "main", "run": "42", "artifact_digest": "md5:x"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let fields: Vec<&str> = body["details"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["pipeline.commit", "pipeline.artifact_digest"]);
+}
+
+both_backends!(
+    the_gate_answers_with_exit_status_and_reason,
+    a_pipeline_submits_its_deployment_as_a_change,
+);
