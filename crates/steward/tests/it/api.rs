@@ -1,7 +1,7 @@
 //! The API's edges: authentication, authorization, bad input, health, and the OpenAPI document.
 
 use crate::both_backends;
-use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change};
+use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, field_names};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -103,12 +103,7 @@ async fn bad_input_gets_a_4xx_naming_each_field(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = body["details"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .map(|f| f["field"].as_str().unwrap_or(""))
-        .collect();
+    let fields = field_names(&body);
     assert_eq!(
         fields,
         [
@@ -152,12 +147,7 @@ async fn bad_input_gets_a_4xx_naming_each_field(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = body["details"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .map(|f| f["field"].as_str().unwrap_or(""))
-        .collect();
+    let fields = field_names(&body);
     assert_eq!(fields, ["kind", "criticality", "owner", "parent"]);
 
     // Duplicates are a conflict.

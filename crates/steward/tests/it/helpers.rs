@@ -303,6 +303,16 @@ pub async fn cast(app: &TestApp) -> Cast {
     cast
 }
 
+/// The names of the bad fields in a 422 answer, in order.
+pub fn field_names(body: &Value) -> Vec<&str> {
+    body["details"]["fields"]
+        .as_array()
+        .expect("a 422 body lists its fields")
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect()
+}
+
 pub fn id(change: &Value) -> String {
     change["id"].as_str().expect("id").to_owned()
 }

@@ -1,7 +1,7 @@
 //! Metric samples through the API: batches, idempotent resends, label filters, refusals.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDb, cast};
+use crate::helpers::{Backend, TestApp, TestDb, cast, field_names};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -77,12 +77,7 @@ async fn bad_samples_are_refused_whole_with_every_field_named(backend: Backend) 
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let fields: Vec<&str> = body["details"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .filter_map(|f| f["field"].as_str())
-        .collect();
+    let fields = field_names(&body);
     assert_eq!(fields, ["samples[1].name", "samples[1].value"]);
     let (_, stored) = app
         .get(

@@ -2,7 +2,8 @@
 
 use crate::both_backends;
 use crate::helpers::{
-    ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, id, run_steward, run_steward_with,
+    ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, field_names, id, run_steward,
+    run_steward_with,
 };
 use chrono::{Duration, SecondsFormat, Utc};
 use reqwest::StatusCode;
@@ -265,12 +266,7 @@ async fn a_pipeline_submits_its_deployment_as_a_change(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let fields: Vec<&str> = body["details"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .filter_map(|f| f["field"].as_str())
-        .collect();
+    let fields = field_names(&body);
     assert_eq!(fields, ["pipeline.commit", "pipeline.artifact_digest"]);
 }
 
