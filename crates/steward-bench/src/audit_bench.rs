@@ -221,6 +221,7 @@ async fn proofs(
         audit_retention: Default::default(),
         policy_dir: None,
         builtin_policies: true,
+        github: None,
     };
     let app = steward_server::Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);

@@ -170,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
         audit_retention: Default::default(),
         policy_dir: None,
         builtin_policies: true,
+        github: None,
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);

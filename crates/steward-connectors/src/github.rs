@@ -4,6 +4,17 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+/// The `X-Hub-Signature-256` value GitHub sends for `body` (for tests and replays).
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!(
+        "sha256={}",
+        steward_audit::hex::encode(&mac.finalize().into_bytes())
+    )
+}
+
 /// Whether `header` (the `X-Hub-Signature-256` value) signs `body` with `secret`.
 pub fn verify(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
     let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
@@ -30,6 +41,7 @@ mod tests {
 
     #[test]
     fn verifies_githubs_published_example_and_refuses_the_rest() {
+        assert_eq!(sign(SECRET, BODY), HEADER);
         assert!(verify(SECRET, BODY, Some(HEADER)));
         assert!(!verify(SECRET, b"Hello, World?", Some(HEADER)));
         assert!(!verify(b"another secret", BODY, Some(HEADER)));

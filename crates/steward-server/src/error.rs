@@ -45,6 +45,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A system Steward called on the caller's behalf failed.
+    #[error("{0}")]
+    BadGateway(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -119,6 +122,7 @@ impl IntoResponse for ApiError {
             ApiError::PolicyDenied { details, .. } => (StatusCode::FORBIDDEN, details.clone()),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Value::Null),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Value::Null),
+            ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, Value::Null),
             ApiError::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "request failed unexpectedly");
                 (StatusCode::INTERNAL_SERVER_ERROR, Value::Null)

@@ -56,6 +56,31 @@ pub struct ServerConfig {
     pub policy_dir: Option<PathBuf>,
     /// Whether the built-in policy pack is loaded (default: yes).
     pub builtin_policies: bool,
+    /// GitHub deployment protection rules, when configured.
+    pub github: Option<GithubConfig>,
+}
+
+/// How Steward answers GitHub's deployment protection rule webhooks.
+#[derive(Clone)]
+pub struct GithubConfig {
+    /// The webhook's secret: requests are authenticated by their X-Hub-Signature-256.
+    pub webhook_secret: String,
+    /// A token that may review deployments (an app installation token or a fine-grained token
+    /// with `deployments: write`), sent to the callback URL.
+    pub token: String,
+    /// The tenant whose changes GitHub deployments refer to.
+    pub tenant: steward_core::TenantId,
+}
+
+impl std::fmt::Debug for GithubConfig {
+    // Hand-written: neither secret reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubConfig")
+            .field("webhook_secret", &"<redacted>")
+            .field("token", &"<redacted>")
+            .field("tenant", &self.tenant)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -79,6 +104,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("audit_retention", &self.audit_retention)
             .field("policy_dir", &self.policy_dir)
             .field("builtin_policies", &self.builtin_policies)
+            .field("github", &self.github)
             .finish()
     }
 }

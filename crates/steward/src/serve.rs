@@ -53,6 +53,12 @@ pub struct ServeArgs {
     /// Leave the built-in policy pack out (only the policy directory's rules apply).
     #[arg(long, env = "STEWARD_NO_BUILTIN_POLICIES")]
     no_builtin_policies: bool,
+    /// The secret of a GitHub webhook sending deployment_protection_rule events.
+    #[arg(long, env = "STEWARD_GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    github_webhook_secret: Option<String>,
+    /// The token Steward answers GitHub's deployment reviews with.
+    #[arg(long, env = "STEWARD_GITHUB_TOKEN", hide_env_values = true)]
+    github_token: Option<String>,
 }
 
 /// The config file's shape.
@@ -71,6 +77,15 @@ struct FileConfig {
     audit: FileAudit,
     #[serde(default)]
     policy: FilePolicy,
+    #[serde(default)]
+    github: FileGithub,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGithub {
+    webhook_secret: Option<String>,
+    token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -172,6 +187,20 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
     if cab_quorum == 0 {
         bail!("the CAB quorum must be at least 1");
     }
+    let github = match (
+        args.github_webhook_secret.or(file.github.webhook_secret),
+        args.github_token.or(file.github.token),
+    ) {
+        (None, None) => None,
+        (Some(webhook_secret), Some(token)) => Some(steward_server::GithubConfig {
+            webhook_secret,
+            token,
+            tenant: steward_core::TenantId::default_tenant(),
+        }),
+        _ => bail!(
+            "the GitHub integration needs both a webhook secret (STEWARD_GITHUB_WEBHOOK_SECRET) and a token (STEWARD_GITHUB_TOKEN)"
+        ),
+    };
     Ok(ServerConfig {
         listen,
         database_url,
@@ -193,6 +222,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
         },
         policy_dir: args.policy_dir.or(file.policy.dir),
         builtin_policies: !args.no_builtin_policies && file.policy.builtin.unwrap_or(true),
+        github,
     })
 }
 

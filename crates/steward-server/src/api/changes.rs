@@ -193,7 +193,7 @@ pub(crate) async fn schedule_for(
 }
 
 /// The change's targets as they are now, in the request's order.
-async fn targets_of(
+pub(crate) async fn targets_of(
     store: &TenantStore<'_>,
     names: &[TargetName],
 ) -> Result<Vec<Target>, ApiError> {

@@ -5,6 +5,7 @@ pub mod body;
 pub mod calendar;
 pub mod catalog;
 pub mod changes;
+pub mod github;
 pub mod health;
 pub mod metrics;
 pub mod policy;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::fulfil_obligation))
         .routes(routes!(changes::gate))
         .routes(routes!(metrics::push, metrics::query))
+        .routes(routes!(github::deployment_protection))
         .routes(routes!(policy::policy_set))
         .routes(routes!(policy::evaluate))
         .routes(routes!(policy::stored_inputs))

@@ -103,6 +103,7 @@ pub fn config(db: &TestDb) -> ServerConfig {
         audit_retention: Default::default(),
         policy_dir: None,
         builtin_policies: true,
+        github: None,
     }
 }
 

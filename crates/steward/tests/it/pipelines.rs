@@ -270,7 +270,230 @@ async fn a_pipeline_submits_its_deployment_as_a_change(backend: Backend) {
     assert_eq!(fields, ["pipeline.commit", "pipeline.artifact_digest"]);
 }
 
+/// What the stand-in for GitHub's API received: the callback path, headers and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
+
+/// A local HTTP server standing in for api.github.com: it accepts deployment review callbacks
+/// (`POST /repos/{owner}/{repo}/actions/runs/{run}/deployment_protection_rule`) and records them.
+async fn fake_github() -> (String, Received) {
+    use axum::routing::post;
+    let received: Received = Default::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/repos/{owner}/{repo}/actions/runs/{run}/deployment_protection_rule",
+        post(
+            move |uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap,
+                  axum::Json(body): axum::Json<Value>| {
+                let store = store.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    store
+                        .lock()
+                        .expect("lock")
+                        .push((uri.path().to_owned(), auth, body));
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, received)
+}
+
+const SECRET: &str = "github-webhook-secret-for-tests";
+
+/// A `deployment_protection_rule` event as GitHub sends it (trimmed to the fields Steward reads
+/// plus enough context to be recognisable).
+fn protection_event(github: &str, reference: &str, environment: &str) -> Value {
+    json!({
+        "action": "requested",
+        "environment": environment,
+        "event": "deployment",
+        "deployment_callback_url": format!("{github}/repos/bank/fraud-platform/actions/runs/8812/deployment_protection_rule"),
+        "deployment": {
+            "url": "https://api.github.example/repos/bank/fraud-platform/deployments/1234",
+            "id": 1234,
+            "sha": "4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+            "ref": reference,
+            "task": "deploy",
+            "payload": {},
+            "environment": environment,
+            "description": null,
+            "creator": {"login": "octocat", "id": 1, "type": "User"}
+        },
+        "repository": {"id": 99, "full_name": "bank/fraud-platform", "private": true},
+        "installation": {"id": 42},
+        "sender": {"login": "octocat", "id": 1, "type": "User"}
+    })
+}
+
+async fn deliver(
+    app: &TestApp,
+    event: &str,
+    body: &Value,
+    signature: Option<String>,
+) -> (StatusCode, Value) {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let mut request = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/integrations/github/deployment-protection",
+            app.base
+        ))
+        .header("x-github-event", event)
+        .header("content-type", "application/json")
+        .body(bytes.clone());
+    if let Some(signature) = signature {
+        request = request.header("x-hub-signature-256", signature);
+    }
+    let response = request.send().await.expect("delivered");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn sign(body: &Value) -> Option<String> {
+    let bytes = serde_json::to_vec(body).expect("json");
+    Some(steward_connectors::github::sign(SECRET.as_bytes(), &bytes))
+}
+
+async fn github_deployment_protection_rules_are_answered_through_the_callback(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (github, received) = fake_github().await;
+    let mut cfg = crate::helpers::config(&db);
+    cfg.github = Some(steward_server::GithubConfig {
+        webhook_secret: SECRET.into(),
+        token: "ghs_test_installation_token".into(),
+        tenant: steward_core::TenantId::default_tenant(),
+    });
+    let app = TestApp::spawn_with(cfg, steward_server::Clock::default()).await;
+    let c = cast(&app).await;
+    let open_now = json!({"start": at(Duration::hours(-1)), "end": at(Duration::hours(1))});
+    let approved = app
+        .submit_ok(&c.rita, change(json!({"window": open_now})))
+        .await;
+    let approved_id = id(&approved);
+    app.decide(&c.mia, &approved_id, "approve", "ok").await;
+    let pending = app
+        .submit_ok(&c.rita, change(json!({"window": open_now})))
+        .await;
+    let pending_id = id(&pending);
+
+    // Approved, in its window, for this environment: GitHub is told to go ahead.
+    let event = protection_event(&github, &format!("release/{approved_id}"), "staging");
+    let (status, body) = deliver(&app, "deployment_protection_rule", &event, sign(&event)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "approved");
+    {
+        let calls = received.lock().expect("lock");
+        assert_eq!(calls.len(), 1);
+        assert_eq!(
+            calls[0].0,
+            "/repos/bank/fraud-platform/actions/runs/8812/deployment_protection_rule"
+        );
+        assert_eq!(calls[0].1, "Bearer ghs_test_installation_token");
+        assert_eq!(calls[0].2["state"], "approved");
+        assert_eq!(calls[0].2["environment_name"], "staging");
+        assert!(
+            calls[0].2["comment"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(&format!("Steward: {approved_id} is approved"))
+        );
+    }
+    // The same deployment to production: rejected, with the reason.
+    let event = protection_event(&github, &format!("release/{approved_id}"), "production");
+    let (_, body) = deliver(&app, "deployment_protection_rule", &event, sign(&event)).await;
+    assert_eq!(body["state"], "rejected");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("is for staging, not production"),
+        "{body}"
+    );
+    // Still waiting for approval; no change named at all.
+    let mut event = protection_event(&github, "refs/heads/main", "staging");
+    event["deployment"]["payload"] = json!({"steward_change": pending_id});
+    let (_, body) = deliver(&app, "deployment_protection_rule", &event, sign(&event)).await;
+    assert_eq!(body["state"], "rejected");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pending_approval"),
+        "{body}"
+    );
+    let event = protection_event(&github, "refs/heads/main", "staging");
+    let (_, body) = deliver(&app, "deployment_protection_rule", &event, sign(&event)).await;
+    assert_eq!(body["state"], "rejected");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("no Steward change named"),
+        "{body}"
+    );
+    assert_eq!(received.lock().expect("lock").len(), 4);
+
+    // Forged, tampered or unsigned requests are refused and answer nothing.
+    let event = protection_event(&github, &format!("release/{approved_id}"), "staging");
+    let forged = Some(steward_connectors::github::sign(
+        b"not the secret",
+        &serde_json::to_vec(&event).expect("json"),
+    ));
+    assert_eq!(
+        deliver(&app, "deployment_protection_rule", &event, forged)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let mut tampered = event.clone();
+    tampered["environment"] = json!("production");
+    assert_eq!(
+        deliver(&app, "deployment_protection_rule", &tampered, sign(&event))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        deliver(&app, "deployment_protection_rule", &event, None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(received.lock().expect("lock").len(), 4);
+    // Other events (GitHub's ping) are acknowledged and ignored.
+    let ping = json!({"zen": "Keep it logically awesome.", "hook_id": 7});
+    let (status, body) = deliver(&app, "ping", &ping, sign(&ping)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["state"], "ignored");
+    // Every review is in the change's history.
+    let (_, shown) = app
+        .get(&format!("/api/v1/changes/{approved_id}"), &c.rita)
+        .await;
+    let reviews: Vec<&str> = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["action"].as_str())
+        .filter(|a| a.starts_with("github."))
+        .collect();
+    assert_eq!(
+        reviews,
+        ["github.deployment_approved", "github.deployment_rejected"]
+    );
+}
+
 both_backends!(
     the_gate_answers_with_exit_status_and_reason,
     a_pipeline_submits_its_deployment_as_a_change,
+    github_deployment_protection_rules_are_answered_through_the_callback,
 );
