@@ -222,6 +222,7 @@ async fn proofs(
         policy_dir: None,
         builtin_policies: true,
         github: None,
+        gitlab: None,
     };
     let app = steward_server::Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);

@@ -171,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
         policy_dir: None,
         builtin_policies: true,
         github: None,
+        gitlab: None,
     };
     let app = Application::build(config).await?;
     let base = format!("http://{}", app.local_addr()?);

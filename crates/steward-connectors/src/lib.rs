@@ -4,4 +4,5 @@
 //! behind one trait, so a Kubernetes executor drops in beside them.
 
 pub mod github;
+pub mod gitlab;
 pub mod standard_webhooks;

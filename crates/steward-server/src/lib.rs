@@ -58,6 +58,31 @@ pub struct ServerConfig {
     pub builtin_policies: bool,
     /// GitHub deployment protection rules, when configured.
     pub github: Option<GithubConfig>,
+    /// GitLab deployment events, when configured.
+    pub gitlab: Option<GitlabConfig>,
+}
+
+/// How Steward records GitLab's deployment events.
+#[derive(Clone)]
+pub struct GitlabConfig {
+    /// The webhook's secret token, sent by GitLab in X-Gitlab-Token.
+    pub webhook_token: String,
+    /// The account deployments without a change are recorded as (give it the pipeline role).
+    pub account: steward_core::UserName,
+    /// GitLab project (`group/project`) → the Steward target its deployments change.
+    pub projects: std::collections::BTreeMap<String, steward_core::TargetName>,
+    pub tenant: steward_core::TenantId,
+}
+
+impl std::fmt::Debug for GitlabConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitlabConfig")
+            .field("webhook_token", &"<redacted>")
+            .field("account", &self.account)
+            .field("projects", &self.projects)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
 }
 
 /// How Steward answers GitHub's deployment protection rule webhooks.
@@ -105,6 +130,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("policy_dir", &self.policy_dir)
             .field("builtin_policies", &self.builtin_policies)
             .field("github", &self.github)
+            .field("gitlab", &self.gitlab)
             .finish()
     }
 }

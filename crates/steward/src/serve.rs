@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// The token Steward answers GitHub's deployment reviews with.
     #[arg(long, env = "STEWARD_GITHUB_TOKEN", hide_env_values = true)]
     github_token: Option<String>,
+    /// The secret token of a GitLab webhook sending deployment events (projects map to targets
+    /// in the config file's [gitlab.projects]).
+    #[arg(long, env = "STEWARD_GITLAB_WEBHOOK_TOKEN", hide_env_values = true)]
+    gitlab_webhook_token: Option<String>,
 }
 
 /// The config file's shape.
@@ -79,6 +83,19 @@ struct FileConfig {
     policy: FilePolicy,
     #[serde(default)]
     github: FileGithub,
+    #[serde(default)]
+    gitlab: FileGitlab,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGitlab {
+    webhook_token: Option<String>,
+    /// The account deployments without a change are recorded as [default: gitlab].
+    account: Option<String>,
+    /// `"group/project" = "target-name"`.
+    #[serde(default)]
+    projects: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +218,29 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
             "the GitHub integration needs both a webhook secret (STEWARD_GITHUB_WEBHOOK_SECRET) and a token (STEWARD_GITHUB_TOKEN)"
         ),
     };
+    let gitlab = match args.gitlab_webhook_token.or(file.gitlab.webhook_token) {
+        None => None,
+        Some(webhook_token) => {
+            let account = file.gitlab.account.unwrap_or_else(|| "gitlab".to_owned());
+            let account = steward_core::UserName::parse(&account)
+                .map_err(|e| anyhow::anyhow!("[gitlab] account '{account}' {e}"))?;
+            let mut projects = std::collections::BTreeMap::new();
+            for (project, target) in file.gitlab.projects {
+                let target = steward_core::TargetName::parse(&target).map_err(|e| {
+                    anyhow::anyhow!(
+                        "[gitlab.projects] '{project}' = '{target}': the target name {e}"
+                    )
+                })?;
+                projects.insert(project, target);
+            }
+            Some(steward_server::GitlabConfig {
+                webhook_token,
+                account,
+                projects,
+                tenant: steward_core::TenantId::default_tenant(),
+            })
+        }
+    };
     Ok(ServerConfig {
         listen,
         database_url,
@@ -223,6 +263,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
         policy_dir: args.policy_dir.or(file.policy.dir),
         builtin_policies: !args.no_builtin_policies && file.policy.builtin.unwrap_or(true),
         github,
+        gitlab,
     })
 }
 

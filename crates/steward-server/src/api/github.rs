@@ -31,7 +31,7 @@ pub struct ReviewView {
 }
 
 /// Finds `CHG-<digits>` in free text.
-fn change_id_in(text: &str) -> Option<ChangeId> {
+pub(crate) fn change_id_in(text: &str) -> Option<ChangeId> {
     let upper = text.to_ascii_uppercase();
     let mut rest = upper.as_str();
     while let Some(at) = rest.find("CHG-") {

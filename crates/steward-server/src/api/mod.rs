@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod changes;
 pub mod github;
+pub mod gitlab;
 pub mod health;
 pub mod metrics;
 pub mod policy;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::gate))
         .routes(routes!(metrics::push, metrics::query))
         .routes(routes!(github::deployment_protection))
+        .routes(routes!(gitlab::deployment))
         .routes(routes!(policy::policy_set))
         .routes(routes!(policy::evaluate))
         .routes(routes!(policy::stored_inputs))

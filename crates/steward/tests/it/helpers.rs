@@ -104,6 +104,7 @@ pub fn config(db: &TestDb) -> ServerConfig {
         policy_dir: None,
         builtin_policies: true,
         github: None,
+        gitlab: None,
     }
 }
 

@@ -492,8 +492,161 @@ async fn github_deployment_protection_rules_are_answered_through_the_callback(ba
     );
 }
 
+/// A GitLab "Deployment Hook" event, as GitLab sends it.
+fn gitlab_event(project: &str, status: &str, commit_title: &str) -> Value {
+    json!({
+        "object_kind": "deployment",
+        "status": status,
+        "status_changed_at": "2026-11-23 10:00:00 +0000",
+        "deployment_id": 15,
+        "deployable_id": 796,
+        "deployable_url": format!("https://gitlab.example/{project}/-/jobs/796"),
+        "environment": "staging",
+        "environment_tier": "staging",
+        "environment_slug": "staging",
+        "environment_external_url": "https://staging.example.com",
+        "project": {"id": 30, "name": "fraud-platform", "path_with_namespace": project, "web_url": format!("https://gitlab.example/{project}")},
+        "ref": "main",
+        "short_sha": "279484c0",
+        "user": {"id": 1, "name": "Dee Ployer", "username": "dee"},
+        "user_url": "https://gitlab.example/dee",
+        "commit_url": format!("https://gitlab.example/{project}/-/commit/279484c09fbe69ededfced8c1bb6e6d24616b468"),
+        "commit_title": commit_title
+    })
+}
+
+async fn gitlab_deployments_are_linked_to_their_change_or_recorded_as_one(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut cfg = crate::helpers::config(&db);
+    cfg.gitlab = Some(steward_server::GitlabConfig {
+        webhook_token: "gl-webhook-token".into(),
+        account: steward_core::UserName::parse("gitlab").expect("name"),
+        projects: [(
+            "bank/fraud-platform".to_owned(),
+            steward_core::TargetName::parse("fraud-scoring").expect("name"),
+        )]
+        .into(),
+        tenant: steward_core::TenantId::default_tenant(),
+    });
+    let app = TestApp::spawn_with(cfg, steward_server::Clock::default()).await;
+    let c = cast(&app).await;
+    app.user("gitlab", &["pipeline"]).await;
+    let send = |event: Value, token: Option<&'static str>, kind: &'static str| {
+        let base = app.base.clone();
+        async move {
+            let mut request = reqwest::Client::new()
+                .post(format!("{base}/api/v1/integrations/gitlab/deployments"))
+                .header("x-gitlab-event", kind)
+                .json(&event);
+            if let Some(token) = token {
+                request = request.header("x-gitlab-token", token);
+            }
+            let response = request.send().await.expect("sent");
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let open_now = json!({"start": at(Duration::hours(-1)), "end": at(Duration::hours(1))});
+    let approved = app
+        .submit_ok(&c.rita, change(json!({"window": open_now})))
+        .await;
+    let approved_id = id(&approved);
+    app.decide(&c.mia, &approved_id, "approve", "ok").await;
+    let pending = app
+        .submit_ok(&c.rita, change(json!({"window": open_now})))
+        .await;
+    let pending_id = id(&pending);
+    let token = Some("gl-webhook-token");
+
+    // Named and approved: linked.
+    let event = gitlab_event(
+        "bank/fraud-platform",
+        "running",
+        &format!("Deploy v7 ({approved_id})"),
+    );
+    let (status, body) = send(event, token, "Deployment Hook").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "linked");
+    assert_eq!(body["change"], approved_id.as_str());
+    // Named but not approved: linked, and recorded as unapproved.
+    let event = gitlab_event(
+        "bank/fraud-platform",
+        "success",
+        &format!("Deploy v8 ({pending_id})"),
+    );
+    let (_, body) = send(event, token, "Deployment Hook").await;
+    assert_eq!(body["outcome"], "linked");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("recorded an unapproved deployment"),
+        "{body}"
+    );
+    let (_, shown) = app
+        .get(&format!("/api/v1/changes/{pending_id}"), &c.rita)
+        .await;
+    let linked = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .find(|h| h["action"] == "gitlab.deployment_success")
+        .expect("the deployment is in the change's history");
+    assert_eq!(linked["details"]["gate"]["allowed"], false);
+    // Naming no change: recorded as a change on the project's target, waiting for approval.
+    let (_, body) = send(
+        gitlab_event("bank/fraud-platform", "running", "Hotfix"),
+        token,
+        "Deployment Hook",
+    )
+    .await;
+    assert_eq!(body["outcome"], "created", "{body}");
+    let created = body["change"].as_str().expect("a change id").to_owned();
+    let (_, shown) = app
+        .get(&format!("/api/v1/changes/{created}"), &c.rita)
+        .await;
+    assert_eq!(shown["requester"], "gitlab");
+    assert_eq!(shown["state"], "pending_approval");
+    assert_eq!(shown["targets"], json!(["fraud-scoring"]));
+    assert_eq!(shown["pipeline"]["commit"], "279484c0");
+    // An unmapped project is recorded against the project, not silently dropped.
+    let (_, body) = send(
+        gitlab_event("bank/other", "running", "Hotfix"),
+        token,
+        "Deployment Hook",
+    )
+    .await;
+    assert_eq!(body["outcome"], "unmatched");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("maps to no target"),
+        "{body}"
+    );
+    // Wrong or missing token: refused; other events: ignored.
+    let event = gitlab_event("bank/fraud-platform", "running", "Hotfix");
+    assert_eq!(
+        send(event.clone(), Some("guess"), "Deployment Hook")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(event.clone(), None, "Deployment Hook").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = send(json!({"object_kind": "push"}), token, "Push Hook").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["outcome"], "ignored");
+}
+
 both_backends!(
     the_gate_answers_with_exit_status_and_reason,
     a_pipeline_submits_its_deployment_as_a_change,
     github_deployment_protection_rules_are_answered_through_the_callback,
+    gitlab_deployments_are_linked_to_their_change_or_recorded_as_one,
 );
