@@ -209,22 +209,7 @@ async fn proofs(
         store.close().await;
     }
     let token = "stw_bench_admin_token_0123456789abcdef";
-    let config = steward_server::ServerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: db.url.clone(),
-        data_dir: db.dir.path().to_owned(),
-        bootstrap_token: Some(token.into()),
-        risk_policy: Default::default(),
-        routing_policy: Default::default(),
-        audit_origin: "steward.bench/audit".into(),
-        audit_signing_key: None,
-        audit_retention: Default::default(),
-        policy_dir: None,
-        builtin_policies: true,
-        github: None,
-        gitlab: None,
-    };
-    let app = steward_server::Application::build(config).await?;
+    let app = steward_server::Application::build(db.server_config(token)?).await?;
     let base = format!("http://{}", app.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {

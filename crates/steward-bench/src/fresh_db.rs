@@ -76,3 +76,25 @@ impl FreshDb {
         Ok(())
     }
 }
+
+impl FreshDb {
+    /// A server on this database with production settings, on a free port, the admin's token
+    /// being `token`.
+    pub fn server_config(&self, token: &str) -> anyhow::Result<steward_server::ServerConfig> {
+        Ok(steward_server::ServerConfig {
+            listen: "127.0.0.1:0".parse()?,
+            database_url: self.url.clone(),
+            data_dir: self.dir.path().to_owned(),
+            bootstrap_token: Some(token.into()),
+            risk_policy: Default::default(),
+            routing_policy: Default::default(),
+            audit_origin: "steward.bench/audit".into(),
+            audit_signing_key: None,
+            audit_retention: Default::default(),
+            policy_dir: None,
+            builtin_policies: true,
+            github: None,
+            gitlab: None,
+        })
+    }
+}

@@ -17,9 +17,7 @@ use fresh_db::Backend;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use steward_core::approval::RoutingPolicy;
-use steward_core::risk::RiskPolicy;
-use steward_server::{Application, ServerConfig};
+use steward_server::Application;
 
 #[derive(Debug, Parser)]
 #[command(about = "Measure change submissions and approvals per second through the HTTP API.")]
@@ -158,22 +156,7 @@ where
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let db = fresh_db::FreshDb::new(args.backend, &args.postgres_url).await?;
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: db.url.clone(),
-        data_dir: db.dir.path().to_owned(),
-        bootstrap_token: Some(ADMIN.into()),
-        risk_policy: RiskPolicy::default(),
-        routing_policy: RoutingPolicy::default(),
-        audit_origin: "steward.bench/audit".into(),
-        audit_signing_key: None,
-        audit_retention: Default::default(),
-        policy_dir: None,
-        builtin_policies: true,
-        github: None,
-        gitlab: None,
-    };
-    let app = Application::build(config).await?;
+    let app = Application::build(db.server_config(ADMIN)?).await?;
     let base = format!("http://{}", app.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {

@@ -722,6 +722,40 @@ pub async fn fulfil_obligation(
     Ok(Json(ChangeView::new(&change, state.clock.now())))
 }
 
+/// The deployment gate, now, for `only` or else every target of `change`: the first refusal, or
+/// the first target's allowance. Shared by `steward gate` and the GitHub and GitLab endpoints.
+pub(crate) async fn gate_now(
+    state: &AppState,
+    store: &TenantStore<'_>,
+    change: &Change,
+    only: Option<&TargetName>,
+    environment: steward_core::target::Environment,
+) -> Result<steward_core::gate::GateVerdict, ApiError> {
+    let now = state.clock.now();
+    let targets = targets_of(store, &change.request.targets).await?;
+    let this_moment = Window {
+        start: now,
+        end: now + chrono::Duration::seconds(1),
+    };
+    let schedule = schedule_for(store, &change.id, Some(&this_moment), &targets).await?;
+    let asked: Vec<&TargetName> = match only {
+        Some(target) => vec![target],
+        None => change.request.targets.iter().collect(),
+    };
+    let mut verdicts = asked
+        .into_iter()
+        .map(|t| steward_core::gate::check(change, t, environment, now, &schedule));
+    let first = verdicts.next().unwrap_or(steward_core::gate::GateVerdict {
+        allowed: false,
+        reason: format!("{} names no target", change.id),
+    });
+    Ok(if first.allowed {
+        verdicts.find(|v| !v.allowed).unwrap_or(first)
+    } else {
+        first
+    })
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GateQuery {
@@ -760,14 +794,7 @@ pub async fn gate(
     let id = parse_id(&id)?;
     let store = caller.store(&state.store);
     let change = load(&store, &id).await?;
-    let now = state.clock.now();
-    let targets = targets_of(&store, &change.request.targets).await?;
-    let this_moment = Window {
-        start: now,
-        end: now + chrono::Duration::seconds(1),
-    };
-    let schedule = schedule_for(&store, &id, Some(&this_moment), &targets).await?;
-    let verdict = steward_core::gate::check(&change, &target, environment, now, &schedule);
+    let verdict = gate_now(&state, &store, &change, Some(&target), environment).await?;
     tracing::info!(change = %id, target = %target, allowed = verdict.allowed, by = %caller.name(), "deployment gate asked");
     Ok(Json(GateView {
         change: id.to_string(),

@@ -16,8 +16,6 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use steward_core::ChangeId;
-use steward_core::gate;
-use steward_core::submission::Window;
 use steward_core::target::Environment;
 use steward_store::AuditRecord;
 use utoipa::ToSchema;
@@ -117,32 +115,10 @@ pub async fn deployment_protection(
             Some(change) => match github_environment.parse::<Environment>() {
                 Err(e) => (false, format!("GitHub environment {e}"), Some(id)),
                 Ok(environment) => {
-                    let targets =
-                        super::changes::targets_of(&store, &change.request.targets).await?;
-                    let this_moment = Window {
-                        start: now,
-                        end: now + chrono::Duration::seconds(1),
-                    };
-                    let schedule =
-                        super::changes::schedule_for(&store, &id, Some(&this_moment), &targets)
+                    let verdict =
+                        super::changes::gate_now(&state, &store, &change, None, environment)
                             .await?;
-                    let verdicts: Vec<gate::GateVerdict> = change
-                        .request
-                        .targets
-                        .iter()
-                        .map(|t| gate::check(&change, t, environment, now, &schedule))
-                        .collect();
-                    match verdicts.iter().find(|v| !v.allowed) {
-                        Some(refused) => (false, refused.reason.clone(), Some(id)),
-                        None => (
-                            true,
-                            verdicts
-                                .first()
-                                .map(|v| v.reason.clone())
-                                .unwrap_or_default(),
-                            Some(id),
-                        ),
-                    }
+                    (verdict.allowed, verdict.reason, Some(id))
                 }
             },
         },

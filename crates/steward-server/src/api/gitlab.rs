@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use steward_core::ChangeId;
 use steward_core::change::Change;
 use steward_core::gate;
-use steward_core::submission::{ChangeRequest, Window};
+use steward_core::submission::ChangeRequest;
 use steward_core::target::Environment;
 use steward_store::AuditRecord;
 use utoipa::ToSchema;
@@ -121,23 +121,16 @@ pub async fn deployment(
                 reason: format!("GitLab environment {e}"),
             },
             Ok(environment) => {
-                let targets = super::changes::targets_of(&store, &change.request.targets).await?;
-                let this_moment = Window {
-                    start: now,
-                    end: now + chrono::Duration::seconds(1),
-                };
-                let schedule =
-                    super::changes::schedule_for(&store, &id, Some(&this_moment), &targets).await?;
-                change
-                    .request
-                    .targets
-                    .iter()
-                    .map(|t| gate::check(&change, t, environment, now, &schedule))
-                    .find(|v| !v.allowed)
-                    .unwrap_or(gate::GateVerdict {
+                let verdict =
+                    super::changes::gate_now(&state, &store, &change, None, environment).await?;
+                if verdict.allowed {
+                    gate::GateVerdict {
                         allowed: true,
                         reason: format!("{id} allows this deployment"),
-                    })
+                    }
+                } else {
+                    verdict
+                }
             }
         };
         let mut linked = details.clone();

@@ -270,6 +270,20 @@ async fn a_pipeline_submits_its_deployment_as_a_change(backend: Backend) {
     assert_eq!(fields, ["pipeline.commit", "pipeline.artifact_digest"]);
 }
 
+/// Two changes whose window is open now: one approved by its owner, one still waiting.
+async fn approved_and_pending(app: &TestApp, c: &crate::helpers::Cast) -> (String, String) {
+    let open_now = json!({"start": at(Duration::hours(-1)), "end": at(Duration::hours(1))});
+    let approved = app
+        .submit_ok(&c.rita, change(json!({"window": open_now})))
+        .await;
+    let approved_id = id(&approved);
+    app.decide(&c.mia, &approved_id, "approve", "ok").await;
+    let pending = app
+        .submit_ok(&c.rita, change(json!({"window": open_now})))
+        .await;
+    (approved_id, id(&pending))
+}
+
 /// What the stand-in for GitHub's API received: the callback path, headers and body.
 type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
 
@@ -375,16 +389,7 @@ async fn github_deployment_protection_rules_are_answered_through_the_callback(ba
     });
     let app = TestApp::spawn_with(cfg, steward_server::Clock::default()).await;
     let c = cast(&app).await;
-    let open_now = json!({"start": at(Duration::hours(-1)), "end": at(Duration::hours(1))});
-    let approved = app
-        .submit_ok(&c.rita, change(json!({"window": open_now})))
-        .await;
-    let approved_id = id(&approved);
-    app.decide(&c.mia, &approved_id, "approve", "ok").await;
-    let pending = app
-        .submit_ok(&c.rita, change(json!({"window": open_now})))
-        .await;
-    let pending_id = id(&pending);
+    let (approved_id, pending_id) = approved_and_pending(&app, &c).await;
 
     // Approved, in its window, for this environment: GitHub is told to go ahead.
     let event = protection_event(&github, &format!("release/{approved_id}"), "staging");
@@ -549,16 +554,7 @@ async fn gitlab_deployments_are_linked_to_their_change_or_recorded_as_one(backen
             )
         }
     };
-    let open_now = json!({"start": at(Duration::hours(-1)), "end": at(Duration::hours(1))});
-    let approved = app
-        .submit_ok(&c.rita, change(json!({"window": open_now})))
-        .await;
-    let approved_id = id(&approved);
-    app.decide(&c.mia, &approved_id, "approve", "ok").await;
-    let pending = app
-        .submit_ok(&c.rita, change(json!({"window": open_now})))
-        .await;
-    let pending_id = id(&pending);
+    let (approved_id, pending_id) = approved_and_pending(&app, &c).await;
     let token = Some("gl-webhook-token");
 
     // Named and approved: linked.
