@@ -95,6 +95,7 @@ impl FreshDb {
             builtin_policies: true,
             github: None,
             gitlab: None,
+            execution: Default::default(),
         })
     }
 }

@@ -8,5 +8,6 @@ pub mod command;
 pub mod executor;
 pub mod github;
 pub mod gitlab;
+pub mod mlflow;
 pub mod standard_webhooks;
 pub mod webhook;

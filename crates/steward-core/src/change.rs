@@ -10,6 +10,7 @@ use crate::approval::{
 };
 use crate::catalog::CatalogItem;
 use crate::classify::{self, ChangeType, Classification};
+use crate::execution::Execution;
 use crate::names::{ChangeId, TenantId, UserName};
 use crate::policy::{self, InputFacts, Obligation, PolicyEvaluator, PolicyReceipt, Stage};
 use crate::risk::{self, History, RiskAssessment, RiskPolicy};
@@ -63,6 +64,9 @@ pub struct Change {
     /// `succeeded` or `failed` once implementation ended; kept through `closed`.
     #[serde(default)]
     pub outcome: Option<String>,
+    /// The journal of running the change's steps, verifying and rolling back.
+    #[serde(default)]
+    pub execution: Option<Execution>,
 }
 
 /// What the caller looked up for a decision that depends on the world outside the change.
@@ -120,6 +124,9 @@ pub struct Transition {
     pub comment: Option<String>,
     /// The policy evaluation this transition rests on, for its audit event.
     pub policy: Option<PolicyReceipt>,
+    /// What an execution step did (its snapshot, output, check results), for its audit event.
+    #[serde(default)]
+    pub details: Option<Value>,
 }
 
 /// Lifecycle steps after approval, each requested by a person or a worker.
@@ -223,6 +230,7 @@ fn transition(
         actor: actor.clone(),
         comment,
         policy: None,
+        details: None,
     }
 }
 
@@ -289,6 +297,7 @@ impl Change {
             obligations: Vec::new(),
             freeze_overrides: Vec::new(),
             outcome: None,
+            execution: None,
         };
         let mut transitions = vec![transition(
             "created",
@@ -320,6 +329,16 @@ impl Change {
             &self.requester,
             facts.routing_policy,
         );
+        if self.request.irreversible {
+            self.required_approvals.push(Slot {
+                id: "irreversible".into(),
+                eligibility: approval::Eligibility::Role {
+                    role: Role::Manager,
+                },
+                reason: "a step cannot be undone: a manager accepts the change as irreversible"
+                    .into(),
+            });
+        }
         self.requester_roles = facts.requester_roles.to_vec();
         self.updated_at = facts.now;
         let input = policy::input(
@@ -781,6 +800,19 @@ impl Change {
             who,
             Some(note),
         ))
+    }
+
+    /// An event about this change that does not move its state: an execution step, a check.
+    pub fn note(
+        &self,
+        action: &str,
+        actor: &UserName,
+        comment: Option<String>,
+        details: Value,
+    ) -> Transition {
+        let mut t = transition(action, Some(self.state), self.state, actor, comment);
+        t.details = Some(details);
+        t
     }
 
     /// Moves the change one lifecycle step after approval (or cancels it).

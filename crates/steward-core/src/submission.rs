@@ -5,6 +5,7 @@
 //! [`FieldError`] for every one that is missing, malformed or unknown, so a requester fixes their
 //! file in one round trip. A `ChangeRequest` that exists is valid.
 
+use crate::execution::{self, PlanStep, Verification};
 use crate::names::TargetName;
 use crate::target::{Environment, Level};
 use chrono::{DateTime, Utc};
@@ -65,7 +66,7 @@ pub struct Window {
 }
 
 /// A valid change request as the requester wrote it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeRequest {
     pub title: String,
     pub description: String,
@@ -88,6 +89,15 @@ pub struct ChangeRequest {
     /// Set when a pipeline raised the change (`steward change submit --from-pipeline`).
     #[serde(default)]
     pub pipeline: Option<PipelineRef>,
+    /// The typed steps that implement the change, run by executors (empty: done by hand).
+    #[serde(default)]
+    pub steps: Vec<PlanStep>,
+    /// Checks that run after the steps and roll the change back when one fails.
+    #[serde(default)]
+    pub verification: Option<Verification>,
+    /// Declared when a step cannot be undone; such a change needs a manager's approval of it.
+    #[serde(default)]
+    pub irreversible: bool,
 }
 
 /// Every top-level field a submission may carry; anything else is refused as a likely typo.
@@ -109,6 +119,9 @@ pub const SUBMISSION_FIELDS: &[&str] = &[
     "draft",
     "backup",
     "pipeline",
+    "steps",
+    "verification",
+    "irreversible",
 ];
 /// Most targets one change may name; a larger change should be split so approvers can judge it.
 pub const MAX_TARGETS: usize = 100;
@@ -293,6 +306,38 @@ impl ChangeRequest {
         let emergency = r.optional_bool("emergency");
         let justification = r.optional_text("justification", 20_000);
         let draft = r.optional_bool("draft");
+        let irreversible = r.optional_bool("irreversible");
+        let steps = match object.get("steps") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(value) => execution::parse_steps(value, r.errors),
+        };
+        let verification = match object.get("verification") {
+            None | Some(Value::Null) => None,
+            Some(value) => execution::parse_verification(value, r.errors),
+        };
+        for (i, step) in steps.iter().enumerate() {
+            if !step.action.reversible() && !irreversible {
+                r.errors.push(FieldError::new(
+                    format!("steps[{i}].undo"),
+                    format!(
+                        "step '{}' has no rollback path: declare an undo command, or mark the change `irreversible: true` so approvers accept that explicitly",
+                        step.name
+                    ),
+                ));
+            }
+        }
+        if verification.is_some() && steps.is_empty() {
+            r.fail(
+                "verification",
+                "needs steps: checks verify what the steps changed",
+            );
+        }
+        if irreversible && catalog_item.is_some() {
+            r.fail(
+                "irreversible",
+                "a standard catalog change must be reversible: drop catalog_item so approvers see it",
+            );
+        }
         if emergency && justification.is_none() {
             r.fail(
                 "justification",
@@ -471,6 +516,9 @@ impl ChangeRequest {
                 draft,
                 backup,
                 pipeline,
+                steps,
+                verification,
+                irreversible,
             }),
             _ => Err(errors),
         }

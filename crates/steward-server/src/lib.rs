@@ -11,6 +11,7 @@ pub mod audit_log;
 pub mod auth;
 mod bootstrap;
 pub mod error;
+pub mod execution;
 
 pub use bootstrap::Bootstrap;
 pub use steward_store::Retention;
@@ -60,6 +61,7 @@ pub struct ServerConfig {
     pub github: Option<GithubConfig>,
     /// GitLab deployment events, when configured.
     pub gitlab: Option<GitlabConfig>,
+    pub execution: execution::ExecutionConfig,
 }
 
 /// How Steward records GitLab's deployment events.
@@ -131,6 +133,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("builtin_policies", &self.builtin_policies)
             .field("github", &self.github)
             .field("gitlab", &self.gitlab)
+            .field("execution", &self.execution)
             .finish()
     }
 }
@@ -227,6 +230,8 @@ pub struct AppState {
     pub checkpointer: audit_log::Checkpointer,
     /// The compliance policy set every change is judged by.
     pub policy: Arc<PolicySet>,
+    /// The changes this process is executing now.
+    pub running: execution::Running,
 }
 
 /// Loads the policy set the configuration names: the built-in pack and/or a directory. A broken
@@ -297,6 +302,7 @@ impl Application {
                 clock,
                 checkpointer: audit_log::Checkpointer::new(signer),
                 policy,
+                running: execution::Running::default(),
             },
             bootstrap,
         })
@@ -327,12 +333,14 @@ impl Application {
             self.state.config.audit_retention.clone(),
             self.state.clock.clone(),
         ));
+        let executions = tokio::spawn(execution::worker(self.state.clone()));
         let app = api::router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server failed");
         checkpoints.abort();
+        executions.abort();
         retention.abort();
         store.close().await;
         served

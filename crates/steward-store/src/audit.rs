@@ -338,6 +338,29 @@ impl Store {
         Ok(n.max(0) as u64)
     }
 
+    /// Whether events are missing from the log since it held `from` events: the sequence must
+    /// only grow, and every number in it must still be there. `None` when it is whole.
+    pub async fn audit_gap(&self, from: u64) -> Result<Option<String>, StoreError> {
+        let size = self.audit_size().await?;
+        if size < from {
+            return Ok(Some(format!(
+                "the audit log shrank from {from} to {size} events"
+            )));
+        }
+        let found: i64 = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM audit_events WHERE seq >= $1 AND seq < $2",
+        )
+        .bind(from as i64)
+        .bind(size as i64)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let expected = size - from;
+        Ok((found.max(0) as u64 != expected).then(|| {
+            format!("the audit log has a gap: {expected} events since seq {from}, {found} present")
+        }))
+    }
+
     /// Stored tree nodes by (level, index).
     pub async fn audit_nodes(
         &self,

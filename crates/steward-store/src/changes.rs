@@ -65,6 +65,7 @@ pub(crate) fn transition_records(change: &Change, transitions: &[Transition]) ->
                 "type": change.classification.change_type,
                 "risk_score": change.risk.score,
                 "policy": t.policy,
+                "execution": t.details,
             }),
         })
         .collect()
@@ -257,6 +258,16 @@ impl TenantStore<'_> {
         change: &Change,
         transitions: &[Transition],
     ) -> Result<(), StoreError> {
+        self.save_change_notifying(change, transitions, &[]).await
+    }
+
+    /// [`Self::save_change`], also delivering `notices` in the same transaction.
+    pub async fn save_change_notifying(
+        &self,
+        change: &Change,
+        transitions: &[Transition],
+        notices: &[crate::Notice],
+    ) -> Result<(), StoreError> {
         let mut tx = self.store.begin_write().await?;
         let mut saved = change.clone();
         saved.version += 1;
@@ -290,6 +301,7 @@ impl TenantStore<'_> {
         self.record_outcomes(&mut tx, change, transitions).await?;
         let records = transition_records(change, transitions);
         audit::append(&mut tx, &self.tenant, &records).await?;
+        crate::notifications::insert(&mut tx, &self.tenant, notices, change.updated_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -327,5 +339,29 @@ impl TenantStore<'_> {
             })?;
         }
         Ok(())
+    }
+}
+
+impl crate::Store {
+    /// Changes the execution worker may have to act on, in every tenant: approved or scheduled
+    /// changes whose window is open at `now`, changes implementing (to resume after a restart),
+    /// and changes completed in the last eight days (under verification). The caller reads each
+    /// change's plan and journal to decide.
+    pub async fn execution_candidates(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, document FROM changes WHERE \
+             (state IN ('approved', 'scheduled') AND window_start <= $1 AND window_end > $2) \
+             OR state = 'implementing' OR (state = 'completed' AND updated_at >= $3) \
+             ORDER BY tenant_id, number",
+        )
+        .bind(ts(now))
+        .bind(ts(now))
+        .bind(ts(now - chrono::Duration::days(8)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
     }
 }

@@ -18,6 +18,7 @@ mod catalog;
 mod changes;
 mod metrics;
 mod migrate;
+pub mod notifications;
 pub mod privacy;
 pub mod submissions;
 mod targets;
@@ -26,6 +27,7 @@ mod users;
 pub use audit::{AuditEvent, AuditLeaf, AuditRecord, StoredCheckpoint};
 pub use changes::ChangeFilter;
 pub use metrics::SampleQuery;
+pub use notifications::{Notice, StoredNotice};
 pub use privacy::{Erasure, Retention, RetentionOutcome};
 pub use users::Principal;
 

@@ -35,6 +35,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_metrics.sql"),
         postgres: include_str!("../migrations/postgres/0003_metrics.sql"),
     },
+    Migration {
+        version: 4,
+        name: "notifications",
+        sqlite: include_str!("../migrations/sqlite/0004_notifications.sql"),
+        postgres: include_str!("../migrations/postgres/0004_notifications.sql"),
+    },
 ];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.

@@ -69,6 +69,11 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Your notifications: rollbacks of your changes, executions that need you.
+    Notifications {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Resources a change can touch.
     Target {
         #[command(flatten)]
@@ -249,7 +254,8 @@ enum ChangeCommand {
         #[arg(long, requires = "start")]
         end: Option<String>,
     },
-    /// Start implementing a scheduled change.
+    /// Start implementing an approved or scheduled change; a change with steps runs them now,
+    /// inside its window and outside freezes.
     Implement {
         id: String,
         #[arg(long)]
@@ -267,7 +273,8 @@ enum ChangeCommand {
         #[arg(long)]
         comment: String,
     },
-    /// Record that the change was rolled back.
+    /// Roll a change back: undo each step that ran, last first, from the snapshot taken before
+    /// it ran (a change without steps is recorded as rolled back by hand).
     Rollback {
         id: String,
         #[arg(long)]
@@ -416,6 +423,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             init_logging();
             serve::run(args).await
+        }
+        Command::Notifications { client } => {
+            let ctx = Ctx::new(&client)?;
+            let inbox = ctx
+                .client
+                .call(Method::GET, "/api/v1/notifications", None)
+                .await?;
+            ctx.print(&inbox, output::notification_lines)
         }
         Command::Whoami { client } => {
             let ctx = Ctx::new(&client)?;
@@ -665,7 +680,15 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
             ctx.transition(&id, "fail", Some(comment), None).await
         }
         ChangeCommand::Rollback { id, reason } => {
-            ctx.transition(&id, "rollback", Some(reason), None).await
+            let change = ctx
+                .client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/changes/{id}/rollback"),
+                    Some(&json!({ "reason": reason })),
+                )
+                .await?;
+            ctx.print(&change, output::change_summary)
         }
         ChangeCommand::Close { id, comment } => ctx.transition(&id, "close", comment, None).await,
         ChangeCommand::Cancel { id, comment } => ctx.transition(&id, "cancel", comment, None).await,

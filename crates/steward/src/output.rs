@@ -225,6 +225,7 @@ pub fn change_details(v: &Value) -> String {
             s(f, "/observed")
         );
     }
+    execution_lines(&mut out, v);
     let deadline = s(v, "/approvals/deadline");
     let overdue = v.pointer("/approvals/overdue").and_then(Value::as_bool) == Some(true);
     let _ = writeln!(
@@ -476,4 +477,88 @@ pub fn window_line(v: &Value) -> String {
         v.get("rrule").and_then(Value::as_str).unwrap_or("once"),
         s(v, "/reason")
     )
+}
+
+/// The plan and its execution journal: each step's status, the checks, the rollback.
+fn execution_lines(out: &mut String, v: &Value) {
+    let steps = v.get("steps").and_then(Value::as_array);
+    let Some(steps) = steps.filter(|s| !s.is_empty()) else {
+        return;
+    };
+    let journal = v.pointer("/execution/steps").and_then(Value::as_array);
+    let _ = writeln!(
+        out,
+        "  steps:{}",
+        if v.get("irreversible").and_then(Value::as_bool) == Some(true) {
+            "       (irreversible)"
+        } else {
+            ""
+        }
+    );
+    for (i, step) in steps.iter().enumerate() {
+        let status = journal
+            .and_then(|j| j.get(i))
+            .map(|r| s(r, "/status"))
+            .unwrap_or_else(|| "not started".into());
+        let _ = writeln!(
+            out,
+            "    {:<2} {:<20} {:<14} {}",
+            i + 1,
+            s(step, "/name"),
+            s(step, "/kind"),
+            status
+        );
+    }
+    for check in v
+        .pointer("/execution/verification/checks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            out,
+            "  check:       {} {} — {}",
+            s(check, "/check"),
+            s(check, "/status"),
+            s(check, "/detail")
+        );
+    }
+    if let Some(until) = v
+        .pointer("/execution/verification/until")
+        .and_then(Value::as_str)
+    {
+        let passed = v
+            .pointer("/execution/verification/passed_at")
+            .and_then(Value::as_str);
+        let _ = writeln!(
+            out,
+            "  verified:    {}",
+            match passed {
+                Some(at) => format!("passed at {at}"),
+                None => format!("in progress until {until}"),
+            }
+        );
+    }
+    if let Some(r) = v.pointer("/execution/rollback").filter(|r| !r.is_null()) {
+        let _ = writeln!(
+            out,
+            "  rollback:    {} by {}: {}",
+            s(r, "/trigger"),
+            s(r, "/by"),
+            s(r, "/reason")
+        );
+    }
+}
+
+pub fn notification_lines(v: &Value) -> String {
+    let mut out = String::new();
+    let items = v.as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        out.push_str("no notifications\n");
+    }
+    for n in &items {
+        let _ = writeln!(out, "{}  {}", s(n, "/created_at"), s(n, "/subject"));
+        let _ = writeln!(out, "    {}", s(n, "/body"));
+    }
+    out
 }

@@ -63,6 +63,29 @@ pub struct ServeArgs {
     /// in the config file's [gitlab.projects]).
     #[arg(long, env = "STEWARD_GITLAB_WEBHOOK_TOKEN", hide_env_values = true)]
     gitlab_webhook_token: Option<String>,
+    /// How often the execution worker looks for changes whose window opened, executions to
+    /// resume and checks to run, in milliseconds.
+    #[arg(long, env = "STEWARD_EXECUTION_TICK_MS", default_value_t = 5000)]
+    execution_tick_ms: u64,
+    /// How long past a step's timeout a stopped server's execution stays leased before another
+    /// server (or this one, restarted) resumes it, in seconds.
+    #[arg(
+        long,
+        env = "STEWARD_EXECUTION_LEASE_GRACE_SECONDS",
+        default_value_t = 60
+    )]
+    execution_lease_grace_seconds: u64,
+}
+
+/// Secrets that steps and checks name: `STEWARD_SECRET_<NAME>` in the environment.
+fn secrets_from_env() -> std::collections::BTreeMap<String, String> {
+    std::env::vars()
+        .filter_map(|(key, value)| {
+            key.strip_prefix("STEWARD_SECRET_")
+                .filter(|name| !name.is_empty())
+                .map(|name| (name.to_owned(), value))
+        })
+        .collect()
 }
 
 /// The config file's shape.
@@ -264,6 +287,13 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
         builtin_policies: !args.no_builtin_policies && file.policy.builtin.unwrap_or(true),
         github,
         gitlab,
+        execution: steward_server::execution::ExecutionConfig {
+            tick: std::time::Duration::from_millis(args.execution_tick_ms.max(10)),
+            lease_grace: chrono::Duration::seconds(
+                args.execution_lease_grace_seconds.min(86_400) as i64
+            ),
+            secrets: secrets_from_env(),
+        },
     })
 }
 

@@ -11,6 +11,7 @@ use super::views::{ChangeView, HistoryEntryView};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::execution;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,6 +21,7 @@ use serde_json::Value;
 use steward_core::approval::Decision;
 use steward_core::change::{Change, DecisionRequest, Facts, Governance, Step};
 use steward_core::classify::ChangeType;
+use steward_core::execution::StepStatus;
 use steward_core::role::Role;
 use steward_core::schedule::{self, ScheduleCheck};
 use steward_core::state::ChangeState;
@@ -153,6 +155,13 @@ pub struct ListQuery {
 fn parse_id(id: &str) -> Result<ChangeId, ApiError> {
     ChangeId::parse(id)
         .ok_or_else(|| ApiError::NotFound(format!("'{id}' is not a change id like CHG-12")))
+}
+
+pub(crate) async fn load_change(
+    store: &TenantStore<'_>,
+    id: &ChangeId,
+) -> Result<Change, ApiError> {
+    load(store, id).await
 }
 
 async fn load(store: &TenantStore<'_>, id: &ChangeId) -> Result<Change, ApiError> {
@@ -423,15 +432,28 @@ pub async fn get_change(
 
 /// Loads a change, applies `decide` to it and saves it, retrying from a fresh read when another
 /// writer got there first.
-async fn update_change(
+pub(crate) async fn update_change(
     store: &TenantStore<'_>,
     id: &ChangeId,
+    decide: impl FnMut(&mut Change) -> Result<Vec<steward_core::change::Transition>, ApiError>,
+) -> Result<Change, ApiError> {
+    update_change_notifying(store, id, &[], decide).await
+}
+
+/// [`update_change`], delivering `notices` in the same transaction as the change.
+pub(crate) async fn update_change_notifying(
+    store: &TenantStore<'_>,
+    id: &ChangeId,
+    notices: &[steward_store::Notice],
     mut decide: impl FnMut(&mut Change) -> Result<Vec<steward_core::change::Transition>, ApiError>,
 ) -> Result<Change, ApiError> {
     for _ in 0..MAX_ATTEMPTS {
         let mut change = load(store, id).await?;
         let transitions = decide(&mut change)?;
-        match store.save_change(&change, &transitions).await {
+        match store
+            .save_change_notifying(&change, &transitions, notices)
+            .await
+        {
             Ok(()) => {
                 change.version += 1;
                 return Ok(change);
@@ -668,6 +690,43 @@ pub async fn transition_change(
         None => ScheduleCheck::default(),
     };
     let acknowledged = parse_acknowledged(&body.acknowledge_conflicts)?;
+    let planned = !current.request.steps.is_empty();
+    if planned {
+        match step {
+            Step::Complete | Step::Fail => {
+                return Err(ApiError::Conflict {
+                    message: format!(
+                        "{id} runs its steps itself: its executor reports the outcome, and `steward change rollback {id} --reason …` undoes it"
+                    ),
+                    details: serde_json::Value::Null,
+                });
+            }
+            Step::Rollback => {
+                let reason = body.comment.clone().ok_or_else(|| {
+                    ApiError::invalid_field("comment", "say why the change is rolled back")
+                })?;
+                return rollback_now(
+                    &state,
+                    &store,
+                    &id,
+                    &principal.name,
+                    &principal.roles,
+                    &reason,
+                )
+                .await;
+            }
+            Step::Implement => {
+                if let Some(reason) = execution::refuse_start(&state, &store, &current).await? {
+                    return Err(ApiError::Conflict {
+                        message: format!("{id} cannot start now: {reason}"),
+                        details: serde_json::Value::Null,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let grace = state.config.execution.lease_grace;
     let change = update_change(&store, &id, |change| {
         let mut out = Vec::new();
         if checked_window.is_some() && change.state.can_become(step.target_state()) {
@@ -686,9 +745,131 @@ pub async fn transition_change(
             body.comment.clone(),
             state.clock.now(),
         )?);
+        if step == Step::Implement && planned {
+            execution::begin(change, &principal.name, state.clock.now(), grace);
+        }
         Ok(out)
     })
     .await?;
+    if step == Step::Implement && planned {
+        spawn_run(&state, &change);
+    }
+    Ok(Json(ChangeView::new(&change, state.clock.now())))
+}
+
+/// Runs a change's steps in the background, held so the worker does not run them too.
+fn spawn_run(state: &AppState, change: &Change) {
+    let Some(claim) = state.running.claim(&change.tenant, &change.id) else {
+        return;
+    };
+    let state = state.clone();
+    let (tenant, id) = (change.tenant.clone(), change.id.clone());
+    tokio::spawn(async move {
+        let _claim = claim;
+        if let Err(e) = execution::run(&state, &tenant, &id).await {
+            tracing::warn!(change = %id, error = %e, "execution failed");
+        }
+    });
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackInput {
+    /// Why: kept on the change, in the audit log and in the owners' notification.
+    pub reason: String,
+}
+
+/// Roll a change back: undo every step that ran, last first, from the snapshots taken before
+/// each ran, and end `rolled_back`. A change without steps is marked rolled back (its
+/// implementer undid it by hand). Refused while one of its steps is running.
+#[utoipa::path(post, path = "/api/v1/changes/{id}/rollback", tag = "changes", request_body = RollbackInput,
+    params(("id" = String, Path, description = "CHG-<n>")),
+    responses((status = 200, body = ChangeView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn rollback_change(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RollbackInput>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let actor = caller.as_actor()?;
+    let reason = required_note("reason", &body.reason)?;
+    let id = parse_id(&id)?;
+    let store = caller.store(&state.store);
+    let principal = actor.principal();
+    rollback_now(
+        &state,
+        &store,
+        &id,
+        &principal.name,
+        &principal.roles,
+        &reason,
+    )
+    .await
+}
+
+async fn rollback_now(
+    state: &AppState,
+    store: &TenantStore<'_>,
+    id: &ChangeId,
+    who: &UserName,
+    roles: &steward_core::Roles,
+    reason: &str,
+) -> Result<Json<ChangeView>, ApiError> {
+    let current = load(store, id).await?;
+    let busy = || ApiError::Conflict {
+        message: format!(
+            "{id} is running a step now; wait for it to finish (a failing step rolls the change back by itself), then try again"
+        ),
+        details: serde_json::Value::Null,
+    };
+    if current.execution.is_some() {
+        let running = current.state == ChangeState::Implementing
+            && current
+                .execution
+                .as_ref()
+                .is_some_and(|e| !e.lease_expired(state.clock.now()));
+        let Some(_claim) = state.running.claim(&current.tenant, id) else {
+            return Err(busy());
+        };
+        if running
+            && current
+                .execution
+                .as_ref()
+                .is_some_and(|e| e.rollback.is_none())
+        {
+            // Leased by another server that may be mid-step.
+            let steps_running = current
+                .execution
+                .as_ref()
+                .is_some_and(|e| e.steps.iter().any(|s| s.status == StepStatus::Started));
+            if steps_running {
+                return Err(busy());
+            }
+        }
+        execution::rollback(
+            state,
+            store,
+            id,
+            "manual",
+            reason,
+            Some(execution::Requested { who, roles }),
+        )
+        .await?;
+    } else {
+        update_change(store, id, |change| {
+            Ok(vec![change.advance(
+                Step::Rollback,
+                who,
+                roles,
+                None,
+                Some(reason.to_owned()),
+                state.clock.now(),
+            )?])
+        })
+        .await?;
+    }
+    let change = load(store, id).await?;
     Ok(Json(ChangeView::new(&change, state.clock.now())))
 }
 

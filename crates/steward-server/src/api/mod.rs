@@ -9,6 +9,7 @@ pub mod github;
 pub mod gitlab;
 pub mod health;
 pub mod metrics;
+pub mod notifications;
 pub mod policy;
 pub mod targets;
 pub mod users;
@@ -60,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::transition_change))
         .routes(routes!(changes::fulfil_obligation))
         .routes(routes!(changes::gate))
+        .routes(routes!(changes::rollback_change))
+        .routes(routes!(notifications::inbox))
         .routes(routes!(metrics::push, metrics::query))
         .routes(routes!(github::deployment_protection))
         .routes(routes!(gitlab::deployment))

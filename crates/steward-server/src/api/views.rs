@@ -145,6 +145,18 @@ pub struct ChangeView {
     /// Freezes this emergency change overrides, with the CISO's approval.
     #[schema(value_type = Vec<Object>)]
     pub freeze_overrides: Value,
+    /// The typed steps the executors run, each with its kind and parameters.
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Value,
+    /// The checks that run after the steps, and for how long.
+    #[schema(value_type = Option<Object>)]
+    pub verification: Option<Value>,
+    /// Whether a step cannot be undone (approved as such).
+    pub irreversible: bool,
+    /// The execution journal: each step's status, snapshot and output, the verification
+    /// checks' results, and the rollback (trigger, reason, outcome).
+    #[schema(value_type = Option<Object>)]
+    pub execution: Option<Value>,
     /// Present on `GET /changes/{id}`: the calendar's view of the change's window now — freezes,
     /// targets outside their maintenance windows, and overlapping changes on the same targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,6 +267,16 @@ impl ChangeView {
             policy: serde_json::to_value(&change.policy_receipts).unwrap_or_default(),
             obligations: serde_json::to_value(&change.obligations).unwrap_or_default(),
             freeze_overrides: serde_json::to_value(&change.freeze_overrides).unwrap_or_default(),
+            steps: serde_json::to_value(&request.steps).unwrap_or_default(),
+            verification: request
+                .verification
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
+            irreversible: request.irreversible,
+            execution: change
+                .execution
+                .as_ref()
+                .and_then(|e| serde_json::to_value(e).ok()),
             schedule: None,
             history: None,
         }

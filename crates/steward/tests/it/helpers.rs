@@ -105,6 +105,7 @@ pub fn config(db: &TestDb) -> ServerConfig {
         builtin_policies: true,
         github: None,
         gitlab: None,
+        execution: Default::default(),
     }
 }
 
