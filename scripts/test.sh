@@ -31,15 +31,35 @@ drop_test_databases() {
 drop_test_databases
 trap drop_test_databases EXIT
 
-step "Python test tools (iCalendar parser)"
-# A real calendar parser checks the iCalendar feed; kept in a virtualenv under target/.
+step "Python test tools (iCalendar parser, MLflow)"
+# Real peers in a virtualenv under target/: a calendar parser checks the iCalendar feed; an MLflow
+# tracking server (SQLite backend, one worker) is what the execution tests move aliases on.
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c "import icalendar" >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c "import icalendar, mlflow" >/dev/null 2>&1; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "icalendar==7.3.0"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "icalendar==7.3.0" "mlflow==3.17.2"
 fi
 export STEWARD_TEST_PYTHON="$PWD/$VENV/bin/python"
 echo "icalendar $("$STEWARD_TEST_PYTHON" -c 'import icalendar; print(icalendar.__version__)')"
+
+MLFLOW_DIR="$(mktemp -d)"
+MLFLOW_PORT="$("$STEWARD_TEST_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+MLFLOW_BIN="$PWD/$VENV/bin/mlflow"
+# Its own process group (setsid), so stopping it stops the workers it forks too.
+(cd "$MLFLOW_DIR" && MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 exec setsid "$MLFLOW_BIN" server \
+  --backend-store-uri "sqlite:///$MLFLOW_DIR/mlflow.db" --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
+  >"$MLFLOW_DIR/mlflow.log" 2>&1) &
+MLFLOW_PID=$!
+stop_mlflow() { kill -TERM -- "-$MLFLOW_PID" 2>/dev/null || kill "$MLFLOW_PID" 2>/dev/null || true; }
+cleanup() { stop_mlflow; drop_test_databases; rm -rf "$MLFLOW_DIR"; }
+trap cleanup EXIT
+mlflow_ready() {
+  "$STEWARD_TEST_PYTHON" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$MLFLOW_PORT/health', timeout=2)" >/dev/null 2>&1
+}
+for _ in $(seq 1 120); do mlflow_ready && break; sleep 0.5; done
+mlflow_ready || { cat "$MLFLOW_DIR/mlflow.log" >&2; echo "MLflow did not start" >&2; exit 1; }
+export STEWARD_TEST_MLFLOW_URL="http://127.0.0.1:$MLFLOW_PORT"
+echo "MLflow $("$VENV/bin/python" -c 'import mlflow; print(mlflow.__version__)') answers at $STEWARD_TEST_MLFLOW_URL"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

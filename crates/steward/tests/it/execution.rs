@@ -25,16 +25,27 @@ async fn spawn(db: &TestDb, tick_ms: u64) -> TestApp {
 }
 
 async fn wait_for_state(app: &TestApp, token: &str, change: &str, state: &str) -> Value {
+    wait_until(app, token, change, state, |c| c["state"] == state).await
+}
+
+/// Polls the change until `done` holds; `what` names the wait in the failure message.
+async fn wait_until(
+    app: &TestApp,
+    token: &str,
+    change: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let started = std::time::Instant::now();
     loop {
         let (status, body) = app.get(&format!("/api/v1/changes/{change}"), token).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        if body["state"] == state {
+        if done(&body) {
             return body;
         }
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),
-            "{change} never became {state}: {:#}",
+            "{change} never became {what}: {:#}",
             json!({"state": body["state"], "execution": body["execution"]})
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -382,7 +393,11 @@ async fn verifying(app: &TestApp, file: &Path, checks: Value) -> (crate::helpers
         )
         .await);
     app.decide(&c.mia, &change_id, "approve", "ok").await;
-    wait_for_state(app, &c.rita, &change_id, "completed").await;
+    // Under verification once the steps are done (a failing check may already be rolling back).
+    wait_until(app, &c.rita, &change_id, "verifying", |c| {
+        !c["execution"]["verification"].is_null()
+    })
+    .await;
     (c, change_id)
 }
 
@@ -539,20 +554,10 @@ async fn a_quiet_verification_period_verifies_the_change(backend: Backend) {
     )
     .await;
     app.clock.advance(Duration::seconds(61));
-    let started = std::time::Instant::now();
-    let verified = loop {
-        let (_, shown) = app
-            .get(&format!("/api/v1/changes/{change_id}"), &c.rita)
-            .await;
-        if !shown["execution"]["verification"]["passed_at"].is_null() {
-            break shown;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "{shown:#}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let verified = wait_until(&app, &c.rita, &change_id, "verified", |c| {
+        !c["execution"]["verification"]["passed_at"].is_null()
+    })
+    .await;
     assert_eq!(verified["state"], "completed");
     assert_eq!(
         verified["execution"]["verification"]["checks"][0]["status"],
