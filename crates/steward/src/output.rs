@@ -499,7 +499,7 @@ fn execution_lines(out: &mut String, v: &Value) {
         let status = journal
             .and_then(|j| j.get(i))
             .map(|r| s(r, "/status"))
-            .unwrap_or_else(|| "not started".into());
+            .unwrap_or("not started");
         let _ = writeln!(
             out,
             "    {:<2} {:<20} {:<14} {}",

@@ -40,6 +40,12 @@ pub async fn create_user(
     let admin = caller.as_admin()?;
     let name =
         UserName::parse(&body.name).map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
+    if name.as_str() == crate::execution::SYSTEM_ACTOR {
+        return Err(ApiError::invalid_field(
+            "name",
+            "is reserved: Steward acts under it in the audit log when it runs changes",
+        ));
+    }
     let roles = Roles::parse_list(&body.roles.join(","))
         .map_err(|e| ApiError::invalid_field("roles", e))?;
     let token = generate_token()?;
