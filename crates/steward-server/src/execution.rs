@@ -64,7 +64,7 @@ impl std::fmt::Debug for ExecutionConfig {
         f.debug_struct("ExecutionConfig")
             .field("tick", &self.tick)
             .field("lease_grace", &self.lease_grace)
-            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("credentials", &self.secrets.keys().collect::<Vec<_>>())
             .finish()
     }
 }

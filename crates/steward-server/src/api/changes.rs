@@ -65,6 +65,16 @@ pub struct SubmitChange {
     pub backup: Option<BackupInput>,
     /// The CI/CD run that raised the change (`steward change submit --from-pipeline`).
     pub pipeline: Option<PipelineInput>,
+    /// Typed steps the executors run in order: each `{"name", "kind": "mlflow_alias" |
+    /// "mlflow_tags" | "webhook" | "command", …}` (see the README's plan section).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub steps: Option<Vec<serde_json::Value>>,
+    /// `{"period_seconds", "checks": [{"kind": "metric" | "complaints" | "compliance" |
+    /// "security_controls", …}]}`: run after the steps; a failing check rolls the change back.
+    #[schema(value_type = Option<Object>)]
+    pub verification: Option<serde_json::Value>,
+    /// A step cannot be undone; a manager must approve the change as irreversible.
+    pub irreversible: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
