@@ -603,7 +603,192 @@ async fn a_step_without_a_rollback_path_needs_an_irreversible_approval(backend: 
     app.stop().await;
 }
 
+const SERVING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A local server standing in for a serving platform's webhook (verifying each Standard Webhooks
+/// signature with the shared secret) and for a Prometheus `query_range` endpoint (answering in
+/// Prometheus's response format, since no Prometheus server can run here). `latency` is what the
+/// series reads after the change.
+async fn serving_platform() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    std::sync::Arc<std::sync::Mutex<f64>>,
+) {
+    use axum::routing::{get, post};
+    use std::sync::{Arc, Mutex};
+    let calls: Arc<Mutex<Vec<Value>>> = Default::default();
+    let latency = Arc::new(Mutex::new(100.0));
+    let log = calls.clone();
+    let hook = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+        let log = log.clone();
+        async move {
+            let h = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let secret = steward_connectors::standard_webhooks::Secret::parse(SERVING_SECRET)
+                .expect("secret");
+            if secret
+                .verify(
+                    h("webhook-id").as_deref(),
+                    h("webhook-timestamp").as_deref(),
+                    h("webhook-signature").as_deref(),
+                    &body,
+                    Utc::now().timestamp(),
+                )
+                .is_err()
+            {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"error": "bad signature"})),
+                );
+            }
+            let message: Value = serde_json::from_slice(&body).expect("JSON");
+            log.lock()
+                .expect("lock")
+                .push(json!({"id": h("webhook-id"), "message": message}));
+            let answer = match message["phase"].as_str() {
+                Some("snapshot") => json!({"replicas": 2}),
+                _ if message["step"]["check"] == "compliance" => json!({"pass": true}),
+                _ => json!({"ok": true}),
+            };
+            (StatusCode::OK, axum::Json(answer))
+        }
+    };
+    let series = latency.clone();
+    let query = move |axum::extract::Query(q): axum::extract::Query<
+        std::collections::HashMap<String, String>,
+    >| {
+        let series = series.clone();
+        async move {
+            let start: f64 = q["start"].parse().expect("start");
+            let end: f64 = q["end"].parse().expect("end");
+            let now = *series.lock().expect("lock");
+            axum::Json(
+                json!({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"model": "fraud"}, "values": [
+                    [start + 60.0, "100"], [end, now.to_string()]]}]}}),
+            )
+        }
+    };
+    let app = axum::Router::new()
+        .route("/hook", post(hook))
+        .route("/api/v1/query_range", get(query));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls, latency)
+}
+
+async fn webhook_steps_and_prometheus_checks_use_the_servers_secrets(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = config(&db);
+    config.execution.tick = std::time::Duration::from_millis(50);
+    config
+        .execution
+        .secrets
+        .insert("SERVING".into(), SERVING_SECRET.into());
+    let app = TestApp::spawn_with(config, Clock::default()).await;
+    let c = cast(&app).await;
+    let (platform, calls, latency) = serving_platform().await;
+    let now = app.clock.now();
+    // A step may not carry the secret itself, only the name of one the server holds.
+    let (status, body) = app
+        .submit(
+            &c.rita,
+            change(json!({"steps": [{"name": "scale", "kind": "webhook", "url": format!("{platform}/hook"),
+                                      "secret": SERVING_SECRET}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(crate::helpers::field_names(&body), ["steps[0].secret"]);
+
+    let change_id = id(&app
+        .submit_ok(
+            &c.rita,
+            change(json!({
+                "window": window(now, now + Duration::hours(1)),
+                "steps": [{"name": "scale", "kind": "webhook", "url": format!("{platform}/hook"),
+                           "secret": "SERVING", "body": {"replicas": 4}}],
+                "verification": {"period_seconds": 600, "checks": [
+                    {"kind": "metric", "name": "latency_ms", "direction": "lower_is_better",
+                     "prometheus": {"url": platform, "query": "avg(latency_ms{model=\"fraud\"})"}},
+                    {"kind": "compliance", "webhook": {"url": format!("{platform}/hook"), "secret": "SERVING"}},
+                ]},
+            })),
+        )
+        .await);
+    app.decide(&c.mia, &change_id, "approve", "ok").await;
+    let verifying = wait_until(&app, &c.rita, &change_id, "checked", |c| {
+        c["execution"]["verification"]["checks"]
+            .as_array()
+            .is_some_and(|checks| !checks.is_empty())
+    })
+    .await;
+    let checks = &verifying["execution"]["verification"]["checks"];
+    assert_eq!(checks[0]["status"], "passing", "{checks}");
+    assert_eq!(checks[1]["status"], "passing", "{checks}");
+    assert_eq!(
+        verifying["execution"]["steps"][0]["snapshot"]["replicas"],
+        2
+    );
+
+    // Latency 50% worse in Prometheus: rolled back through the webhook's undo phase.
+    *latency.lock().expect("lock") = 150.0;
+    let rolled_back = wait_for_state(&app, &c.rita, &change_id, "rolled_back").await;
+    assert_eq!(rolled_back["execution"]["rollback"]["trigger"], "metric");
+    let calls = calls.lock().expect("lock").clone();
+    let step_phases: Vec<(&str, &str)> = calls
+        .iter()
+        .filter(|c| c["message"]["step"]["step"] == "scale")
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or(""),
+                c["message"]["phase"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let expected_ids = [
+        format!("{change_id}.scale.snapshot"),
+        format!("{change_id}.scale.apply"),
+        format!("{change_id}.scale.undo"),
+    ];
+    assert_eq!(
+        step_phases,
+        [
+            (expected_ids[0].as_str(), "snapshot"),
+            (expected_ids[1].as_str(), "apply"),
+            (expected_ids[2].as_str(), "undo")
+        ]
+    );
+    let undo = calls
+        .iter()
+        .find(|c| c["message"]["phase"] == "undo")
+        .expect("undo");
+    assert_eq!(
+        undo["message"]["snapshot"]["replicas"], 2,
+        "undo receives the snapshot"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["message"]["step"]["check"] == "compliance"),
+        "the compliance webhook was asked"
+    );
+    // The secret is nowhere in what Steward stored or shows.
+    let (_, shown) = app
+        .get(&format!("/api/v1/changes/{change_id}"), &c.rita)
+        .await;
+    assert!(!shown.to_string().contains(SERVING_SECRET));
+    app.stop().await;
+}
+
 crate::both_backends!(
+    webhook_steps_and_prometheus_checks_use_the_servers_secrets,
     the_champion_alias_moves_at_its_window_and_rolls_back_when_accuracy_drops,
     nothing_runs_unapproved_outside_its_window_or_in_a_freeze,
     an_implementer_runs_the_steps_and_rolls_them_back_by_hand,
