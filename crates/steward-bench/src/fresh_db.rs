@@ -96,6 +96,7 @@ impl FreshDb {
             github: None,
             gitlab: None,
             execution: Default::default(),
+            incidents: Default::default(),
         })
     }
 }

@@ -21,10 +21,13 @@ pub enum Role {
     Admin,
     /// A CI/CD service account: asks the deployment gate, records pipeline changes.
     Pipeline,
+    /// A monitoring service account (Alertmanager, anything that pages PagerDuty): sends alert
+    /// signals and metric samples.
+    Monitor,
 }
 
 impl Role {
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 10] = [
         Role::Requester,
         Role::Manager,
         Role::CabMember,
@@ -34,6 +37,7 @@ impl Role {
         Role::Auditor,
         Role::Admin,
         Role::Pipeline,
+        Role::Monitor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Admin => "admin",
             Role::Pipeline => "pipeline",
+            Role::Monitor => "monitor",
         }
     }
 }

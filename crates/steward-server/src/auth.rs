@@ -50,6 +50,14 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
             })?;
+        Caller::from_token(state, token).await
+    }
+}
+
+impl Caller {
+    /// The account a token belongs to (for endpoints whose clients send the token in the body,
+    /// like PagerDuty's `routing_key`).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
         let principal = state
             .store
             .principal_for_token(&hash_token(token))
@@ -88,6 +96,12 @@ pub struct PolicyReader<'a>(&'a Principal);
 /// Proof that the caller may manage targets.
 #[derive(Debug)]
 pub struct TargetManager<'a>(&'a Principal);
+/// Proof that the caller may send alert signals (a monitoring service account, or an admin).
+#[derive(Debug)]
+pub struct SignalSource<'a>(&'a Principal);
+/// Proof that the caller may keep detector rules and containment playbooks.
+#[derive(Debug)]
+pub struct IncidentKeeper<'a>(&'a Principal);
 
 impl Caller {
     pub fn name(&self) -> &UserName {
@@ -162,6 +176,22 @@ impl Caller {
             .ok_or_else(|| requires(ROLES))
     }
 
+    /// Alertmanager, PagerDuty-style events: monitoring service accounts and admins.
+    pub fn as_signal_source(&self) -> Result<SignalSource<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Monitor, Role::Admin];
+        self.has_any(ROLES)
+            .then_some(SignalSource(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
+    /// Detector rules and playbooks: managers, compliance officers and admins.
+    pub fn as_incident_keeper(&self) -> Result<IncidentKeeper<'_>, ApiError> {
+        const ROLES: &[Role] = &[Role::Manager, Role::ComplianceOfficer, Role::Admin];
+        self.has_any(ROLES)
+            .then_some(IncidentKeeper(&self.0))
+            .ok_or_else(|| requires(ROLES))
+    }
+
     pub fn as_actor(&self) -> Result<Actor<'_>, ApiError> {
         let acts = self.0.roles.iter().any(|r| r != Role::Auditor);
         acts.then_some(Actor(&self.0))
@@ -179,6 +209,8 @@ macro_rules! capability_principal {
     )+};
 }
 capability_principal!(
+    SignalSource,
+    IncidentKeeper,
     Admin,
     Submitter,
     Actor,

@@ -58,6 +58,24 @@ impl ApiError {
     }
 }
 
+impl From<steward_core::incident::IncidentRefused> for ApiError {
+    fn from(refused: steward_core::incident::IncidentRefused) -> ApiError {
+        use steward_core::incident::IncidentRefused;
+        match refused {
+            IncidentRefused::IllegalState { current, .. } => ApiError::Conflict {
+                message: refused.to_string(),
+                details: serde_json::json!({ "current_state": current }),
+            },
+            IncidentRefused::Forbidden(reason) => ApiError::Forbidden(reason),
+            IncidentRefused::Unmet(reason) => ApiError::Conflict {
+                message: reason,
+                details: Value::Null,
+            },
+            IncidentRefused::Invalid(reason) => ApiError::invalid_field("(body)", reason),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         match error {

@@ -952,6 +952,27 @@ async fn owners_notices(
         .collect())
 }
 
+/// Runs one step outside a change (a containment action): snapshot, then apply. Returns whether
+/// it succeeded and what happened, snapshot included.
+pub async fn run_action(state: &AppState, id: &str, step: &PlanStep) -> (bool, Value) {
+    let change = ChangeId::from_number(0);
+    let runnable = match runnable(state, &change, step) {
+        Ok(Runnable::Webhook(mut hook)) => {
+            hook.id = id.to_owned();
+            Runnable::Webhook(hook)
+        }
+        Ok(r) => r,
+        Err(e) => return (false, json!({"error": e.to_string()})),
+    };
+    let snapshot = match runnable.snapshot().await {
+        Ok(s) => s,
+        Err(e) => return (false, json!({"error": format!("no snapshot: {e}")})),
+    };
+    let result = runnable.apply().await;
+    let (ok, recorded) = outcome_json(&result);
+    (ok, json!({"snapshot": snapshot, "result": recorded}))
+}
+
 /// Who asked for a rollback, when a person did.
 #[derive(Debug)]
 pub struct Requested<'a> {

@@ -12,6 +12,7 @@ pub mod auth;
 mod bootstrap;
 pub mod error;
 pub mod execution;
+pub mod incidents;
 
 pub use bootstrap::Bootstrap;
 pub use steward_store::Retention;
@@ -62,6 +63,7 @@ pub struct ServerConfig {
     /// GitLab deployment events, when configured.
     pub gitlab: Option<GitlabConfig>,
     pub execution: execution::ExecutionConfig,
+    pub incidents: incidents::IncidentConfig,
 }
 
 /// How Steward records GitLab's deployment events.
@@ -134,6 +136,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("github", &self.github)
             .field("gitlab", &self.gitlab)
             .field("execution", &self.execution)
+            .field("incidents", &self.incidents)
             .finish()
     }
 }
@@ -232,6 +235,10 @@ pub struct AppState {
     pub policy: Arc<PolicySet>,
     /// The changes this process is executing now.
     pub running: execution::Running,
+    /// Serializes signal intake in this process: one signal at a time joins or opens.
+    pub intake: Arc<tokio::sync::Mutex<()>>,
+    /// The anomaly detectors' state per rule and series.
+    pub detectors: crate::api::incidents::DetectorStates,
 }
 
 /// Loads the policy set the configuration names: the built-in pack and/or a directory. A broken
@@ -303,6 +310,8 @@ impl Application {
                 checkpointer: audit_log::Checkpointer::new(signer),
                 policy,
                 running: execution::Running::default(),
+                intake: Arc::default(),
+                detectors: Default::default(),
             },
             bootstrap,
         })

@@ -16,6 +16,7 @@ pub mod audit;
 mod calendar;
 mod catalog;
 mod changes;
+pub mod incidents;
 mod metrics;
 mod migrate;
 pub mod notifications;
@@ -26,6 +27,7 @@ mod users;
 
 pub use audit::{AuditEvent, AuditLeaf, AuditRecord, StoredCheckpoint};
 pub use changes::ChangeFilter;
+pub use incidents::{IncidentFilter, NamedKind};
 pub use metrics::SampleQuery;
 pub use notifications::{Notice, StoredNotice};
 pub use privacy::{Erasure, Retention, RetentionOutcome};

@@ -41,6 +41,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_notifications.sql"),
         postgres: include_str!("../migrations/postgres/0004_notifications.sql"),
     },
+    Migration {
+        version: 5,
+        name: "incidents",
+        sqlite: include_str!("../migrations/sqlite/0005_incidents.sql"),
+        postgres: include_str!("../migrations/postgres/0005_incidents.sql"),
+    },
 ];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.

@@ -53,6 +53,14 @@ pub(crate) async fn insert(
 }
 
 impl TenantStore<'_> {
+    /// Delivers notices on their own (not tied to a change's save).
+    pub async fn notify(&self, notices: &[Notice], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        insert(&mut tx, &self.tenant, notices, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The newest notices for `recipient`, newest first.
     pub async fn notifications(
         &self,

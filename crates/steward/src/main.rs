@@ -156,7 +156,7 @@ enum UserCommand {
     /// Create an account (admin only) and print its API token.
     Create {
         name: String,
-        /// Comma-separated: requester, manager, cab_member, ciso, vp_engineering, compliance_officer, auditor, admin, pipeline.
+        /// Comma-separated: requester, manager, cab_member, ciso, vp_engineering, compliance_officer, auditor, admin, pipeline, monitor.
         #[arg(long = "role", required = true)]
         roles: String,
     },

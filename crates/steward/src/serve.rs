@@ -75,6 +75,12 @@ pub struct ServeArgs {
         default_value_t = 60
     )]
     execution_lease_grace_seconds: u64,
+    /// Signals on a target join an open incident on it opened at most this many minutes ago.
+    #[arg(long, env = "STEWARD_INCIDENT_GROUPING_MINUTES", default_value_t = 30)]
+    incident_grouping_minutes: u64,
+    /// Changes implemented at most this many hours before an anomaly began are suspects.
+    #[arg(long, env = "STEWARD_INCIDENT_CORRELATION_HOURS", default_value_t = 24)]
+    incident_correlation_hours: u64,
 }
 
 /// Secrets that steps and checks name: `STEWARD_SECRET_<NAME>` in the environment.
@@ -293,6 +299,14 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
                 args.execution_lease_grace_seconds.min(86_400) as i64
             ),
             secrets: secrets_from_env(),
+        },
+        incidents: steward_server::incidents::IncidentConfig {
+            grouping: chrono::Duration::minutes(
+                args.incident_grouping_minutes.clamp(1, 10_080) as i64
+            ),
+            correlation: chrono::Duration::hours(
+                args.incident_correlation_hours.clamp(1, 24 * 90) as i64
+            ),
         },
     })
 }

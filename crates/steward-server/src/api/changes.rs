@@ -437,6 +437,13 @@ pub async fn get_change(
     let mut view = ChangeView::new(&change, state.clock.now());
     view.schedule = serde_json::to_value(&schedule).ok();
     view.history = Some(history.into_iter().map(HistoryEntryView::from).collect());
+    let linked = store.incidents_linked_to(&change.id).await?;
+    view.incidents = Some(
+        linked
+            .into_iter()
+            .map(|(incident, score, strong)| serde_json::json!({"incident": incident, "score": score, "strong": strong}))
+            .collect(),
+    );
     Ok(Json(view))
 }
 

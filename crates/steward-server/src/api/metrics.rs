@@ -72,10 +72,12 @@ pub async fn push(
     caller.as_actor()?;
     let now = state.clock.now();
     let samples = metrics::parse_samples(&document, now).map_err(ApiError::Invalid)?;
-    caller
-        .store(&state.store)
-        .insert_samples(&samples, now)
-        .await?;
+    let store = caller.store(&state.store);
+    store.insert_samples(&samples, now).await?;
+    // The samples are stored; a detector failing must not make the sender resend them.
+    if let Err(e) = super::incidents::detect(&state, &store, &samples).await {
+        tracing::warn!(error = %e, "anomaly detection failed for a batch of samples");
+    }
     Ok(Json(Accepted {
         accepted: samples.len(),
     }))

@@ -8,6 +8,7 @@ pub mod changes;
 pub mod github;
 pub mod gitlab;
 pub mod health;
+pub mod incidents;
 pub mod metrics;
 pub mod notifications;
 pub mod policy;
@@ -63,6 +64,19 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::gate))
         .routes(routes!(changes::rollback_change))
         .routes(routes!(notifications::inbox))
+        .routes(routes!(incidents::alertmanager))
+        .routes(routes!(incidents::pagerduty_event))
+        .routes(routes!(incidents::pagerduty_change))
+        .routes(routes!(incidents::list, incidents::open))
+        .routes(routes!(incidents::get))
+        .routes(routes!(incidents::act))
+        .routes(routes!(incidents::propose))
+        .routes(routes!(incidents::approve))
+        .routes(routes!(incidents::review))
+        .routes(routes!(incidents::metrics))
+        .routes(routes!(incidents::put_detector))
+        .routes(routes!(incidents::list_detectors))
+        .routes(routes!(incidents::put_playbook))
         .routes(routes!(metrics::push, metrics::query))
         .routes(routes!(github::deployment_protection))
         .routes(routes!(gitlab::deployment))

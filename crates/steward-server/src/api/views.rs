@@ -162,6 +162,11 @@ pub struct ChangeView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub schedule: Option<Value>,
+    /// Present on `GET /changes/{id}`: incidents that name this change as a suspect, with the
+    /// suspicion's score and whether it is strong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub incidents: Option<Vec<Value>>,
     /// Present on `GET /changes/{id}`: every audit event about this change, oldest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntryView>>,
@@ -278,6 +283,7 @@ impl ChangeView {
                 .as_ref()
                 .and_then(|e| serde_json::to_value(e).ok()),
             schedule: None,
+            incidents: None,
             history: None,
         }
     }

@@ -106,6 +106,7 @@ pub fn config(db: &TestDb) -> ServerConfig {
         github: None,
         gitlab: None,
         execution: Default::default(),
+        incidents: Default::default(),
     }
 }
 

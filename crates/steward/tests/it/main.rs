@@ -8,6 +8,7 @@ mod cli;
 mod execution;
 mod governance;
 mod helpers;
+mod incidents;
 mod lifecycle;
 mod metrics;
 mod mlflow;
