@@ -7,6 +7,7 @@
 mod audit;
 mod client;
 mod governance;
+mod incident;
 mod output;
 mod serve;
 
@@ -68,6 +69,20 @@ enum Command {
     Whoami {
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Incidents: list, show, acknowledge, contain, approve containment, resolve, review, close.
+    Incident {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
+    },
+    /// Detector rules that raise incidents from pushed metrics.
+    Detector {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: incident::DetectorCommand,
     },
     /// Your notifications: rollbacks of your changes, executions that need you.
     Notifications {
@@ -423,6 +438,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             init_logging();
             serve::run(args).await
+        }
+        Command::Incident { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            incident::run_incident(
+                &ctx.client,
+                ctx.output == OutputFormat::Json,
+                command,
+                read_document,
+            )
+            .await
+        }
+        Command::Detector { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            incident::run_detector(&ctx.client, ctx.output == OutputFormat::Json, command).await
         }
         Command::Notifications { client } => {
             let ctx = Ctx::new(&client)?;

@@ -480,7 +480,83 @@ async fn a_detected_error_spike_is_traced_to_the_change_and_contained_with_appro
     app.stop().await;
 }
 
+async fn the_cli_lists_shows_and_moves_incidents(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn(&db).await;
+    let c = cast(&app).await;
+    let monitor = app.user("prometheus", &["monitor"]).await;
+    let now = app.clock.now();
+    let firing = alertmanager_payload(
+        "firing",
+        vec![alert(
+            "a1b2",
+            "firing",
+            json!({"alertname": "FraudErrors", "severity": "error", "model": "fraud-scoring"}),
+            now,
+        )],
+    );
+    app.post("/api/v1/integrations/alertmanager", &monitor, firing)
+        .await;
+    let run = |token: &str, args: &[&str]| crate::helpers::run_steward(&app.base, token, args);
+    let listed = run(&c.mia, &["incident", "list", "--open"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed.stdout.contains("INC-1") && listed.stdout.contains("fraud-scoring"),
+        "{}",
+        listed.stdout
+    );
+    let acked = run(&c.mia, &["incident", "ack", "INC-1"]);
+    assert_eq!(acked.code, 0, "{}", acked.stderr);
+    assert!(acked.stdout.contains("acknowledged"), "{}", acked.stdout);
+    let closed = run(&c.mia, &["incident", "close", "INC-1"]);
+    assert_eq!(closed.code, 1);
+    assert!(
+        closed
+            .stderr
+            .contains("cannot close an incident that is acknowledged"),
+        "{}",
+        closed.stderr
+    );
+    let shown = run(&c.mia, &["incident", "show", "INC-1", "--output", "json"]);
+    let value: Value = serde_json::from_str(&shown.stdout).expect("JSON");
+    assert_eq!(value["owner"], "mia");
+    let bad = run(
+        &c.mia,
+        &[
+            "detector",
+            "set",
+            "x",
+            "--metric",
+            "error_rate",
+            "--detector",
+            "crystal_ball",
+        ],
+    );
+    assert_eq!(bad.code, 1);
+    assert_eq!(bad.stderr.trim().lines().count(), 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("crystal_ball"), "{}", bad.stderr);
+    let set = run(
+        &c.mia,
+        &[
+            "detector",
+            "set",
+            "fraud-errors",
+            "--metric",
+            "error_rate",
+            "--label",
+            "model=fraud-scoring",
+            "--detector",
+            "robust_z",
+        ],
+    );
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let (_, rules) = app.get("/api/v1/detectors", &c.rita).await;
+    assert_eq!(rules["fraud-errors"]["labels"]["model"], "fraud-scoring");
+    app.stop().await;
+}
+
 crate::both_backends!(
+    the_cli_lists_shows_and_moves_incidents,
     alertmanager_resends_change_nothing_and_resolved_alerts_resolve,
     pagerduty_events_deduplicate_acknowledge_and_resolve,
     a_detected_error_spike_is_traced_to_the_change_and_contained_with_approval,
