@@ -555,7 +555,108 @@ async fn the_cli_lists_shows_and_moves_incidents(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_sev1_playbook_runs_at_once_and_others_wait_for_approval(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn(&db).await;
+    let c = cast(&app).await;
+    let monitor = app.user("prometheus", &["monitor"]).await;
+    let file = db.dir.path().join("isolated.txt");
+    let isolate = json!({"actions": [{"name": "isolate", "kind": "command", "program": "/bin/sh",
+        "args": ["-c", format!("echo isolated >> '{}'", file.display())]}]});
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/playbooks/isolate-deployment",
+            Some(&c.rita),
+            Some(isolate.clone()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "requesters do not keep playbooks: {body}"
+    );
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/playbooks/isolate-deployment",
+            Some(&c.mia),
+            Some(isolate),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = app.clock.now();
+    for (fingerprint, severity) in [("warn1", "warning")] {
+        let payload = alertmanager_payload(
+            "firing",
+            vec![alert(
+                fingerprint,
+                "firing",
+                json!({"alertname": "Slow", "severity": severity, "model": "fraud-scoring"}),
+                now,
+            )],
+        );
+        app.post("/api/v1/integrations/alertmanager", &monitor, payload)
+            .await;
+    }
+    let (status, body) = app
+        .post(
+            "/api/v1/incidents/INC-1/containment",
+            &c.max,
+            json!({"playbook": "isolate-deployment"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a SEV3 waits for a manager: {body}"
+    );
+    assert!(!file.exists());
+
+    // A SEV1 on another target runs the playbook at once, recorded as such.
+    app.target("churn-scoring", "mia", "staging", "low", &[])
+        .await;
+    let payload = alertmanager_payload(
+        "firing",
+        vec![alert(
+            "crit1",
+            "firing",
+            json!({"alertname": "Down", "severity": "critical", "model": "churn-scoring"}),
+            now,
+        )],
+    );
+    app.post("/api/v1/integrations/alertmanager", &monitor, payload)
+        .await;
+    let (status, body) = app
+        .post(
+            "/api/v1/incidents/INC-2/containment",
+            &c.max,
+            json!({"playbook": "isolate-deployment"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "contained", "{body:#}");
+    assert_eq!(body["containment"]["playbook"], "isolate-deployment");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap_or_default().trim(),
+        "isolated"
+    );
+    let actions: Vec<&str> = body["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"incident.playbook_started")
+            && actions.contains(&"incident.action_succeeded"),
+        "{actions:?}"
+    );
+    app.stop().await;
+}
+
 crate::both_backends!(
+    a_sev1_playbook_runs_at_once_and_others_wait_for_approval,
     the_cli_lists_shows_and_moves_incidents,
     alertmanager_resends_change_nothing_and_resolved_alerts_resolve,
     pagerduty_events_deduplicate_acknowledge_and_resolve,
