@@ -274,6 +274,28 @@ impl TenantStore<'_> {
         Ok(())
     }
 
+    /// One named document of `kind`.
+    pub async fn named_one(
+        &self,
+        kind: NamedKind,
+        name: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let sql = format!(
+            "SELECT document FROM {} WHERE tenant_id = $1 AND name = $2",
+            kind.table()
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.tenant.clone())
+            .bind(name.to_owned())
+            .fetch_optional(&self.store.pool)
+            .await?;
+        row.map(|r| {
+            let doc: String = r.try_get("document")?;
+            serde_json::from_str(&doc).map_err(|e| StoreError::corrupt(kind.table(), e))
+        })
+        .transpose()
+    }
+
     /// Every named document of `kind`, by name.
     pub async fn named(&self, kind: NamedKind) -> Result<Vec<(String, Value)>, StoreError> {
         let sql = format!(
@@ -301,6 +323,8 @@ impl TenantStore<'_> {
 pub enum NamedKind {
     DetectorRule,
     Playbook,
+    /// A problem record: recurring incidents and their permanent fix.
+    Problem,
 }
 
 impl NamedKind {
@@ -308,12 +332,14 @@ impl NamedKind {
         match self {
             NamedKind::DetectorRule => "detector_rules",
             NamedKind::Playbook => "playbooks",
+            NamedKind::Problem => "problems",
         }
     }
     fn subject(self) -> &'static str {
         match self {
             NamedKind::DetectorRule => "detector_rule",
             NamedKind::Playbook => "playbook",
+            NamedKind::Problem => "problem",
         }
     }
 }

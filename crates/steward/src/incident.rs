@@ -81,6 +81,85 @@ pub enum IncidentCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ProblemCommand {
+    /// Create (or retitle) a problem record for recurring incidents.
+    Create {
+        name: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// A problem with its incidents and its fix.
+    Show { name: String },
+    /// Link the change raised as the problem's permanent fix.
+    Fix {
+        name: String,
+        #[arg(long)]
+        change: String,
+    },
+}
+
+fn problem_text(v: &Value) -> String {
+    let mut out = format!(
+        "{}  {}\n  fix: {} ({})\n",
+        v["name"].as_str().unwrap_or(""),
+        v["title"].as_str().unwrap_or(""),
+        v["fix_change"].as_str().unwrap_or("none yet"),
+        v["fix_state"].as_str().unwrap_or("-")
+    );
+    for i in v["incidents"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {} {} {} {}\n",
+            i["id"].as_str().unwrap_or(""),
+            i["severity"].as_str().unwrap_or(""),
+            i["state"].as_str().unwrap_or(""),
+            i["title"].as_str().unwrap_or("")
+        ));
+    }
+    out
+}
+
+pub async fn run_problem(
+    client: &Client,
+    json: bool,
+    command: ProblemCommand,
+) -> anyhow::Result<()> {
+    let shown = match command {
+        ProblemCommand::Create {
+            name,
+            title,
+            description,
+        } => {
+            let body = json!({"title": title, "description": description});
+            client
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/problems/{name}"),
+                    Some(&body),
+                )
+                .await?
+        }
+        ProblemCommand::Show { name } => {
+            client
+                .call(Method::GET, &format!("/api/v1/problems/{name}"), None)
+                .await?
+        }
+        ProblemCommand::Fix { name, change } => {
+            let body = json!({"change": change});
+            client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/problems/{name}/fix"),
+                    Some(&body),
+                )
+                .await?
+        }
+    };
+    print(json, &shown, problem_text)
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DetectorCommand {
     /// Create or replace a detector rule over a pushed metric.
     Set {

@@ -77,6 +77,13 @@ enum Command {
         #[command(subcommand)]
         command: incident::IncidentCommand,
     },
+    /// Problem records: the root causes behind recurring incidents, and their permanent fixes.
+    Problem {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: incident::ProblemCommand,
+    },
     /// Detector rules that raise incidents from pushed metrics.
     Detector {
         #[command(flatten)]
@@ -448,6 +455,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 read_document,
             )
             .await
+        }
+        Command::Problem { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            incident::run_problem(&ctx.client, ctx.output == OutputFormat::Json, command).await
         }
         Command::Detector { client, command } => {
             let ctx = Ctx::new(&client)?;

@@ -587,6 +587,16 @@ pub async fn act(
     let id = parse_incident_id(&id)?;
     let store = caller.store(&state.store);
     let now = state.clock.now();
+    let problems: Vec<String> = if body.action == "problem" {
+        store
+            .named(NamedKind::Problem)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let incident = update(&store, &id, |incident| {
         Ok(match body.action.as_str() {
             "acknowledge" => incident.acknowledge(&who, now)?,
@@ -605,6 +615,12 @@ pub async fn act(
                             "name the problem record (at most 128 characters)",
                         )
                     })?;
+                if !problems.contains(&problem.to_owned()) {
+                    return Err(ApiError::invalid_field(
+                        "problem",
+                        format!("no problem record '{problem}': create it with `steward problem create {problem} --title …`"),
+                    ));
+                }
                 incident.link_problem(problem, &who, now)
             }
             other => {
@@ -1107,4 +1123,141 @@ pub async fn detect(
         }
     }
     Ok(())
+}
+
+#[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemInput {
+    pub title: String,
+    pub description: Option<String>,
+}
+
+/// Create or retitle a problem record: the root cause behind recurring incidents.
+#[utoipa::path(put, path = "/api/v1/problems/{name}", tag = "incidents", request_body = ProblemInput,
+    params(("name" = String, Path)),
+    responses((status = 200, body = Object), (status = 422, body = ErrorBody)), security(("token" = [])))]
+pub async fn put_problem(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<ProblemInput>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = caller.as_actor()?;
+    check_name(&name)?;
+    if body.title.trim().is_empty() {
+        return Err(ApiError::invalid_field("title", "must not be empty"));
+    }
+    let store = caller.store(&state.store);
+    let fix = store
+        .named_one(NamedKind::Problem, &name)
+        .await?
+        .and_then(|d| d.get("fix_change").cloned())
+        .unwrap_or(Value::Null);
+    let document =
+        json!({"title": body.title.trim(), "description": body.description, "fix_change": fix});
+    store
+        .put_named(
+            NamedKind::Problem,
+            &name,
+            &document,
+            actor.principal().name.as_str(),
+            state.clock.now(),
+        )
+        .await?;
+    problem_view(&store, &name).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FixInput {
+    /// The change that fixes the problem for good, `CHG-<n>`.
+    pub change: String,
+}
+
+/// Link the change raised as the problem's permanent fix.
+#[utoipa::path(post, path = "/api/v1/problems/{name}/fix", tag = "incidents", request_body = FixInput,
+    params(("name" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn fix_problem(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<FixInput>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = caller.as_actor()?;
+    let store = caller.store(&state.store);
+    let mut document = store
+        .named_one(NamedKind::Problem, &name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no problem record '{name}'")))?;
+    let change = steward_core::ChangeId::parse(&body.change)
+        .ok_or_else(|| ApiError::invalid_field("change", "must be a change id like CHG-12"))?;
+    if store.get_change(&change).await?.is_none() {
+        return Err(ApiError::invalid_field(
+            "change",
+            format!("no change {change}: raise the fix as a change first"),
+        ));
+    }
+    document["fix_change"] = json!(change);
+    store
+        .put_named(
+            NamedKind::Problem,
+            &name,
+            &document,
+            actor.principal().name.as_str(),
+            state.clock.now(),
+        )
+        .await?;
+    problem_view(&store, &name).await.map(Json)
+}
+
+/// A problem record with its incidents and its fix's state.
+#[utoipa::path(get, path = "/api/v1/problems/{name}", tag = "incidents",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn get_problem(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    problem_view(&caller.store(&state.store), &name)
+        .await
+        .map(Json)
+}
+
+async fn problem_view(store: &TenantStore<'_>, name: &str) -> Result<Value, ApiError> {
+    let mut document = store
+        .named_one(NamedKind::Problem, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no problem record '{name}'")))?;
+    let incidents = store
+        .list_incidents(&IncidentFilter {
+            open_only: false,
+            opened_since: None,
+            limit: 5000,
+        })
+        .await?;
+    // Oldest first: the problem's history in order.
+    let linked: Vec<Value> = incidents
+        .iter()
+        .rev()
+        .filter(|i| i.problem.as_deref() == Some(name))
+        .map(|i| json!({"id": i.id, "state": i.state, "severity": i.severity, "title": i.title, "opened_at": i.opened_at}))
+        .collect();
+    let fix_state = match document
+        .get("fix_change")
+        .and_then(Value::as_str)
+        .and_then(steward_core::ChangeId::parse)
+    {
+        Some(change) => store
+            .get_change(&change)
+            .await?
+            .map(|c| c.state.to_string()),
+        None => None,
+    };
+    document["name"] = json!(name);
+    document["incidents"] = Value::Array(linked);
+    document["fix_state"] = json!(fix_state);
+    Ok(document)
 }

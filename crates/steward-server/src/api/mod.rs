@@ -77,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(incidents::put_detector))
         .routes(routes!(incidents::list_detectors))
         .routes(routes!(incidents::put_playbook))
+        .routes(routes!(incidents::put_problem, incidents::get_problem))
+        .routes(routes!(incidents::fix_problem))
         .routes(routes!(metrics::push, metrics::query))
         .routes(routes!(github::deployment_protection))
         .routes(routes!(gitlab::deployment))

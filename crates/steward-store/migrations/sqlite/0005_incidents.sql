@@ -47,3 +47,10 @@ CREATE TABLE playbooks (
     document TEXT NOT NULL,
     PRIMARY KEY (tenant_id, name)
 );
+
+CREATE TABLE problems (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);

@@ -655,7 +655,92 @@ async fn a_sev1_playbook_runs_at_once_and_others_wait_for_approval(backend: Back
     app.stop().await;
 }
 
+async fn problems_group_recurring_incidents_and_link_their_fix(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn(&db).await;
+    let c = cast(&app).await;
+    let monitor = app.user("prometheus", &["monitor"]).await;
+    let now = app.clock.now();
+    for (i, fingerprint) in ["f1", "f2"].iter().enumerate() {
+        let started = now - Duration::hours(3 - i as i64);
+        let payload = alertmanager_payload(
+            "firing",
+            vec![alert(
+                fingerprint,
+                "firing",
+                json!({"alertname": "FeatureStoreTimeout", "severity": "warning", "model": "fraud-scoring"}),
+                started,
+            )],
+        );
+        app.post("/api/v1/integrations/alertmanager", &monitor, payload)
+            .await;
+        let resolved = alertmanager_payload(
+            "resolved",
+            vec![alert(
+                fingerprint,
+                "resolved",
+                json!({"alertname": "FeatureStoreTimeout", "severity": "warning", "model": "fraud-scoring"}),
+                started,
+            )],
+        );
+        app.post("/api/v1/integrations/alertmanager", &monitor, resolved)
+            .await;
+    }
+    assert_eq!(incidents(&app, &c.rita).await.len(), 2);
+    let run = |args: &[&str]| crate::helpers::run_steward(&app.base, &c.mia, args);
+    let linked = run(&["incident", "problem", "INC-1", "feature-store-timeouts"]);
+    assert_eq!(linked.code, 1, "the problem must exist first");
+    assert!(
+        linked.stderr.contains("steward problem create"),
+        "{}",
+        linked.stderr
+    );
+    assert_eq!(
+        run(&[
+            "problem",
+            "create",
+            "feature-store-timeouts",
+            "--title",
+            "Feature store times out under load"
+        ])
+        .code,
+        0
+    );
+    for inc in ["INC-1", "INC-2"] {
+        let linked = run(&["incident", "problem", inc, "feature-store-timeouts"]);
+        assert_eq!(linked.code, 0, "{}", linked.stderr);
+    }
+    let fix = id(&app
+        .submit_ok(
+            &c.rita,
+            change(json!({"title": "Add a read replica to the feature store",
+        "links": ["problem:feature-store-timeouts"]})),
+        )
+        .await);
+    let fixed = run(&["problem", "fix", "feature-store-timeouts", "--change", &fix]);
+    assert_eq!(fixed.code, 0, "{}", fixed.stderr);
+    let shown = run(&[
+        "problem",
+        "show",
+        "feature-store-timeouts",
+        "--output",
+        "json",
+    ]);
+    let problem: Value = serde_json::from_str(&shown.stdout).expect("JSON");
+    assert_eq!(problem["fix_change"], fix.as_str());
+    assert_eq!(problem["fix_state"], "pending_approval");
+    let ids: Vec<&str> = problem["incidents"]
+        .as_array()
+        .expect("incidents")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["INC-1", "INC-2"]);
+    app.stop().await;
+}
+
 crate::both_backends!(
+    problems_group_recurring_incidents_and_link_their_fix,
     a_sev1_playbook_runs_at_once_and_others_wait_for_approval,
     the_cli_lists_shows_and_moves_incidents,
     alertmanager_resends_change_nothing_and_resolved_alerts_resolve,
