@@ -936,8 +936,8 @@ pub fn correlate(
             continue;
         }
         let mut best: Option<(f64, &TargetName, &'static str)> = None;
-        for a in affected.iter().filter_map(|n| find(n)) {
-            for touched in change.request.targets.iter().filter_map(|n| find(n)) {
+        for a in affected.iter().filter_map(&find) {
+            for touched in change.request.targets.iter().filter_map(&find) {
                 if let Some((rel, weight)) = relation(a, touched)
                     && best.is_none_or(|(w, _, _)| weight > w)
                 {

@@ -980,7 +980,10 @@ pub async fn put_playbook(
 /// Detector state per (tenant, rule, series), kept in memory; a new series warms up from its
 /// stored history.
 #[derive(Debug, Clone, Default)]
-pub struct DetectorStates(Arc<Mutex<HashMap<(String, String, String), Series>>>);
+pub struct DetectorStates(Arc<Mutex<HashMap<SeriesKey, Series>>>);
+
+/// (tenant, rule, series labels).
+type SeriesKey = (String, String, String);
 
 #[derive(Debug, Clone)]
 struct Series {
