@@ -5,15 +5,17 @@
 //!
 //! - `robust_z` catches **level shifts and spikes**. It scores each sample's robust z-score
 //!   against a baseline (a Huber-clipped EWMA of the level and of the absolute deviation, started
-//!   from the median and MAD of a warm-up), with hysteresis: an episode starts after `confirm`
-//!   consecutive samples beyond `enter` on one side, or at once for a single sample beyond
-//!   `spike`, and ends when a sample falls back inside `exit` on its side. While anomalous the baseline is
-//!   frozen, so a shift is not absorbed; after `relearn` anomalous samples the new level is
-//!   accepted as normal (the episode ends) so a lasting change does not stay "anomalous" forever.
+//!   from the median and MAD of a warm-up), with hysteresis: an episode starts when `confirm`
+//!   samples beyond `enter` fall in one run of samples beyond `exit` on one side, or at once for
+//!   a single sample beyond `spike`; it ends when the series is back inside `exit`. While a run
+//!   or an episode lasts the baseline is frozen, so a shift is not absorbed; after `relearn`
+//!   anomalous samples the new level is accepted as normal (the episode ends), so a lasting
+//!   change is reported once rather than "anomalous" forever.
 //! - `page_hinkley` catches **change points, including slow drifts**: a two-sided Page-Hinkley
 //!   (CUSUM) statistic of the residuals against a slow baseline, minus an allowance `delta`,
-//!   alarming at `lambda`. At the alarm the baseline is re-anchored at the mean since the change
-//!   began, and the episode ends once the statistic has decayed below `exit × lambda`.
+//!   alarming at `lambda`. At the alarm the level is re-anchored at the mean since the change
+//!   began and then follows the mean of the episode's samples; the episode ends once the
+//!   statistic has decayed below `exit × lambda`.
 //!
 //! Both take a **minimum effect size** (`min_effect`, absolute, and `min_relative_effect`, a
 //! fraction of the baseline level; the larger applies): in a very stable or very high-volume
@@ -30,6 +32,9 @@ use serde_json::{Map, Number, Value};
 /// Huber clip for learning, in standard deviations: a residual beyond it moves the baseline as
 /// much as one at the clip, so an outlier nudges the baseline rather than dragging it.
 const CLIP_LEARN: f64 = 3.0;
+/// The scale learns at this fraction of the level's rate: a level moves more often than the
+/// noise around it changes, and a noisy σ is what makes a quiet series fire.
+const SIGMA_RATE: f64 = 0.25;
 /// E|X| of a normal variable is σ·√(2/π): multiply a mean absolute deviation by this for σ.
 const MEAN_ABS_TO_SIGMA: f64 = 1.253_314_137_315_500_3;
 /// The median absolute deviation of a normal variable is σ / 1.4826.
@@ -50,11 +55,13 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn allows_up(self) -> bool {
-        self != Direction::Down
-    }
-    fn allows_down(self) -> bool {
-        self != Direction::Up
+    /// Whether a deviation upwards (`true`) or downwards counts.
+    fn allows(self, up: bool) -> bool {
+        match self {
+            Direction::Both => true,
+            Direction::Up => up,
+            Direction::Down => !up,
+        }
     }
 }
 
@@ -78,14 +85,16 @@ pub enum DetectorConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RobustZ {
-    /// Samples that only teach the baseline (its median and MAD) before anything is scored.
+    /// Samples that only teach the baseline (its median and MAD) before anything is scored;
+    /// with a season, the warm-up also lasts one whole cycle.
     pub warmup: u32,
-    /// Weight of a new sample in the baseline's level and scale, in (0, 1): 0.05 follows the
-    /// level over about 20 samples.
+    /// Weight of a new sample in the baseline's level, in (0, 1): 0.05 follows the level over
+    /// about 20 samples. The scale learns four times slower.
     pub alpha: f64,
-    /// |z| that starts an episode when held for `confirm` consecutive samples on one side.
+    /// |z| that starts an episode when reached by `confirm` samples of one run (below).
     pub enter: f64,
-    /// Consecutive samples beyond `enter` (same side) that confirm a level shift.
+    /// Samples beyond `enter` that confirm a level shift, within one run of consecutive samples
+    /// beyond `exit` on the same side (the run is not learned from while it lasts).
     pub confirm: u32,
     /// |z| at which a single sample starts an episode (a spike); at least `enter`.
     pub spike: f64,
@@ -93,14 +102,17 @@ pub struct RobustZ {
     /// side of the baseline ends it too.
     pub exit: f64,
     /// Anomalous samples after which the new level is accepted as the baseline and the episode
-    /// ends: a lasting shift is reported once, then becomes normal.
+    /// ends: a lasting shift is reported once, then becomes normal. An episode also ends when a
+    /// spike's next sample, or `confirm` consecutive samples after a shift, fall inside `exit`.
     pub relearn: u32,
     /// Smallest deviation, in the metric's unit, that may count as anomalous.
     pub min_effect: f64,
     /// Smallest deviation as a fraction of the baseline level (0.01 = 1 %); the larger of the
     /// two minimum effects applies.
     pub min_relative_effect: f64,
-    /// `both`, `up` (only increases count: latency, errors) or `down` (accuracy).
+    /// `both`, `up` (only increases count: latency, errors) or `down` (accuracy). The other
+    /// side is still tracked — a drop in latency becomes the new normal just the same — but
+    /// scores 0 and raises nothing.
     pub direction: Direction,
     /// Length of the seasonal cycle in seconds (86400 for daily); 0 for none. With a season,
     /// scoring also waits until one full season has been seen.
@@ -118,7 +130,7 @@ impl Default for RobustZ {
             alpha: 0.05,
             enter: 4.0,
             confirm: 3,
-            spike: 8.0,
+            spike: 6.0,
             exit: 2.0,
             relearn: 50,
             min_effect: 0.0,
@@ -126,7 +138,7 @@ impl Default for RobustZ {
             direction: Direction::Both,
             season: 0.0,
             season_buckets: 24,
-            season_alpha: 0.1,
+            season_alpha: 0.02,
         }
     }
 }
@@ -140,10 +152,12 @@ impl Default for RobustZ {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PageHinkley {
-    /// Samples that only teach the baseline (its median and MAD) before anything is scored.
+    /// Samples that only teach the baseline (its median and MAD) before anything is scored;
+    /// with a season, the warm-up also lasts one whole cycle.
     pub warmup: u32,
-    /// Weight of a new sample in the baseline's level and scale, in (0, 1). Small, so that a
-    /// slow drift runs away from the baseline instead of dragging it along.
+    /// Weight of a new sample in the baseline's level, in (0, 1); the scale learns four times
+    /// slower. Small, so that a slow drift runs away from the baseline instead of dragging it
+    /// along.
     pub alpha: f64,
     /// Allowance per sample, in σ: a mean shift smaller than this never accumulates.
     pub delta: f64,
@@ -152,17 +166,19 @@ pub struct PageHinkley {
     /// Most one sample adds to the statistic, in σ beyond the allowance: a single spike cannot
     /// raise an alarm alone (that is `robust_z`'s job).
     pub clip: f64,
-    /// The episode ends when the statistic falls below `exit × lambda`, in [0, 1).
+    /// The episode ends when the statistic falls below `exit × lambda`, in [0, 1); the
+    /// statistic then starts again from 0.
     pub exit: f64,
     /// Smallest mean shift, in the metric's unit, that may accumulate.
     pub min_effect: f64,
     /// Smallest mean shift as a fraction of the baseline level; the larger minimum applies.
     pub min_relative_effect: f64,
-    /// `both`, `up` or `down`.
+    /// `both`, `up` or `down`: the other side still moves the baseline but raises nothing.
     pub direction: Direction,
-    /// Length of the seasonal cycle in seconds; 0 for none.
+    /// Length of the seasonal cycle in seconds (86400 for daily); 0 for none. A slow baseline
+    /// cannot follow a daily cycle: set it for any metric that has one.
     pub season: f64,
-    /// Buckets of the seasonal profile.
+    /// Buckets of the seasonal profile (interpolated linearly between bucket starts).
     pub season_buckets: u32,
     /// Weight of a new sample in the seasonal profile, in (0, 1).
     pub season_alpha: f64,
@@ -172,7 +188,7 @@ impl Default for PageHinkley {
     fn default() -> PageHinkley {
         PageHinkley {
             warmup: 30,
-            alpha: 0.01,
+            alpha: 0.005,
             delta: 0.5,
             lambda: 20.0,
             clip: 4.0,
@@ -182,7 +198,7 @@ impl Default for PageHinkley {
             direction: Direction::Both,
             season: 0.0,
             season_buckets: 24,
-            season_alpha: 0.1,
+            season_alpha: 0.02,
         }
     }
 }
@@ -471,9 +487,11 @@ enum Kind {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct RobustZState {
     anomalous: bool,
-    /// Consecutive samples beyond `enter` not yet confirmed, their side and their deseasonalized
-    /// sum (they become the start of the episode).
+    /// The run of samples beyond `exit` on one side that began with a sample beyond `enter`, not
+    /// yet confirmed: its length, how many of its samples were beyond `enter`, its side and its
+    /// deseasonalized sum (it becomes the start of the episode).
     pending: u32,
+    pending_beyond: u32,
     pending_up: bool,
     pending_sum: f64,
     /// Samples of the current episode, its side and their deseasonalized sum: the new level on
@@ -481,6 +499,9 @@ struct RobustZState {
     episode: u32,
     episode_up: bool,
     episode_sum: f64,
+    /// Consecutive samples back inside `exit`, and how many end the episode.
+    inside: u32,
+    exit_after: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -495,8 +516,9 @@ struct PageHinkleyState {
     up_count: u32,
     down_sum: f64,
     down_count: u32,
-    /// During an episode, the samples since the last re-anchoring: their mean is the level.
-    episode_sum: f64,
+    /// During an episode, its side and the samples since the last re-anchoring: the level is
+    /// their mean.
+    episode_up: bool,
     episode_count: u32,
 }
 
@@ -743,7 +765,7 @@ impl Baseline {
         let step = residual.clamp(-width, width);
         self.level += self.alpha * step;
         let deviation = residual.abs().min(CLIP_LEARN * sigma) * MEAN_ABS_TO_SIGMA;
-        self.sigma += self.alpha * (deviation - self.sigma);
+        self.sigma += self.alpha * SIGMA_RATE * (deviation - self.sigma);
         if let (Some(low), Some(high)) = (
             self.profile.get(phase.low).copied(),
             self.profile.get(phase.high).copied(),
@@ -773,79 +795,65 @@ fn robust_z(
     let seasonal = baseline.seasonal(phase);
     let deseasonalized = value - seasonal;
     let residual = deseasonalized - baseline.level;
-    let z = effective_z(baseline, p, residual);
-    let score = z_score(z, p.enter);
-    let counts = if residual >= 0.0 {
-        p.direction.allows_up()
-    } else {
-        p.direction.allows_down()
-    };
+    let up = residual >= 0.0;
+    let mut z = effective_z(baseline, p, residual);
+    let mut onset = false;
     if s.anomalous {
-        s.episode += 1;
-        s.episode_sum += deseasonalized;
-        if z < p.exit || (residual >= 0.0) != s.episode_up {
-            s.anomalous = false;
-            return Detection {
-                score,
-                anomaly: false,
-                onset: false,
-            };
+        if z < p.exit || up != s.episode_up {
+            s.inside += 1;
+            if s.inside >= s.exit_after {
+                s.anomalous = false;
+            }
+        } else {
+            s.inside = 0;
+            s.episode += 1;
+            s.episode_sum += deseasonalized;
+            if s.episode >= p.relearn {
+                // The shift has lasted: it is the new normal.
+                baseline.level = s.episode_sum / f64::from(s.episode);
+                s.anomalous = false;
+                s.pending = 0;
+                z = effective_z(baseline, p, deseasonalized - baseline.level);
+            }
         }
-        if s.episode >= p.relearn {
-            // The shift has lasted: it is the new normal.
-            baseline.level = s.episode_sum / f64::from(s.episode);
-            s.anomalous = false;
-            s.pending = 0;
-            let z = effective_z(baseline, p, deseasonalized - baseline.level);
-            return Detection {
-                score: z_score(z, p.enter),
-                anomaly: false,
-                onset: false,
-            };
-        }
-        return Detection {
-            score,
-            anomaly: true,
-            onset: false,
-        };
-    }
-    if counts && z >= p.enter {
-        let up = residual >= 0.0;
-        if s.pending > 0 && s.pending_up == up {
+    } else if z >= p.enter || (s.pending > 0 && s.pending_up == up && z >= p.exit) {
+        if s.pending > 0 && s.pending_up == up && s.pending < p.relearn {
             s.pending += 1;
             s.pending_sum += deseasonalized;
         } else {
             s.pending = 1;
+            s.pending_beyond = 0;
             s.pending_up = up;
             s.pending_sum = deseasonalized;
         }
-        if s.pending >= p.confirm || z >= p.spike {
+        s.pending_beyond += u32::from(z >= p.enter);
+        if s.pending_beyond >= p.confirm || z >= p.spike {
+            onset = true;
             s.anomalous = true;
             s.episode_up = up;
+            // A lone spike ends with the next normal sample; a confirmed shift needs as many
+            // samples back inside `exit` to end as it needed beyond `enter` to begin.
+            s.exit_after = if s.pending == 1 { 1 } else { p.confirm };
+            s.inside = 0;
             s.episode = s.pending;
             s.episode_sum = s.pending_sum;
             s.pending = 0;
-            return Detection {
-                score,
-                anomaly: true,
-                onset: true,
-            };
         }
-        // Not learned from: a shift being confirmed must not pull the baseline along.
-        return Detection {
-            score,
-            anomaly: false,
-            onset: false,
-        };
-    }
-    s.pending = 0;
-    if z < p.enter {
+        // Otherwise not learned from: a shift being confirmed must not pull the baseline along.
+    } else {
+        s.pending = 0;
         baseline.learn(residual, phase);
     }
+    // Both sides are tracked so the baseline follows either way; only `direction` is reported.
+    let counts = p.direction.allows(s.episode_up);
     Detection {
-        score,
-        anomaly: false,
-        onset: false,
+        score: if p.direction.allows(up) {
+            z_score(z, p.enter)
+        } else {
+            0.0
+        },
+        anomaly: s.anomalous && counts,
+        onset: onset && counts,
     }
 }
 
@@ -882,57 +890,62 @@ fn page_hinkley(
     let allowance = (p.delta * sigma).max(baseline.min_effect());
     let bound = allowance + p.clip * sigma;
     let clipped = residual.clamp(-bound, bound);
-    if p.direction.allows_up() {
-        s.up = (s.up + (clipped - allowance) / sigma).max(0.0);
-        if s.up > 0.0 {
-            s.up_sum += deseasonalized;
-            s.up_count += 1;
-        } else {
-            s.up_sum = 0.0;
-            s.up_count = 0;
-        }
+    s.up = (s.up + (clipped - allowance) / sigma).max(0.0);
+    if s.up > 0.0 {
+        s.up_sum += deseasonalized;
+        s.up_count += 1;
+    } else {
+        (s.up_sum, s.up_count) = (0.0, 0);
     }
-    if p.direction.allows_down() {
-        s.down = (s.down + (-clipped - allowance) / sigma).max(0.0);
-        if s.down > 0.0 {
-            s.down_sum += deseasonalized;
-            s.down_count += 1;
-        } else {
-            s.down_sum = 0.0;
-            s.down_count = 0;
-        }
+    s.down = (s.down + (-clipped - allowance) / sigma).max(0.0);
+    if s.down > 0.0 {
+        s.down_sum += deseasonalized;
+        s.down_count += 1;
+    } else {
+        (s.down_sum, s.down_count) = (0.0, 0);
     }
     let statistic = s.up.max(s.down);
     let mut onset = false;
     if statistic >= p.lambda {
-        onset = !s.anomalous;
+        let up = s.up >= p.lambda;
+        onset = !s.anomalous || s.episode_up != up;
         s.anomalous = true;
+        s.episode_up = up;
         // Re-anchor at the mean since the change began (the last time the statistic was 0), so
         // the statistic decays once the series holds its new level, and rises again if it drifts.
-        let (sum, count) = if s.up >= p.lambda {
+        let (sum, count) = if up {
             (&mut s.up_sum, &mut s.up_count)
         } else {
             (&mut s.down_sum, &mut s.down_count)
         };
-        s.episode_sum = std::mem::take(sum);
-        s.episode_count = std::mem::take(count);
+        let (sum, count) = (std::mem::take(sum), std::mem::take(count));
+        if count > 0 {
+            baseline.level = sum / f64::from(count);
+        }
+        s.episode_count = count;
     } else if s.anomalous && statistic < p.exit * p.lambda {
-        s.anomalous = false;
+        // Over: start afresh, so that what is left of the statistic is no head start towards
+        // the next alarm.
+        *s = PageHinkleyState::default();
     } else if s.anomalous {
-        s.episode_sum += deseasonalized;
-        s.episode_count += 1;
-    }
-    if s.anomalous && s.episode_count > 0 {
         // The new level, better estimated with every sample of the episode.
-        baseline.level = s.episode_sum / f64::from(s.episode_count);
+        s.episode_count = s.episode_count.saturating_add(1);
+        baseline.level += (deseasonalized - baseline.level) / f64::from(s.episode_count);
     }
     if !s.anomalous && statistic < p.lambda / 2.0 {
         baseline.learn(residual, phase);
     }
+    // Both sides are tracked so the baseline follows either way; only `direction` is reported.
+    let reported = match p.direction {
+        Direction::Both => statistic,
+        Direction::Up => s.up,
+        Direction::Down => s.down,
+    };
+    let counts = p.direction.allows(s.episode_up);
     Detection {
-        score: (statistic / p.lambda).min(1.0),
-        anomaly: s.anomalous,
-        onset,
+        score: (reported / p.lambda).min(1.0),
+        anomaly: s.anomalous && counts,
+        onset: onset && counts,
     }
 }
 
@@ -1048,6 +1061,19 @@ mod tests {
     }
 
     #[test]
+    fn a_shift_that_reverts_ends_its_episode_once_back() {
+        let mut values = noisy(15, 500, 100.0, 1.0);
+        for v in &mut values[200..220] {
+            *v += 6.0;
+        }
+        let detections = run(&mut config("robust_z", "").build(), &values);
+        assert_eq!(onsets(&detections).len(), 1);
+        assert!(detections[205..220].iter().all(|d| d.anomaly));
+        // Ended after `confirm` (3) samples back inside `exit`, and nothing since.
+        assert!(detections[223..].iter().all(|d| !d.anomaly));
+    }
+
+    #[test]
     fn a_stable_noisy_series_raises_nothing_in_ten_thousand_samples() {
         for name in DETECTOR_NAMES {
             for seed in [4, 5, 6] {
@@ -1117,6 +1143,30 @@ mod tests {
             assert!(onsets(&detections).is_empty(), "{name}");
             let detections = run(&mut config(name, "direction=up").build(), &values);
             assert_eq!(onsets(&detections).len(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_ignored_direction_still_moves_the_baseline() {
+        // Latency drops from 100 to 80 (good news, silent), then climbs to 95: a rise of 15 over
+        // the new normal, though still below the old one.
+        let mut values = noisy(14, 900, 100.0, 1.0);
+        for v in &mut values[300..] {
+            *v -= 20.0;
+        }
+        for v in &mut values[600..] {
+            *v += 15.0;
+        }
+        for name in DETECTOR_NAMES {
+            let detections = run(&mut config(name, "direction=up").build(), &values);
+            let found = onsets(&detections);
+            assert_eq!(found.len(), 1, "{name}: {found:?}");
+            assert!((600..620).contains(&found[0]), "{name}: {found:?}");
+            assert!(
+                detections[300..600]
+                    .iter()
+                    .all(|d| !d.anomaly && d.score < 0.5)
+            );
         }
     }
 

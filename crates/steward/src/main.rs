@@ -6,6 +6,7 @@
 
 mod audit;
 mod client;
+mod detect;
 mod governance;
 mod incident;
 mod output;
@@ -83,6 +84,11 @@ enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: incident::ProblemCommand,
+    },
+    /// Try an anomaly detector on history, locally: `steward detect replay FILE.csv --detector …`.
+    Detect {
+        #[command(subcommand)]
+        command: detect::DetectCommand,
     },
     /// Detector rules that raise incidents from pushed metrics.
     Detector {
@@ -456,6 +462,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Detect { command } => detect::run(command),
         Command::Problem { client, command } => {
             let ctx = Ctx::new(&client)?;
             incident::run_problem(&ctx.client, ctx.output == OutputFormat::Json, command).await

@@ -5,6 +5,7 @@ mod approvals;
 mod audit;
 mod classification;
 mod cli;
+mod detect;
 mod execution;
 mod governance;
 mod helpers;
