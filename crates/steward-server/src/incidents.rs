@@ -247,7 +247,21 @@ pub async fn run_containment(
         let (ok, result) = match action {
             ContainmentAction::RollbackChange { change, .. } => {
                 let reason = format!("{id}: containment approved by {approver}");
-                match execution::rollback(state, store, change, "incident", &reason, None).await {
+                let planned = store
+                    .get_change(change)
+                    .await?
+                    .is_some_and(|c| c.execution.is_some());
+                let rolled = if planned {
+                    execution::rollback(state, store, change, "incident", &reason, None).await
+                } else {
+                    Err(ApiError::Conflict {
+                        message: format!(
+                            "{change} has no steps Steward can undo: roll it back by hand, then record it with `steward change rollback {change} --reason …`"
+                        ),
+                        details: Value::Null,
+                    })
+                };
+                match rolled {
                     Ok(()) => {
                         let after = store.get_change(change).await?;
                         let state_now = after.as_ref().map(|c| c.state.to_string());
