@@ -226,6 +226,24 @@ pub fn change_details(v: &Value) -> String {
         );
     }
     execution_lines(&mut out, v);
+    for link in v
+        .get("incidents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            out,
+            "  incident:    {} suspects this change (score {}{})",
+            s(link, "/incident"),
+            link.get("score").map(|x| x.to_string()).unwrap_or_default(),
+            if link.get("strong").and_then(Value::as_bool) == Some(true) {
+                ", strong"
+            } else {
+                ""
+            }
+        );
+    }
     let deadline = s(v, "/approvals/deadline");
     let overdue = v.pointer("/approvals/overdue").and_then(Value::as_bool) == Some(true);
     let _ = writeln!(

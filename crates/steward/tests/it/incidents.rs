@@ -346,6 +346,14 @@ async fn a_detected_error_spike_is_traced_to_the_change_and_contained_with_appro
         .await;
     assert_eq!(linked["incidents"][0]["incident"], inc.as_str());
     assert_eq!(linked["incidents"][0]["strong"], true);
+    let shown = crate::helpers::run_steward(&app.base, &c.rita, &["change", "show", &change_id]);
+    assert!(
+        shown
+            .stdout
+            .contains(&format!("{inc} suspects this change")),
+        "{}",
+        shown.stdout
+    );
     let (_, inbox) = app.get("/api/v1/notifications", &c.mia).await;
     assert!(
         inbox[0]["subject"]
