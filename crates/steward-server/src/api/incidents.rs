@@ -32,6 +32,27 @@ fn parse_incident_id(text: &str) -> Result<IncidentId, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("'{text}' is not an incident id like INC-3")))
 }
 
+/// What every action on one incident starts from: who acts (not an auditor), on which incident,
+/// through the caller's tenant, at what time.
+struct Acting<'s> {
+    who: steward_core::UserName,
+    id: IncidentId,
+    store: TenantStore<'s>,
+    now: DateTime<Utc>,
+}
+
+impl<'s> Acting<'s> {
+    fn new(state: &'s AppState, caller: &Caller, id: &str) -> Result<Acting<'s>, ApiError> {
+        let who = caller.as_actor()?.principal().name.clone();
+        Ok(Acting {
+            who,
+            id: parse_incident_id(id)?,
+            store: caller.store(&state.store),
+            now: state.clock.now(),
+        })
+    }
+}
+
 fn view(incident: &Incident) -> Value {
     let mut value = serde_json::to_value(incident).unwrap_or(Value::Null);
     if let Some(map) = value.as_object_mut() {
@@ -582,11 +603,12 @@ pub async fn act(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ActInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = caller.as_actor()?;
-    let who = actor.principal().name.clone();
-    let id = parse_incident_id(&id)?;
-    let store = caller.store(&state.store);
-    let now = state.clock.now();
+    let Acting {
+        who,
+        id,
+        store,
+        now,
+    } = Acting::new(&state, &caller, &id)?;
     let problems: Vec<String> = if body.action == "problem" {
         store
             .named(NamedKind::Problem)
@@ -660,11 +682,12 @@ pub async fn propose(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ContainmentInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = caller.as_actor()?;
-    let who = actor.principal().name.clone();
-    let id = parse_incident_id(&id)?;
-    let store = caller.store(&state.store);
-    let now = state.clock.now();
+    let Acting {
+        who,
+        id,
+        store,
+        now,
+    } = Acting::new(&state, &caller, &id)?;
     match (&body.actions, &body.playbook) {
         (Some(actions), None) => {
             let actions = parse_actions(actions).map_err(ApiError::Invalid)?;
@@ -748,11 +771,12 @@ pub async fn review(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ReviewInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = caller.as_actor()?;
-    let who = actor.principal().name.clone();
-    let id = parse_incident_id(&id)?;
-    let store = caller.store(&state.store);
-    let now = state.clock.now();
+    let Acting {
+        who,
+        id,
+        store,
+        now,
+    } = Acting::new(&state, &caller, &id)?;
     let incident = update(&store, &id, |incident| {
         Ok(incident.record_review(
             Review {
