@@ -14,6 +14,7 @@ pub mod detect;
 pub mod execution;
 pub mod gate;
 pub mod incident;
+pub mod inventory;
 pub mod metrics;
 pub mod names;
 pub mod policy;

@@ -8,6 +8,9 @@
 //! it depends on thread timing, so two scans of an unchanged tree differ only in their
 //! timestamps. Progress is reported through a callback on the calling thread, for a terminal
 //! progress line.
+//!
+//! [`mlflow`] is the registry half: an MLflow tracking server's registered models, versions,
+//! aliases, tags and the runs behind them, over its REST API (async, through `reqwest`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,6 +21,7 @@ use serde_json::Value;
 
 pub mod files;
 pub mod formats;
+pub mod mlflow;
 pub mod samples;
 mod scan;
 

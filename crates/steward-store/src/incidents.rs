@@ -325,6 +325,8 @@ pub enum NamedKind {
     Playbook,
     /// A problem record: recurring incidents and their permanent fix.
     Problem,
+    /// The inventory's metadata templates (one document, `default`).
+    InventoryTemplates,
 }
 
 impl NamedKind {
@@ -333,6 +335,7 @@ impl NamedKind {
             NamedKind::DetectorRule => "detector_rules",
             NamedKind::Playbook => "playbooks",
             NamedKind::Problem => "problems",
+            NamedKind::InventoryTemplates => "inventory_templates",
         }
     }
     fn subject(self) -> &'static str {
@@ -340,6 +343,7 @@ impl NamedKind {
             NamedKind::DetectorRule => "detector_rule",
             NamedKind::Playbook => "playbook",
             NamedKind::Problem => "problem",
+            NamedKind::InventoryTemplates => "inventory_templates",
         }
     }
 }

@@ -17,6 +17,7 @@ mod calendar;
 mod catalog;
 mod changes;
 pub mod incidents;
+mod inventory;
 mod metrics;
 mod migrate;
 pub mod notifications;

@@ -47,6 +47,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_incidents.sql"),
         postgres: include_str!("../migrations/postgres/0005_incidents.sql"),
     },
+    Migration {
+        version: 6,
+        name: "inventory",
+        sqlite: include_str!("../migrations/sqlite/0006_inventory.sql"),
+        postgres: include_str!("../migrations/postgres/0006_inventory.sql"),
+    },
 ];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.

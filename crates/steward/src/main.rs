@@ -9,6 +9,7 @@ mod client;
 mod detect;
 mod governance;
 mod incident;
+mod inventory;
 mod output;
 mod serve;
 
@@ -77,6 +78,13 @@ enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: incident::IncidentCommand,
+    },
+    /// The model inventory: scan model files, list and show models (now or at a past date), state fields.
+    Inventory {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: inventory::InventoryCommand,
     },
     /// Problem records: the root causes behind recurring incidents, and their permanent fixes.
     Problem {
@@ -463,6 +471,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Detect { command } => detect::run(command),
+        Command::Inventory { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            inventory::run(&ctx.client, ctx.output == OutputFormat::Json, command).await
+        }
         Command::Problem { client, command } => {
             let ctx = Ctx::new(&client)?;
             incident::run_problem(&ctx.client, ctx.output == OutputFormat::Json, command).await

@@ -9,6 +9,7 @@ pub mod github;
 pub mod gitlab;
 pub mod health;
 pub mod incidents;
+pub mod inventory;
 pub mod metrics;
 pub mod notifications;
 pub mod policy;
@@ -79,6 +80,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(incidents::put_playbook))
         .routes(routes!(incidents::put_problem, incidents::get_problem))
         .routes(routes!(incidents::fix_problem))
+        .routes(routes!(inventory::list))
+        .routes(routes!(inventory::get, inventory::attest))
+        .routes(routes!(inventory::get_templates, inventory::put_templates))
+        .routes(routes!(inventory::scan))
         .routes(routes!(metrics::push, metrics::query))
         .routes(routes!(github::deployment_protection))
         .routes(routes!(gitlab::deployment))

@@ -126,6 +126,107 @@ impl MlflowServer {
         .await;
     }
 
+    /// Creates an experiment of a name unique to this call; returns its id.
+    pub async fn experiment(&self, prefix: &str) -> String {
+        let name = format!("{prefix}-{}", uuid::Uuid::now_v7().simple());
+        let created = self.post("experiments/create", json!({"name": name})).await;
+        created["experiment_id"]
+            .as_str()
+            .expect("an experiment id")
+            .to_owned()
+    }
+
+    /// Creates a run in `experiment_id` with these params, tags and metrics (logged in order,
+    /// each at the next step, so a key given twice ends at its last value); returns its id.
+    pub async fn run(
+        &self,
+        experiment_id: &str,
+        params: &[(&str, &str)],
+        metrics: &[(&str, f64)],
+        tags: &[(&str, &str)],
+    ) -> String {
+        let start = chrono::Utc::now().timestamp_millis();
+        let created = self
+            .post(
+                "runs/create",
+                json!({"experiment_id": experiment_id, "start_time": start}),
+            )
+            .await;
+        let run_id = created["run"]["info"]["run_id"]
+            .as_str()
+            .expect("a run id")
+            .to_owned();
+        let pairs = |pairs: &[(&str, &str)]| -> Vec<Value> {
+            pairs
+                .iter()
+                .map(|(key, value)| json!({"key": key, "value": value}))
+                .collect()
+        };
+        let metrics: Vec<Value> = metrics
+            .iter()
+            .enumerate()
+            .map(|(step, (key, value))| {
+                json!({"key": key, "value": value, "timestamp": start + step as i64, "step": step})
+            })
+            .collect();
+        self.post(
+            "runs/log-batch",
+            json!({"run_id": run_id, "params": pairs(params), "metrics": metrics, "tags": pairs(tags)}),
+        )
+        .await;
+        run_id
+    }
+
+    /// Marks a run deleted (MLflow keeps it, in the deleted view).
+    pub async fn delete_run(&self, run_id: &str) {
+        self.post("runs/delete", json!({"run_id": run_id})).await;
+    }
+
+    /// Registers a new version of `model` from `run_id` (which MLflow does not check exists);
+    /// returns its version number.
+    pub async fn version_of_run(&self, model: &str, run_id: &str) -> String {
+        let created = self
+            .post(
+                "model-versions/create",
+                json!({"name": model, "source": format!("runs:/{run_id}/model"), "run_id": run_id}),
+            )
+            .await;
+        created["model_version"]["version"]
+            .as_str()
+            .expect("a version")
+            .to_owned()
+    }
+
+    pub async fn set_model_tag(&self, model: &str, key: &str, value: &str) {
+        self.post(
+            "registered-models/set-tag",
+            json!({"name": model, "key": key, "value": value}),
+        )
+        .await;
+    }
+
+    pub async fn set_version_tag(&self, model: &str, version: &str, key: &str, value: &str) {
+        self.post(
+            "model-versions/set-tag",
+            json!({"name": model, "version": version, "key": key, "value": value}),
+        )
+        .await;
+    }
+
+    pub async fn set_description(&self, model: &str, description: &str) {
+        let response = self
+            .http
+            .patch(format!(
+                "{}/api/2.0/mlflow/registered-models/update",
+                self.url
+            ))
+            .json(&json!({"name": model, "description": description}))
+            .send()
+            .await
+            .expect("MLflow answers");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
     /// The version `alias` points at, read straight from MLflow.
     pub async fn alias(&self, model: &str, alias: &str) -> Option<String> {
         let value: Value = self

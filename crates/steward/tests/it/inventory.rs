@@ -1,0 +1,247 @@
+//! The model inventory as a user drives it: `steward inventory scan --files` over model files the
+//! test writes (one with a truncated header), rescans that change nothing, fields stated with
+//! provenance, completeness against the templates, and point-in-time answers from the audit log.
+
+use crate::helpers::{Backend, TestApp, TestDb, cast, run_steward};
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use steward_discovery::samples::{self, GgufValue};
+
+fn write_models(root: &std::path::Path) {
+    let dir = root.join("fraud-scoring");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("model.safetensors"),
+        samples::safetensors(&[("dense.weight", "F32", &[4, 8])], &[("format", "pt")]),
+    )
+    .expect("write");
+    let llm = root.join("llm");
+    std::fs::create_dir_all(&llm).expect("dir");
+    std::fs::write(
+        llm.join("tiny.gguf"),
+        samples::gguf(
+            3,
+            &[
+                ("general.name", GgufValue::String("Tiny Llama".into())),
+                ("general.architecture", GgufValue::String("llama".into())),
+                ("general.license", GgufValue::String("apache-2.0".into())),
+            ],
+            &[("token_embd.weight", &[8, 4], 0)],
+        ),
+    )
+    .expect("write");
+    let broken = root.join("broken");
+    std::fs::create_dir_all(&broken).expect("dir");
+    let whole = samples::safetensors(&[("w", "F32", &[2, 2])], &[]);
+    std::fs::write(broken.join("model.safetensors"), &whole[..12]).expect("write");
+    std::fs::write(root.join("README.md"), "not a model").expect("write");
+}
+
+fn json_of(run: &crate::helpers::Run) -> Value {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout))
+}
+
+async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let cora = app.user("cora", &["compliance_officer"]).await;
+    let root = db.dir.path().join("models");
+    write_models(&root);
+    let root_arg = root.display().to_string();
+    let run = |token: &str, args: &[&str]| run_steward(&app.base, token, args);
+
+    // A requester may not record scans.
+    assert_eq!(
+        run(&c.rita, &["inventory", "scan", "--files", &root_arg]).code,
+        1
+    );
+    let scanned = json_of(&run(
+        &c.mia,
+        &[
+            "inventory",
+            "scan",
+            "--files",
+            &root_arg,
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(scanned["artifacts"], 3, "{scanned:#}");
+    assert_eq!(
+        scanned["created"],
+        json!(["broken", "fraud-scoring", "tiny-llama"])
+    );
+    assert!(
+        scanned["problems"][0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("truncated")),
+        "the corrupt header is reported and the scan goes on: {scanned:#}"
+    );
+    let again = json_of(&run(
+        &c.mia,
+        &[
+            "inventory",
+            "scan",
+            "--files",
+            &root_arg,
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(again["created"], json!([]));
+    assert_eq!(
+        again["unchanged"],
+        json!(["broken", "fraud-scoring", "tiny-llama"])
+    );
+
+    let (_, llm) = app.get("/api/v1/models/tiny-llama", &c.rita).await;
+    assert_eq!(llm["fields"]["architecture"], "llama");
+    assert_eq!(llm["provenance"]["architecture"]["by"], "discovered");
+    assert!(
+        llm["versions"][0]["digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+    assert_eq!(llm["fields"]["status"], "development");
+    assert_eq!(llm["completeness"]["needs_review"], true);
+
+    let before_production = app.clock.now();
+    app.clock.advance(Duration::days(1));
+    let set = run(
+        &c.mia,
+        &[
+            "inventory",
+            "set",
+            "fraud-scoring",
+            "purpose=Score card transactions for fraud",
+            "intended_use=Real-time authorisation decisions",
+            "restrictions=Not for credit decisions",
+            "inputs=Transaction features",
+            "outputs=Fraud probability",
+            "risk_tier=high",
+            "owner=mia",
+            r#"developers=["ana"]"#,
+            r#"validators=["val"]"#,
+            "validation_last=2026-06-01",
+            "expected_validity=365",
+            "status=production",
+            "--output",
+            "json",
+        ],
+    );
+    let model = json_of(&set);
+    assert_eq!(
+        model["completeness"]["score"], 100,
+        "{:#}",
+        model["completeness"]
+    );
+    assert_eq!(model["fields"]["validation_next"], "2027-06-01");
+    assert_eq!(model["provenance"]["purpose"]["by"], "attested");
+    assert_eq!(model["provenance"]["purpose"]["user"], "mia");
+    assert_eq!(model["provenance"]["validation_next"]["by"], "derived");
+
+    // Bad values are refused field by field.
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/models/fraud-scoring",
+            Some(&c.mia),
+            Some(json!({"risk_tier": "extreme", "colour": "red"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(crate::helpers::field_names(&body), ["colour", "risk_tier"]);
+
+    // What was in production, then and now.
+    let now = json_of(&run(
+        &c.rita,
+        &["inventory", "list", "--in-production", "--output", "json"],
+    ));
+    let names: Vec<&str> = now
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(names, ["fraud-scoring"]);
+    let then = json_of(&run(
+        &c.rita,
+        &[
+            "inventory",
+            "list",
+            "--in-production",
+            "--at",
+            &before_production.to_rfc3339(),
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        then,
+        json!([]),
+        "nothing was in production before it was promoted"
+    );
+    let old = json_of(&run(
+        &c.rita,
+        &[
+            "inventory",
+            "show",
+            "fraud-scoring",
+            "--at",
+            &before_production.to_rfc3339(),
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(old["fields"]["status"], "development");
+    let missing = run(
+        &c.rita,
+        &["inventory", "show", "fraud-scoring", "--at", "2020-01-01"],
+    );
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("had no model fraud-scoring"),
+        "{}",
+        missing.stderr
+    );
+    let text = run(&c.rita, &["inventory", "show", "fraud-scoring"]);
+    assert!(
+        text.stdout.contains("attested by mia") && text.stdout.contains("discovered by files:"),
+        "{}",
+        text.stdout
+    );
+
+    // Templates: compliance officers add mandatory fields; the score follows.
+    let (status, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/inventory/templates",
+            Some(&c.mia),
+            Some(json!({"tiers": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/inventory/templates",
+            Some(&cora),
+            Some(json!({"tiers": {"high": ["purpose", "favourite_colour"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = app
+        .call(reqwest::Method::PUT, "/api/v1/inventory/templates", Some(&cora),
+              Some(json!({"tiers": {"high": ["purpose", "model_card"], "medium": [], "low": []}, "tags": {}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, fraud) = app.get("/api/v1/models/fraud-scoring", &c.rita).await;
+    assert_eq!(fraud["completeness"]["missing"], json!(["model_card"]));
+    assert_eq!(fraud["completeness"]["score"], 50);
+    app.stop().await;
+}
+
+crate::both_backends!(a_scan_records_models_and_the_inventory_answers_for_past_dates);
