@@ -244,7 +244,14 @@ fn secret(state: &AppState, name: &str) -> Result<String, ExecError> {
         })
 }
 
-fn runnable(state: &AppState, change: &ChangeId, step: &PlanStep) -> Result<Runnable, ExecError> {
+/// The executor for `step`, run on behalf of `subject` (`("change", "CHG-7")` or
+/// `("incident", "INC-3")`), which names the webhook calls and their ids.
+fn runnable(
+    state: &AppState,
+    subject: (&str, &str),
+    step: &PlanStep,
+) -> Result<Runnable, ExecError> {
+    let (kind, subject) = subject;
     Ok(match &step.action {
         Action::MlflowAlias {
             tracking_uri,
@@ -275,10 +282,10 @@ fn runnable(state: &AppState, change: &ChangeId, step: &PlanStep) -> Result<Runn
             timeout_seconds,
             retries,
         } => Runnable::Webhook(WebhookStep {
-            id: format!("{change}.{}", step.name),
+            id: format!("{subject}.{}", step.name),
             url: url.clone(),
             secret: secret(state, name)?,
-            body: json!({"change": change.to_string(), "step": step.name, "body": body}),
+            body: json!({kind: subject, "step": step.name, "body": body}),
             timeout_seconds: *timeout_seconds,
             retries: *retries,
         }),
@@ -384,7 +391,7 @@ async fn run_step(
 ) -> Result<bool, ApiError> {
     let actor = system();
     let grace = state.config.execution.lease_grace;
-    let prepared = runnable(state, &change.id, step);
+    let prepared = runnable(state, ("change", &change.id.to_string()), step);
     let existing = change
         .execution
         .as_ref()
@@ -629,9 +636,11 @@ pub async fn verify(state: &AppState, change: &Change) -> Result<(), ApiError> {
     }
     let ended = now >= run.until;
     let changed = run.checks.len() != results.len()
-        || run.checks.iter().zip(&results).any(|(a, b)| {
-            a.status != b.status || (a.check == "compliance test" && a.at != b.at && ended)
-        });
+        || run
+            .checks
+            .iter()
+            .zip(&results)
+            .any(|(a, b)| a.status != b.status);
     if !ended && !changed {
         return Ok(());
     }
@@ -954,13 +963,8 @@ async fn owners_notices(
 
 /// Runs one step outside a change (a containment action): snapshot, then apply. Returns whether
 /// it succeeded and what happened, snapshot included.
-pub async fn run_action(state: &AppState, id: &str, step: &PlanStep) -> (bool, Value) {
-    let change = ChangeId::from_number(0);
-    let runnable = match runnable(state, &change, step) {
-        Ok(Runnable::Webhook(mut hook)) => {
-            hook.id = id.to_owned();
-            Runnable::Webhook(hook)
-        }
+pub async fn run_action(state: &AppState, subject: (&str, &str), step: &PlanStep) -> (bool, Value) {
+    let runnable = match runnable(state, subject, step) {
         Ok(r) => r,
         Err(e) => return (false, json!({"error": e.to_string()})),
     };
@@ -1033,7 +1037,7 @@ pub async fn rollback(
             .snapshot
             .clone()
             .unwrap_or(Value::Null);
-        let result = match runnable(state, id, step) {
+        let result = match runnable(state, ("change", &id.to_string()), step) {
             Ok(r) => r.undo(&snapshot).await,
             Err(e) => Err(e),
         };

@@ -128,7 +128,8 @@ pub async fn raise(
     }
     let affected: Vec<TargetName> = signal.target.iter().cloned().collect();
     let suspects = suspects_for(state, store, &affected, signal.started_at).await?;
-    let (incident, events) = Incident::open(store_tenant(store), signal, affected, suspects, now);
+    let (incident, events) =
+        Incident::open(store.tenant().clone(), signal, affected, suspects, now);
     let incident = store.insert_incident(incident, &events).await?;
     let owners = owners(store, &incident.targets).await?;
     let notices: Vec<Notice> = owners
@@ -161,11 +162,6 @@ pub async fn raise(
         .collect();
     store.notify(&notices, now).await?;
     Ok(incident.id)
-}
-
-fn store_tenant(store: &TenantStore<'_>) -> steward_core::TenantId {
-    steward_core::TenantId::parse(store.tenant_id())
-        .unwrap_or_else(|_| steward_core::TenantId::default_tenant())
 }
 
 /// The owning managers of `targets`.
@@ -274,7 +270,7 @@ pub async fn run_containment(
                 }
             }
             ContainmentAction::Step { step } => {
-                execution::run_action(state, &format!("{id}.{}", step.name), step).await
+                execution::run_action(state, ("incident", &id.to_string()), step).await
             }
         };
         all_ok &= ok;

@@ -249,6 +249,7 @@ impl Store {
         TenantStore {
             store: self,
             tenant: tenant.as_str().to_owned(),
+            id: tenant.clone(),
         }
     }
 
@@ -277,10 +278,16 @@ pub(crate) async fn begin_write(
 pub struct TenantStore<'a> {
     store: &'a Store,
     tenant: String,
+    id: TenantId,
 }
 
 impl TenantStore<'_> {
     pub fn tenant_id(&self) -> &str {
         &self.tenant
+    }
+
+    /// The tenant this handle is scoped to.
+    pub fn tenant(&self) -> &TenantId {
+        &self.id
     }
 }
