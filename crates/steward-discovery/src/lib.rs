@@ -11,6 +11,11 @@
 //!
 //! [`mlflow`] is the registry half: an MLflow tracking server's registered models, versions,
 //! aliases, tags and the runs behind them, over its REST API (async, through `reqwest`).
+//!
+//! [`kubernetes`] is the serving half: where models run in a Kubernetes cluster — KServe
+//! `InferenceService`s, Seldon `SeldonDeployment`s and pods labelled as model servers — read
+//! from the API server through `kube` with the kubeconfig or the pod's service account, with the
+//! model, version, format, storage URI and digest each one names.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +26,7 @@ use serde_json::Value;
 
 pub mod files;
 pub mod formats;
+pub mod kubernetes;
 pub mod mlflow;
 pub mod samples;
 mod scan;

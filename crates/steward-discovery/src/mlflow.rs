@@ -133,6 +133,23 @@ pub struct RunInfo {
     /// The run's tags, MLflow's own (`mlflow.runName`, `mlflow.user`, …) included.
     pub tags: BTreeMap<String, String>,
     pub start_time: Option<DateTime<Utc>>,
+    /// The datasets the run logged as inputs (`mlflow.log_input`).
+    #[serde(default)]
+    pub datasets: Vec<DatasetInput>,
+}
+
+/// A dataset a run read, as MLflow records it (`inputs.dataset_inputs[].dataset`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetInput {
+    pub name: String,
+    /// MLflow's digest of the dataset (a short hash it computes when the dataset is logged).
+    pub digest: Option<String>,
+    /// `s3`, `http`, `delta_table`, `code`, …
+    pub source_type: Option<String>,
+    /// The source, as MLflow stores it: a JSON text such as `{"uri": "s3://…"}`.
+    pub source: Option<String>,
+    /// The input's context tag (`mlflow.data.context`: `training`, `evaluation`).
+    pub context: Option<String>,
 }
 
 /// Which listing a running scan is in.
@@ -418,6 +435,22 @@ fn run_from_wire(run: WireRun) -> RunInfo {
             .collect(),
         tags: tags(run.data.tags),
         start_time: run.info.start_time.and_then(millis),
+        datasets: run
+            .inputs
+            .dataset_inputs
+            .into_iter()
+            .map(|i| DatasetInput {
+                context: i
+                    .tags
+                    .into_iter()
+                    .find(|t| t.key == "mlflow.data.context")
+                    .map(|t| t.value),
+                name: i.dataset.name,
+                digest: i.dataset.digest.filter(|d| !d.is_empty()),
+                source_type: i.dataset.source_type.filter(|d| !d.is_empty()),
+                source: i.dataset.source.filter(|d| !d.is_empty()),
+            })
+            .collect(),
     }
 }
 
@@ -753,6 +786,29 @@ struct WireRun {
     info: WireRunInfo,
     #[serde(default)]
     data: WireRunData,
+    #[serde(default)]
+    inputs: WireRunInputs,
+}
+
+#[derive(Deserialize, Default)]
+struct WireRunInputs {
+    #[serde(default)]
+    dataset_inputs: Vec<WireDatasetInput>,
+}
+
+#[derive(Deserialize)]
+struct WireDatasetInput {
+    #[serde(default)]
+    tags: Vec<WireTag>,
+    dataset: WireDataset,
+}
+
+#[derive(Deserialize)]
+struct WireDataset {
+    name: String,
+    digest: Option<String>,
+    source_type: Option<String>,
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]

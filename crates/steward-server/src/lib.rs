@@ -13,6 +13,7 @@ mod bootstrap;
 pub mod error;
 pub mod execution;
 pub mod incidents;
+pub mod inventory;
 
 pub use bootstrap::Bootstrap;
 pub use steward_store::Retention;
@@ -64,6 +65,8 @@ pub struct ServerConfig {
     pub gitlab: Option<GitlabConfig>,
     pub execution: execution::ExecutionConfig,
     pub incidents: incidents::IncidentConfig,
+    /// Sources the server scans for the inventory on a schedule (none: no scheduled scans).
+    pub inventory_scans: Option<inventory::ScanSchedule>,
 }
 
 /// How Steward records GitLab's deployment events.
@@ -237,6 +240,8 @@ pub struct AppState {
     pub running: execution::Running,
     /// Serializes signal intake in this process: one signal at a time joins or opens.
     pub intake: Arc<tokio::sync::Mutex<()>>,
+    /// Serializes inventory scan recording in this process: one scan reconciles at a time.
+    pub scans: Arc<tokio::sync::Mutex<()>>,
     /// The anomaly detectors' state per rule and series.
     pub detectors: crate::api::incidents::DetectorStates,
 }
@@ -311,6 +316,7 @@ impl Application {
                 policy,
                 running: execution::Running::default(),
                 intake: Arc::default(),
+                scans: Arc::default(),
                 detectors: Default::default(),
             },
             bootstrap,
@@ -343,6 +349,12 @@ impl Application {
             self.state.clock.clone(),
         ));
         let executions = tokio::spawn(execution::worker(self.state.clone()));
+        let scans = self
+            .state
+            .config
+            .inventory_scans
+            .clone()
+            .map(|schedule| tokio::spawn(inventory::scheduler(self.state.clone(), schedule)));
         let app = api::router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
@@ -350,6 +362,9 @@ impl Application {
             .context("the HTTP server failed");
         checkpoints.abort();
         executions.abort();
+        if let Some(scans) = scans {
+            scans.abort();
+        }
         retention.abort();
         store.close().await;
         served

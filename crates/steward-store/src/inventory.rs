@@ -115,3 +115,168 @@ impl TenantStore<'_> {
             .and_then(|e| serde_json::from_value(e.details.get("after")?.clone()).ok()))
     }
 }
+
+/// The kinds of inventory record besides models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Dataset,
+    Run,
+    Deployment,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Dataset => "dataset",
+            RecordKind::Run => "run",
+            RecordKind::Deployment => "deployment",
+        }
+    }
+}
+
+/// One record to write: created or changed ones carry the audit `action`; ones only seen again
+/// carry `None` and just move "last seen".
+#[derive(Debug, Clone)]
+pub struct RecordWrite {
+    pub kind: RecordKind,
+    pub key: String,
+    pub found_by: String,
+    pub last_seen: DateTime<Utc>,
+    pub document: serde_json::Value,
+    pub action: Option<&'static str>,
+}
+
+impl TenantStore<'_> {
+    /// Every record of `kind`, by key.
+    pub async fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT document FROM inventory_records WHERE tenant_id = $1 AND kind = $2 ORDER BY key",
+        )
+        .bind(self.tenant.clone())
+        .bind(kind.as_str())
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let doc: String = row.try_get("document")?;
+                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("inventory record", e))
+            })
+            .collect()
+    }
+
+    /// Writes records in one transaction, with an audit event (holding the record) for each
+    /// that carries an action.
+    pub async fn write_records(
+        &self,
+        writes: &[RecordWrite],
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin_write().await?;
+        let mut events = Vec::new();
+        for w in writes {
+            sqlx::query(
+                "INSERT INTO inventory_records (tenant_id, kind, key, found_by, last_seen, document) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, kind, key) DO UPDATE \
+                 SET found_by = excluded.found_by, last_seen = excluded.last_seen, document = excluded.document",
+            )
+            .bind(self.tenant.clone())
+            .bind(w.kind.as_str())
+            .bind(w.key.clone())
+            .bind(w.found_by.clone())
+            .bind(ts(w.last_seen))
+            .bind(w.document.to_string())
+            .execute(&mut *tx)
+            .await?;
+            if let Some(action) = w.action {
+                events.push(AuditRecord {
+                    occurred_at: w.last_seen,
+                    actor: actor.to_owned(),
+                    action: action.to_owned(),
+                    subject_type: w.kind.as_str(),
+                    subject_id: w.key.clone(),
+                    outcome: "success",
+                    correlation_id: None,
+                    details: json!({"after": w.document}),
+                });
+            }
+        }
+        if !events.is_empty() {
+            audit::append(&mut tx, &self.tenant, &events).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keeps a scan's report (`report["id"]`, `report["started_at"]`) with an audit event
+    /// `inventory.scanned` holding its summary.
+    pub async fn insert_scan(
+        &self,
+        id: &str,
+        started_at: DateTime<Utc>,
+        report: &serde_json::Value,
+        summary: serde_json::Value,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO inventory_scans (tenant_id, id, started_at, document) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(self.tenant.clone())
+        .bind(id.to_owned())
+        .bind(ts(started_at))
+        .bind(report.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let record = AuditRecord {
+            occurred_at: started_at,
+            actor: actor.to_owned(),
+            action: "inventory.scanned".to_owned(),
+            subject_type: "inventory_scan",
+            subject_id: id.to_owned(),
+            outcome: "success",
+            correlation_id: None,
+            details: summary,
+        };
+        audit::append(&mut tx, &self.tenant, &[record]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Scan reports, newest first.
+    pub async fn scans(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT document FROM inventory_scans WHERE tenant_id = $1 \
+             ORDER BY started_at DESC, id DESC LIMIT $2",
+        )
+        .bind(self.tenant.clone())
+        .bind(limit)
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let doc: String = row.try_get("document")?;
+                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("scan report", e))
+            })
+            .collect()
+    }
+
+    pub async fn scan(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let row =
+            sqlx::query("SELECT document FROM inventory_scans WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant.clone())
+                .bind(id.to_owned())
+                .fetch_optional(&self.store.pool)
+                .await?;
+        row.map(|row| {
+            let doc: String = row.try_get("document")?;
+            serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("scan report", e))
+        })
+        .transpose()
+    }
+}

@@ -53,6 +53,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_inventory.sql"),
         postgres: include_str!("../migrations/postgres/0006_inventory.sql"),
     },
+    Migration {
+        version: 7,
+        name: "inventory_records",
+        sqlite: include_str!("../migrations/sqlite/0007_inventory_records.sql"),
+        postgres: include_str!("../migrations/postgres/0007_inventory_records.sql"),
+    },
 ];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.

@@ -13,13 +13,64 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
-    /// Scan a directory tree of model files and record them (models and versions, last seen).
+    /// Scan sources and record what they hold — directories of model files, MLflow registries,
+    /// Kubernetes clusters, several at once — then reconcile the inventory with what runs.
+    /// A source that cannot be read fails alone; the exit status is 1 if any did.
+    #[command(group(clap::ArgGroup::new("sources").required(true).multiple(true).args(["files", "mlflow", "kubernetes"])))]
     Scan {
+        /// A directory tree of model files (repeatable).
         #[arg(long)]
-        files: PathBuf,
-        /// Read headers only, without a content digest (faster; versions are then keyed by path).
+        files: Vec<PathBuf>,
+        /// Read file headers only, without content digests (faster; versions keyed by path).
         #[arg(long)]
         headers_only: bool,
+        /// An MLflow tracking server's address, e.g. http://mlflow:5000 (repeatable).
+        #[arg(long)]
+        mlflow: Vec<String>,
+        /// Scan only MLflow models whose name starts with this.
+        #[arg(long, requires = "mlflow")]
+        mlflow_prefix: Option<String>,
+        /// Scan the Kubernetes cluster of the kubeconfig's current context (or `--context`).
+        #[arg(long)]
+        kubernetes: bool,
+        /// Kubeconfig contexts to scan (repeatable; implies --kubernetes).
+        #[arg(long)]
+        context: Vec<String>,
+        /// The kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
+    /// Kept scan reports, newest first.
+    Scans {
+        #[arg(long, default_value_t = 10)]
+        limit: i64,
+    },
+    /// The inventory against what runs, now: orphans, production models running nowhere,
+    /// unapproved or unvalidated models running, digest mismatches.
+    Reconcile,
+    /// Where models run, as the latest scans found them.
+    Deployments {
+        /// Include deployments no longer seen running.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Register a version of a model (stated by you, e.g. from a training pipeline).
+    Register {
+        name: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        artifact_uri: String,
+        /// sha256:<hex>
+        #[arg(long)]
+        digest: Option<String>,
+        #[arg(long)]
+        framework: Option<String>,
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Registry aliases (repeatable), e.g. champion.
+        #[arg(long)]
+        alias: Vec<String>,
     },
     /// Models with status, completeness and validation.
     List {
@@ -56,7 +107,7 @@ fn at_param(at: &str) -> anyhow::Result<String> {
 
 fn model_line(v: &Value) -> String {
     format!(
-        "{:<32} {:<12} {:>3}% complete{}  {}\n",
+        "{:<32} {:<12} {:>3}% complete{}  {}{}\n",
         v["name"].as_str().unwrap_or(""),
         v["status"].as_str().unwrap_or(""),
         v.pointer("/completeness/score")
@@ -70,7 +121,23 @@ fn model_line(v: &Value) -> String {
         v["versions"]
             .as_array()
             .map(|a| format!("{} version(s)", a.len()))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        match (&v["production_version"], &v["approval"]) {
+            (Value::String(p), Value::Object(a)) => format!(
+                "; v{p} in production, approved in {} by {}",
+                a.get("change").and_then(Value::as_str).unwrap_or(""),
+                a.get("approvers")
+                    .and_then(Value::as_array)
+                    .map(|l| l.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "standard change".to_owned())
+            ),
+            (Value::String(p), Value::Null) if v.get("approval").is_some() => {
+                format!("; v{p} in production, no approved change")
+            }
+            (Value::String(p), _) => format!("; v{p} in production"),
+            _ => String::new(),
+        }
     )
 }
 
@@ -107,6 +174,47 @@ fn model_details(v: &Value) -> String {
             .unwrap_or_else(|| value.to_string());
         out.push_str(&format!("  {field:<18} {text}  ({how})\n"));
     }
+    if let Some(p) = v["production_version"].as_str() {
+        out.push_str(&format!("  in production:     version {p}\n"));
+    }
+    let approval = &v["approval"];
+    if approval.is_object() {
+        let approvers: Vec<&str> = approval["approvers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        out.push_str(&format!(
+            "  approved by:       {} in {} ({}){}\n",
+            if approvers.is_empty() {
+                "pre-approved (standard change)".to_owned()
+            } else {
+                approvers.join(", ")
+            },
+            approval["change"].as_str().unwrap_or(""),
+            approval["title"].as_str().unwrap_or(""),
+            approval["implemented_at"]
+                .as_str()
+                .map(|t| format!(", implemented {t}"))
+                .unwrap_or_default()
+        ));
+    } else if v.get("approval").is_some() {
+        out.push_str("  approved by:       no approved change names this model\n");
+    }
+    for d in v["deployments"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  runs as {} {}/{}{}{}\n",
+            d["kind"].as_str().unwrap_or(""),
+            d["namespace"].as_str().unwrap_or(""),
+            d["name"].as_str().unwrap_or(""),
+            d["serves_version"]
+                .as_str()
+                .map(|v| format!(" (version {v})"))
+                .unwrap_or_default(),
+            if d["running"] == true { "" } else { " — gone" }
+        ));
+    }
     for version in v["versions"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "  version {:<14} {}  last seen {}{}\n",
@@ -129,69 +237,208 @@ fn model_details(v: &Value) -> String {
     out
 }
 
+fn finding_line(f: &Value) -> String {
+    format!(
+        "{:<19} {}\n",
+        f["kind"].as_str().unwrap_or(""),
+        f["detail"].as_str().unwrap_or("")
+    )
+}
+
+fn scan_summary(v: &Value) -> String {
+    let mut out = String::new();
+    for s in v["sources"].as_array().into_iter().flatten() {
+        let n = |k: &str| s[k].as_array().map(Vec::len).unwrap_or(0);
+        if let Some(error) = s["error"].as_str() {
+            out.push_str(&format!("{}: FAILED: {error}\n", s["source"].as_str().unwrap_or("")));
+            continue;
+        }
+        out.push_str(&format!(
+            "{}: {} versions, {} runs, {} datasets, {} deployments; models: {} new, {} updated, {} unchanged{}\n",
+            s["source"].as_str().unwrap_or(""),
+            s["versions"], s["runs"], s["datasets"], s["deployments"],
+            n("created"), n("updated"), n("unchanged"),
+            if n("gone") > 0 { format!("; {} deployments gone", n("gone")) } else { String::new() }
+        ));
+        for p in s["problems"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  problem: {}: {}\n",
+                p["at"].as_str().unwrap_or(""),
+                p["problem"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    let findings = v["findings"].as_array().map(Vec::as_slice).unwrap_or_default();
+    if findings.is_empty() {
+        out.push_str("reconciliation: the inventory matches what runs\n");
+    } else {
+        out.push_str(&format!("reconciliation: {} finding(s)\n", findings.len()));
+        for f in findings {
+            out.push_str("  ");
+            out.push_str(&finding_line(f));
+        }
+    }
+    out
+}
+
 pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyhow::Result<()> {
     match command {
         InventoryCommand::Scan {
             files,
             headers_only,
+            mlflow,
+            mlflow_prefix,
+            kubernetes,
+            context,
+            kubeconfig,
         } => {
-            let root = files
-                .canonicalize()
-                .with_context(|| format!("cannot read {}", files.display()))?;
-            let options = steward_discovery::ScanOptions {
-                digest: if headers_only {
-                    steward_discovery::DigestMode::HeaderOnly
-                } else {
-                    steward_discovery::DigestMode::Full
-                },
-                ..Default::default()
-            };
+            use steward_server::inventory::{SourceSpec, scan_source};
+            let mut specs: Vec<SourceSpec> = files
+                .into_iter()
+                .map(|dir| SourceSpec::Files { dir, headers_only })
+                .collect();
+            specs.extend(mlflow.into_iter().map(|url| SourceSpec::Mlflow {
+                url,
+                prefix: mlflow_prefix.clone(),
+            }));
+            if context.is_empty() && kubernetes {
+                specs.push(SourceSpec::Kubernetes {
+                    context: None,
+                    kubeconfig: kubeconfig.clone(),
+                });
+            }
+            specs.extend(context.into_iter().map(|c| SourceSpec::Kubernetes {
+                context: Some(c),
+                kubeconfig: kubeconfig.clone(),
+            }));
             let terminal = std::io::stderr().is_terminal();
-            let scan_root = root.clone();
-            let report = tokio::task::spawn_blocking(move || {
-                steward_discovery::scan_dir(&scan_root, &options, &mut |p| {
+            let mut reports = Vec::new();
+            for spec in &specs {
+                let name = spec.name();
+                let mut progress = |line: String| {
                     if terminal {
-                        eprint!(
-                            "\rscanned {}/{} files, {} models files",
-                            p.files_seen, p.files_total, p.artifacts
-                        );
+                        eprint!("\r\x1b[2K{name}: {line}");
                     }
-                })
-            })
-            .await
-            .context("the scan stopped")??;
-            if terminal {
-                eprintln!();
-            }
-            for (path, error) in &report.errors {
-                eprintln!("warning: {}: {error}", path.display());
-            }
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-            let body = json!({
-                "source": format!("files:{host}:{}", root.display()),
-                "root": root.display().to_string(),
-                "artifacts": report.artifacts,
-            });
-            let answer = client
-                .call(Method::POST, "/api/v1/inventory/scans", Some(&body))
-                .await?;
-            print(json, &answer, |v| {
-                let n = |k: &str| v[k].as_array().map(Vec::len).unwrap_or(0);
-                let mut out = format!(
-                    "{} artifacts: {} new models, {} updated, {} unchanged\n",
-                    v["artifacts"],
-                    n("created"),
-                    n("updated"),
-                    n("unchanged")
+                };
+                let report = scan_source(spec, &mut progress).await;
+                if terminal {
+                    eprint!("\r\x1b[2K");
+                }
+                eprintln!(
+                    "{}: {}",
+                    report.source,
+                    match &report.error {
+                        Some(e) => format!("cannot scan: {e}"),
+                        None => "read".to_owned(),
+                    }
                 );
-                for p in v["problems"].as_array().into_iter().flatten() {
+                reports.push(report);
+            }
+            let failed = reports.iter().filter(|r| r.error.is_some()).count();
+            let total = reports.len();
+            let answer = client
+                .call(
+                    Method::POST,
+                    "/api/v1/inventory/scans",
+                    Some(&json!({"sources": reports})),
+                )
+                .await?;
+            print(json, &answer, scan_summary)?;
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} of {total} source(s) could not be scanned (the others were recorded)"
+                );
+            }
+            Ok(())
+        }
+        InventoryCommand::Scans { limit } => {
+            let scans = client
+                .call_with_query(
+                    Method::GET,
+                    "/api/v1/inventory/scans",
+                    &[("limit", limit.to_string())],
+                    None,
+                )
+                .await?;
+            print(json, &scans, |v| {
+                let mut out = String::new();
+                for s in v.as_array().into_iter().flatten() {
                     out.push_str(&format!(
-                        "  problem: {}: {}\n",
-                        p["path"].as_str().unwrap_or(""),
-                        p["problem"].as_str().unwrap_or("")
+                        "{}  {}  by {}\n",
+                        s["id"].as_str().unwrap_or(""),
+                        s["recorded_at"].as_str().unwrap_or(""),
+                        s["actor"].as_str().unwrap_or("")
                     ));
+                    for line in scan_summary(s).lines() {
+                        out.push_str(&format!("  {line}\n"));
+                    }
                 }
                 out
+            })
+        }
+        InventoryCommand::Reconcile => {
+            let findings = client
+                .call(Method::GET, "/api/v1/inventory/reconciliation", None)
+                .await?;
+            print(json, &findings, |v| {
+                if v.as_array().is_some_and(Vec::is_empty) {
+                    "the inventory matches what runs\n".to_owned()
+                } else {
+                    crate::output::lines(v, finding_line)
+                }
+            })
+        }
+        InventoryCommand::Deployments { all } => {
+            let deployments = client
+                .call_with_query(
+                    Method::GET,
+                    "/api/v1/inventory/deployments",
+                    &[("all", all.to_string())],
+                    None,
+                )
+                .await?;
+            print(json, &deployments, |v| {
+                crate::output::lines(v, |d| {
+                    format!(
+                        "{:<7} {}/{:<32} {:<24} {}{}\n",
+                        d["kind"].as_str().unwrap_or(""),
+                        d["namespace"].as_str().unwrap_or(""),
+                        d["name"].as_str().unwrap_or(""),
+                        format!(
+                            "{}{}",
+                            d["model"].as_str().unwrap_or("?"),
+                            d["version"].as_str().map(|v| format!(" v{v}")).unwrap_or_default()
+                        ),
+                        d["storage_uri"].as_str().unwrap_or(""),
+                        if d["running"] == true { "" } else { "  (gone)" }
+                    )
+                })
+            })
+        }
+        InventoryCommand::Register {
+            name,
+            version,
+            artifact_uri,
+            digest,
+            framework,
+            run_id,
+            alias,
+        } => {
+            let body = json!({"version": version, "artifact_uri": artifact_uri, "digest": digest,
+                              "framework": framework, "run_id": run_id, "aliases": alias});
+            let answer = client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/models/{name}/versions"),
+                    Some(&body),
+                )
+                .await?;
+            print(json, &answer, |v| {
+                format!(
+                    "{} v{} registered\n",
+                    v["model"].as_str().unwrap_or(""),
+                    v["version"]["version"].as_str().unwrap_or("")
+                )
             })
         }
         InventoryCommand::List { in_production, at } => {

@@ -81,6 +81,22 @@ pub struct ServeArgs {
     /// Changes implemented at most this many hours before an anomaly began are suspects.
     #[arg(long, env = "STEWARD_INCIDENT_CORRELATION_HOURS", default_value_t = 24)]
     incident_correlation_hours: u64,
+    /// Scan this directory of model files for the inventory on the schedule (repeatable).
+    #[arg(long = "scan-files", env = "STEWARD_SCAN_FILES", value_delimiter = ',')]
+    scan_files: Vec<PathBuf>,
+    /// Scan this MLflow tracking server's registry on the schedule (repeatable).
+    #[arg(long = "scan-mlflow", env = "STEWARD_SCAN_MLFLOW", value_delimiter = ',')]
+    scan_mlflow: Vec<String>,
+    /// Scan the Kubernetes cluster of this kubeconfig context on the schedule (repeatable;
+    /// `current` for the current context, or in-cluster credentials when there is no kubeconfig).
+    #[arg(long = "scan-kubernetes", env = "STEWARD_SCAN_KUBERNETES", value_delimiter = ',')]
+    scan_kubernetes: Vec<String>,
+    /// Minutes between scheduled inventory scans; the first runs at start-up.
+    #[arg(long, env = "STEWARD_SCAN_INTERVAL_MINUTES", default_value_t = 60)]
+    scan_interval_minutes: u64,
+    /// The tenant scheduled scans record into.
+    #[arg(long, env = "STEWARD_SCAN_TENANT", default_value = "default")]
+    scan_tenant: String,
 }
 
 /// Secrets that steps and checks name: `STEWARD_SECRET_<NAME>` in the environment.
@@ -300,6 +316,13 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
             ),
             secrets: secrets_from_env(),
         },
+        inventory_scans: scan_schedule(
+            args.scan_files,
+            args.scan_mlflow,
+            args.scan_kubernetes,
+            args.scan_interval_minutes,
+            &args.scan_tenant,
+        )?,
         incidents: steward_server::incidents::IncidentConfig {
             grouping: chrono::Duration::minutes(
                 args.incident_grouping_minutes.clamp(1, 10_080) as i64
@@ -309,6 +332,46 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
             ),
         },
     })
+}
+
+fn scan_schedule(
+    files: Vec<PathBuf>,
+    mlflow: Vec<String>,
+    kubernetes: Vec<String>,
+    minutes: u64,
+    tenant: &str,
+) -> anyhow::Result<Option<steward_server::inventory::ScanSchedule>> {
+    use steward_server::inventory::SourceSpec;
+    let mut sources: Vec<SourceSpec> = files
+        .into_iter()
+        .map(|dir| SourceSpec::Files {
+            dir,
+            headers_only: false,
+        })
+        .collect();
+    for url in mlflow {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("--scan-mlflow {url}: give the tracking server's http(s) address");
+        }
+        sources.push(SourceSpec::Mlflow { url, prefix: None });
+    }
+    sources.extend(kubernetes.into_iter().map(|c| SourceSpec::Kubernetes {
+        context: (c != "current").then_some(c),
+        kubeconfig: None,
+    }));
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    if minutes == 0 {
+        bail!("--scan-interval-minutes must be at least 1");
+    }
+    let tenant = steward_core::TenantId::parse(tenant)
+        .map_err(|e| anyhow::anyhow!("--scan-tenant {tenant}: {e}"))?;
+    Ok(Some(steward_server::inventory::ScanSchedule {
+        sources,
+        every: std::time::Duration::from_secs(minutes * 60),
+        tenant,
+    }))
 }
 
 async fn shutdown_signal() {

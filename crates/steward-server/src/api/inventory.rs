@@ -12,8 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use steward_core::inventory::{self, Model, ModelVersion, Templates};
-use steward_store::{NamedKind, StoreError, TenantStore};
+use steward_core::inventory::{
+    self, Dataset, Deployment, Finding, Model, ModelVersion, Run, SourceReport, Templates,
+};
+use steward_store::{NamedKind, RecordKind, StoreError, TenantStore};
 use utoipa::{IntoParams, ToSchema};
 
 async fn templates(store: &TenantStore<'_>) -> Result<Templates, ApiError> {
@@ -32,6 +34,7 @@ fn summary(model: &Model, templates: &Templates, day: NaiveDate) -> Value {
     json!({
         "name": model.name,
         "status": model.status(),
+        "production_version": model.production_version().map(|v| &v.version),
         "title": model.fields.get("title"),
         "risk_tier": model.fields.get("risk_tier"),
         "owner": model.fields.get("owner"),
@@ -90,13 +93,23 @@ pub async fn list(
             (then, at.date_naive())
         }
     };
-    Ok(Json(
-        models
-            .iter()
-            .filter(|m| query.status.as_deref().is_none_or(|s| m.status() == s))
-            .map(|m| summary(m, &templates, day))
-            .collect(),
-    ))
+    let models: Vec<&Model> = models
+        .iter()
+        .filter(|m| query.status.as_deref().is_none_or(|s| m.status() == s))
+        .collect();
+    let mut out: Vec<Value> = models
+        .iter()
+        .map(|m| summary(m, &templates, day))
+        .collect();
+    // As of a past time, say who had approved each model into service then.
+    if let Some(at) = query.at {
+        let changes = crate::inventory::approvable_changes(&store).await?;
+        for (m, v) in models.iter().zip(out.iter_mut()) {
+            let version = m.production_version().map(|v| v.version.as_str());
+            v["approval"] = json!(inventory::approval_at(&changes, &m.name, version, at));
+        }
+    }
+    Ok(Json(out))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -128,7 +141,39 @@ pub async fn get(
         None => ApiError::NotFound(format!("no model {name}")),
     })?;
     let mut value = detail(&model, &templates, day);
+    let changes = crate::inventory::approvable_changes(&store).await?;
+    let version = model.production_version().map(|v| v.version.as_str());
+    value["production_version"] = json!(version);
+    value["approval"] = json!(inventory::approval_at(
+        &changes,
+        &model.name,
+        version,
+        query.at.unwrap_or_else(|| state.clock.now())
+    ));
     if query.at.is_none() {
+        let models = store.list_models().await?;
+        let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
+        let runs: Vec<Run> = store.records(RecordKind::Run).await?;
+        let datasets: Vec<Dataset> = store.records(RecordKind::Dataset).await?;
+        let serving: Vec<Value> = deployments
+            .iter()
+            .filter_map(|d| {
+                let (m, version) = inventory::match_deployment(d, &models)?;
+                (m.name == model.name).then(|| {
+                    let mut v = json!(d);
+                    v["serves_version"] = json!(version);
+                    v
+                })
+            })
+            .collect();
+        value["deployments"] = json!(serving);
+        value["lineage"] = json!(inventory::lineage(
+            &model,
+            &models,
+            &runs,
+            &datasets,
+            &deployments
+        ));
         let history = store.audit_events_for("model", &name).await?;
         value["history"] = json!(history
             .into_iter()
@@ -248,18 +293,17 @@ pub async fn put_templates(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanInput {
-    /// Where the artifacts were found: `files:<host>:<dir>`.
-    pub source: String,
-    /// The scanned root, for artifact URIs.
-    pub root: String,
-    /// The artifacts as `steward-discovery` reports them.
+    /// One report per source, as `steward inventory scan` makes them; a failed source carries
+    /// its `error` and leaves what it found before alone.
     #[schema(value_type = Vec<Object>)]
-    pub artifacts: Vec<steward_discovery::Artifact>,
+    pub sources: Vec<SourceReport>,
 }
 
-/// Record what a file scan found: each artifact becomes a version of the model it names (its
-/// metadata's name, else its folder's, else its file's), created in `development` if new;
-/// re-sending the same scan changes nothing but "last seen".
+/// Record a scan of one or more sources (managers, compliance officers, admins): models and
+/// versions (created in `development` if new), runs, datasets and deployments, last seen;
+/// deployments a source no longer shows are marked gone. Then the inventory is reconciled
+/// against what runs, and the scan's report is kept and returned. Re-sending the same scan
+/// changes nothing but "last seen".
 #[utoipa::path(post, path = "/api/v1/inventory/scans", tag = "inventory", request_body = ScanInput,
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
@@ -269,112 +313,241 @@ pub async fn scan(
     JsonBody(body): JsonBody<ScanInput>,
 ) -> Result<Json<Value>, ApiError> {
     let keeper = caller.as_incident_keeper()?;
-    if body.source.trim().is_empty() || body.source.len() > 1000 {
+    if body.sources.is_empty() {
         return Err(ApiError::invalid_field(
-            "source",
-            "name where the artifacts were found (at most 1000 characters)",
+            "sources",
+            "give at least one source report",
+        ));
+    }
+    for (i, r) in body.sources.iter().enumerate() {
+        if r.source.trim().is_empty() || r.source.len() > 1000 {
+            return Err(ApiError::invalid_field(
+                &format!("sources[{i}].source"),
+                "name where it was found (at most 1000 characters)",
+            ));
+        }
+        for (j, v) in r.versions.iter().enumerate() {
+            if !inventory::valid_name(&v.model) {
+                return Err(ApiError::invalid_field(
+                    &format!("sources[{i}].versions[{j}].model"),
+                    "must be 1–128 lowercase letters, digits, '-', '_' or '.'",
+                ));
+            }
+            if v.version.version.trim().is_empty() {
+                return Err(ApiError::invalid_field(
+                    &format!("sources[{i}].versions[{j}].version.version"),
+                    "must not be empty",
+                ));
+            }
+        }
+    }
+    let store = caller.store(&state.store);
+    let who = keeper.principal().name.to_string();
+    let _one_at_a_time = state.scans.lock().await;
+    let report =
+        crate::inventory::record(&store, body.sources, &who, state.clock.now()).await?;
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScansQuery {
+    /// At most this many, newest first (default 20, at most 500).
+    pub limit: Option<i64>,
+}
+
+/// Kept scan reports, newest first: sources, what each did, problems, reconciliation findings.
+#[utoipa::path(get, path = "/api/v1/inventory/scans", tag = "inventory", params(ScansQuery),
+    responses((status = 200, body = [Object])), security(("token" = [])))]
+pub async fn scans(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ScansQuery>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "must be 1 to 500"));
+    }
+    Ok(Json(caller.store(&state.store).scans(limit).await?))
+}
+
+/// One kept scan report.
+#[utoipa::path(get, path = "/api/v1/inventory/scans/{id}", tag = "inventory", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn scan_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller
+        .store(&state.store)
+        .scan(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no scan {id}")))
+}
+
+/// The inventory against what runs, now: orphans, production models running nowhere, models
+/// running without an approved change or with an expired validation, digest mismatches.
+#[utoipa::path(get, path = "/api/v1/inventory/reconciliation", tag = "inventory",
+    responses((status = 200, body = [Object])), security(("token" = [])))]
+pub async fn reconciliation(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Finding>>, ApiError> {
+    let store = caller.store(&state.store);
+    Ok(Json(
+        crate::inventory::reconciliation(&store, false, state.clock.now()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeploymentsQuery {
+    /// Include deployments no longer seen running.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Where models run, as the latest scans found them.
+#[utoipa::path(get, path = "/api/v1/inventory/deployments", tag = "inventory", params(DeploymentsQuery),
+    responses((status = 200, body = [Object])), security(("token" = [])))]
+pub async fn deployments(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<DeploymentsQuery>,
+) -> Result<Json<Vec<Deployment>>, ApiError> {
+    let all: Vec<Deployment> = caller
+        .store(&state.store)
+        .records(RecordKind::Deployment)
+        .await?;
+    Ok(Json(
+        all.into_iter().filter(|d| query.all || d.running).collect(),
+    ))
+}
+
+/// Datasets training runs read.
+#[utoipa::path(get, path = "/api/v1/inventory/datasets", tag = "inventory",
+    responses((status = 200, body = [Object])), security(("token" = [])))]
+pub async fn datasets(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Dataset>>, ApiError> {
+    Ok(Json(
+        caller
+            .store(&state.store)
+            .records(RecordKind::Dataset)
+            .await?,
+    ))
+}
+
+/// Training runs behind registered versions.
+#[utoipa::path(get, path = "/api/v1/inventory/runs", tag = "inventory",
+    responses((status = 200, body = [Object])), security(("token" = [])))]
+pub async fn runs(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Run>>, ApiError> {
+    Ok(Json(
+        caller.store(&state.store).records(RecordKind::Run).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionInput {
+    /// The version's name (`3`, `2026-11-29`), unique within the model.
+    pub version: String,
+    pub artifact_uri: String,
+    /// `sha256:<64 hex digits>`.
+    pub digest: Option<String>,
+    pub framework: Option<String>,
+    pub trained_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Anything else worth keeping (tags, parameters).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+}
+
+/// Register a version of a model (managers, compliance officers, admins; e.g. a training
+/// pipeline's account): recorded as stated by the caller. Creates the model if new. Registering
+/// the same version again with the same content changes nothing.
+#[utoipa::path(post, path = "/api/v1/models/{name}/versions", tag = "inventory", request_body = VersionInput,
+    params(("name" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn register_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<VersionInput>,
+) -> Result<Json<Value>, ApiError> {
+    let keeper = caller.as_incident_keeper()?;
+    if !inventory::valid_name(&name) {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must be 1–128 lowercase letters, digits, '-', '_' or '.'",
+        ));
+    }
+    if body.version.trim().is_empty() || body.version.len() > 128 {
+        return Err(ApiError::invalid_field("version", "must be 1–128 characters"));
+    }
+    if body.artifact_uri.trim().is_empty() {
+        return Err(ApiError::invalid_field("artifact_uri", "must not be empty"));
+    }
+    if let Some(d) = &body.digest
+        && !d
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(ApiError::invalid_field(
+            "digest",
+            "must be sha256: followed by 64 hex digits",
         ));
     }
     let store = caller.store(&state.store);
     let who = keeper.principal().name.to_string();
-    let mut grouped: BTreeMap<String, Vec<&steward_discovery::Artifact>> = BTreeMap::new();
-    for a in &body.artifacts {
-        let named = a
-            .metadata
-            .get("name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let folder = a
-            .path
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|f| f.to_string_lossy().into_owned());
-        let stem = a
-            .path
-            .file_stem()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let name = inventory::name_from(&named.or(folder).unwrap_or(stem));
-        grouped.entry(name).or_default().push(a);
-    }
-    let (mut created, mut updated, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
-    let mut problems = Vec::new();
-    for (name, artifacts) in grouped {
-        for _ in 0..8 {
-            let now = state.clock.now();
-            let existing = store.get_model(&name).await?;
-            let is_new = existing.is_none();
-            let mut model = existing.unwrap_or_else(|| Model::new(&name, now));
-            let before = model.status().to_owned();
-            let mut changed = Vec::new();
-            for a in &artifacts {
-                let version = ModelVersion {
-                    version: a
-                        .digest
-                        .as_deref()
-                        .map(|d| d.trim_start_matches("sha256:").chars().take(12).collect())
-                        .unwrap_or_else(|| a.path.display().to_string()),
-                    artifact_uri: format!(
-                        "file://{}/{}",
-                        body.root.trim_end_matches('/'),
-                        a.path.display()
-                    ),
-                    digest: a.digest.clone(),
-                    framework: a
-                        .metadata
-                        .get("framework")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    trained_at: None,
-                    metrics: BTreeMap::new(),
-                    source: body.source.clone(),
-                    first_seen: now,
-                    last_seen: now,
-                    metadata: json!({"format": a.format, "size": a.size, "path": a.path, "metadata": a.metadata}),
-                    problems: a.problems.clone(),
-                };
-                if model.see_version(version, now) {
-                    changed.push("versions".to_owned());
-                }
-                for field in ["architecture", "framework", "license", "base_model"] {
-                    if let Some(v) = a.metadata.get(field).cloned()
-                        && model.discover(field, v, &body.source, now)
-                    {
-                        changed.push(field.to_owned());
-                    }
-                }
-                for p in &a.problems {
-                    problems.push(json!({"path": a.path, "problem": p}));
-                }
-            }
-            changed.sort();
-            changed.dedup();
-            if changed.is_empty() && !is_new {
-                // Only "last seen" moved: recorded, so the inventory knows it is still there.
-                match store.save_model(&model, "model.seen", &who, &[]).await {
-                    Ok(()) => {}
-                    Err(StoreError::Conflict) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-                unchanged.push(name.clone());
-                break;
-            }
-            match save(&store, &model, is_new, &before, &who, &changed).await {
-                Ok(()) => {
-                    if is_new {
-                        created.push(name.clone())
-                    } else {
-                        updated.push(name.clone())
-                    }
-                    break;
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
+    let source = format!("attested:{who}");
+    for attempt in 0.. {
+        let now = state.clock.now();
+        let existing = store.get_model(&name).await?;
+        let created = existing.is_none();
+        let mut model = existing.unwrap_or_else(|| Model::new(&name, now));
+        let before = model.status().to_owned();
+        let version = ModelVersion {
+            version: body.version.trim().to_owned(),
+            artifact_uri: body.artifact_uri.trim().to_owned(),
+            digest: body.digest.clone(),
+            framework: body.framework.clone(),
+            trained_at: body.trained_at,
+            metrics: body.metrics.clone(),
+            source: source.clone(),
+            first_seen: now,
+            last_seen: now,
+            metadata: body.metadata.clone(),
+            problems: Vec::new(),
+            run_id: body.run_id.clone(),
+            aliases: body.aliases.clone(),
+            stage: None,
+        };
+        if !model.see_version(version, now) && !created {
+            break;
+        }
+        match save(&store, &model, created, &before, &who, &["versions".to_owned()]).await {
+            Ok(()) => break,
+            Err(StoreError::Conflict) if attempt < 8 => continue,
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok(Json(
-        json!({"source": body.source, "artifacts": body.artifacts.len(), "created": created,
-                   "updated": updated, "unchanged": unchanged, "problems": problems}),
-    ))
+    let model = store
+        .get_model(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no model {name}")))?;
+    let v = model.versions.iter().find(|v| v.version == body.version.trim());
+    Ok(Json(json!({"model": model.name, "version": v})))
 }

@@ -107,6 +107,7 @@ pub fn config(db: &TestDb) -> ServerConfig {
         gitlab: None,
         execution: Default::default(),
         incidents: Default::default(),
+        inventory_scans: None,
     }
 }
 

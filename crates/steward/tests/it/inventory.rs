@@ -69,17 +69,19 @@ async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend:
             "json",
         ],
     ));
-    assert_eq!(scanned["artifacts"], 3, "{scanned:#}");
+    let files = &scanned["sources"][0];
+    assert_eq!(files["versions"], 3, "{scanned:#}");
     assert_eq!(
-        scanned["created"],
+        files["created"],
         json!(["broken", "fraud-scoring", "tiny-llama"])
     );
     assert!(
-        scanned["problems"][0]["problem"]
+        files["problems"][0]["problem"]
             .as_str()
             .is_some_and(|p| p.contains("truncated")),
         "the corrupt header is reported and the scan goes on: {scanned:#}"
     );
+    assert_eq!(scanned["findings"], json!([]), "nothing runs anywhere yet");
     let again = json_of(&run(
         &c.mia,
         &[
@@ -91,6 +93,7 @@ async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend:
             "json",
         ],
     ));
+    let again = &again["sources"][0];
     assert_eq!(again["created"], json!([]));
     assert_eq!(
         again["unchanged"],

@@ -12,6 +12,7 @@ mod governance;
 mod helpers;
 mod incidents;
 mod inventory;
+mod inventory_sources;
 mod lifecycle;
 mod metrics;
 mod mlflow;

@@ -118,6 +118,12 @@ impl MlflowServer {
         name
     }
 
+    /// Registers a model of exactly this name, without versions.
+    pub async fn create_model(&self, name: &str) {
+        self.post("registered-models/create", json!({"name": name}))
+            .await;
+    }
+
     pub async fn set_alias(&self, model: &str, alias: &str, version: &str) {
         self.post(
             "registered-models/alias",
@@ -175,6 +181,19 @@ impl MlflowServer {
         )
         .await;
         run_id
+    }
+
+    /// Logs a dataset as a training input of `run_id` (`mlflow.log_input`).
+    pub async fn log_dataset(&self, run_id: &str, name: &str, digest: &str, uri: &str) {
+        self.post(
+            "runs/log-inputs",
+            json!({"run_id": run_id, "datasets": [{
+                "tags": [{"key": "mlflow.data.context", "value": "training"}],
+                "dataset": {"name": name, "digest": digest, "source_type": "s3",
+                            "source": json!({"uri": uri}).to_string(), "schema": "", "profile": ""}
+            }]}),
+        )
+        .await;
     }
 
     /// Marks a run deleted (MLflow keeps it, in the deleted view).

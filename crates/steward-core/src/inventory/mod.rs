@@ -15,6 +15,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
+pub mod cyclonedx;
+mod reconcile;
+mod records;
+pub mod report;
+pub use reconcile::{
+    Approval, Finding, FindingKind, approval_at, change_covers, names_model, reconcile,
+};
+pub use records::{
+    Dataset, Deployment, FoundVersion, Lineage, LineageEdge, LineageNode, Run, ScanProblem,
+    SourceKind, SourceReport, lineage, match_deployment,
+};
+
 /// What kind of value a field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -168,6 +180,31 @@ pub struct ModelVersion {
     /// Problems the scan found with the artifact (a truncated header).
     #[serde(default)]
     pub problems: Vec<String>,
+    /// The training run that produced it (an MLflow run id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Registry aliases pointing at it (`champion`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// The registry's (legacy) stage: `Production`, `Staging`, `Archived`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+}
+
+/// Aliases that mean "this is the version serving production".
+pub const PRODUCTION_ALIASES: &[&str] = &["production", "prod", "champion", "live"];
+
+impl ModelVersion {
+    /// Whether the registry marks it as the production version (a production alias or stage).
+    pub fn marked_production(&self) -> bool {
+        self.aliases
+            .iter()
+            .any(|a| PRODUCTION_ALIASES.contains(&a.to_ascii_lowercase().as_str()))
+            || self
+                .stage
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("production"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -495,7 +532,11 @@ impl Model {
             let changed = existing.artifact_uri != found.artifact_uri
                 || existing.digest != found.digest
                 || existing.metadata != found.metadata
-                || existing.problems != found.problems;
+                || existing.problems != found.problems
+                || existing.run_id != found.run_id
+                || existing.aliases != found.aliases
+                || existing.stage != found.stage
+                || existing.metrics != found.metrics;
             if changed {
                 found.first_seen = existing.first_seen;
                 found.last_seen = now;
@@ -550,6 +591,11 @@ impl Model {
             required,
             missing,
         }
+    }
+
+    /// The version the registry marks as serving production (the newest such), if any.
+    pub fn production_version(&self) -> Option<&ModelVersion> {
+        self.versions.iter().rev().find(|v| v.marked_production())
     }
 
     /// Whether its validation is current on `day`: validated, and not past `validation_next`.
@@ -657,6 +703,9 @@ mod tests {
             last_seen: now(),
             metadata: json!({}),
             problems: vec![],
+            run_id: None,
+            aliases: vec![],
+            stage: None,
         };
         assert!(model.see_version(version.clone(), now()));
         assert!(!model.see_version(version, now() + chrono::Duration::hours(1)));
