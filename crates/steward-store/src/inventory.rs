@@ -167,6 +167,33 @@ impl TenantStore<'_> {
             .collect()
     }
 
+    /// The records of `kind` with these keys (those that exist).
+    pub async fn records_by_key<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        keys: &[String],
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let row = sqlx::query(
+                "SELECT document FROM inventory_records WHERE tenant_id = $1 AND kind = $2 AND key = $3",
+            )
+            .bind(self.tenant.clone())
+            .bind(kind.as_str())
+            .bind(key.clone())
+            .fetch_optional(&self.store.pool)
+            .await?;
+            if let Some(row) = row {
+                let doc: String = row.try_get("document")?;
+                out.push(
+                    serde_json::from_str(&doc)
+                        .map_err(|e| StoreError::corrupt("inventory record", e))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes records in one transaction, with an audit event (holding the record) for each
     /// that carries an action.
     pub async fn write_records(

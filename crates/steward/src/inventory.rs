@@ -40,6 +40,24 @@ pub enum InventoryCommand {
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
     },
+    /// The inventory report: counts by status and tier, incomplete models, reconciliation
+    /// findings, overdue validations, production models and where they run, recent changes.
+    Report {
+        /// json, markdown or html.
+        #[arg(long, default_value = "markdown", value_parser = ["json", "markdown", "html"])]
+        format: String,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Export the inventory as a CycloneDX 1.6 ML-BOM (JSON).
+    Export {
+        #[arg(long, default_value = "cyclonedx", value_parser = ["cyclonedx"])]
+        format: String,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Kept scan reports, newest first.
     Scans {
         #[arg(long, default_value_t = 10)]
@@ -128,7 +146,11 @@ fn model_line(v: &Value) -> String {
                 a.get("change").and_then(Value::as_str).unwrap_or(""),
                 a.get("approvers")
                     .and_then(Value::as_array)
-                    .map(|l| l.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                    .map(|l| l
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "))
                     .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| "standard change".to_owned())
             ),
@@ -212,7 +234,11 @@ fn model_details(v: &Value) -> String {
                 .as_str()
                 .map(|v| format!(" (version {v})"))
                 .unwrap_or_default(),
-            if d["running"] == true { "" } else { " — gone" }
+            if d["running"] == true {
+                ""
+            } else {
+                " — gone"
+            }
         ));
     }
     for version in v["versions"].as_array().into_iter().flatten() {
@@ -250,7 +276,10 @@ fn scan_summary(v: &Value) -> String {
     for s in v["sources"].as_array().into_iter().flatten() {
         let n = |k: &str| s[k].as_array().map(Vec::len).unwrap_or(0);
         if let Some(error) = s["error"].as_str() {
-            out.push_str(&format!("{}: FAILED: {error}\n", s["source"].as_str().unwrap_or("")));
+            out.push_str(&format!(
+                "{}: FAILED: {error}\n",
+                s["source"].as_str().unwrap_or("")
+            ));
             continue;
         }
         out.push_str(&format!(
@@ -268,7 +297,10 @@ fn scan_summary(v: &Value) -> String {
             ));
         }
     }
-    let findings = v["findings"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let findings = v["findings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if findings.is_empty() {
         out.push_str("reconciliation: the inventory matches what runs\n");
     } else {
@@ -279,6 +311,16 @@ fn scan_summary(v: &Value) -> String {
         }
     }
     out
+}
+
+/// Writes a document to `out`, or to standard output.
+fn write_out(out: Option<PathBuf>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => crate::output::write(text),
+    }
 }
 
 pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyhow::Result<()> {
@@ -351,6 +393,18 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
             }
             Ok(())
         }
+        InventoryCommand::Report { format, out } => {
+            let text = client
+                .get_text("/api/v1/inventory/report", &[("format", format)])
+                .await?;
+            write_out(out, &text)
+        }
+        InventoryCommand::Export { format, out } => {
+            let text = client
+                .get_text("/api/v1/inventory/export", &[("format", format)])
+                .await?;
+            write_out(out, &text)
+        }
         InventoryCommand::Scans { limit } => {
             let scans = client
                 .call_with_query(
@@ -407,7 +461,10 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                         format!(
                             "{}{}",
                             d["model"].as_str().unwrap_or("?"),
-                            d["version"].as_str().map(|v| format!(" v{v}")).unwrap_or_default()
+                            d["version"]
+                                .as_str()
+                                .map(|v| format!(" v{v}"))
+                                .unwrap_or_default()
                         ),
                         d["storage_uri"].as_str().unwrap_or(""),
                         if d["running"] == true { "" } else { "  (gone)" }

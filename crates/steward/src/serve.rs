@@ -85,11 +85,19 @@ pub struct ServeArgs {
     #[arg(long = "scan-files", env = "STEWARD_SCAN_FILES", value_delimiter = ',')]
     scan_files: Vec<PathBuf>,
     /// Scan this MLflow tracking server's registry on the schedule (repeatable).
-    #[arg(long = "scan-mlflow", env = "STEWARD_SCAN_MLFLOW", value_delimiter = ',')]
+    #[arg(
+        long = "scan-mlflow",
+        env = "STEWARD_SCAN_MLFLOW",
+        value_delimiter = ','
+    )]
     scan_mlflow: Vec<String>,
     /// Scan the Kubernetes cluster of this kubeconfig context on the schedule (repeatable;
     /// `current` for the current context, or in-cluster credentials when there is no kubeconfig).
-    #[arg(long = "scan-kubernetes", env = "STEWARD_SCAN_KUBERNETES", value_delimiter = ',')]
+    #[arg(
+        long = "scan-kubernetes",
+        env = "STEWARD_SCAN_KUBERNETES",
+        value_delimiter = ','
+    )]
     scan_kubernetes: Vec<String>,
     /// Minutes between scheduled inventory scans; the first runs at start-up.
     #[arg(long, env = "STEWARD_SCAN_INTERVAL_MINUTES", default_value_t = 60)]

@@ -12,6 +12,15 @@
 //! break it (a digest that is not a hex hash, a location that is not an IRI) is kept as a
 //! property instead of being forced into a field it does not fit. Everything is sorted, so the
 //! same inventory gives the same document.
+//!
+//! Property names: `steward:<field>` for each model field without a CycloneDX place (a list
+//! field gives one property per item: CycloneDX allows a name to repeat), `steward:provenance:`
+//! and the field for where its value came from (`attested by cora at …`), `steward:completeness`,
+//! `steward:needs_review` and `steward:missing_fields` against the templates,
+//! `steward:validation_current` on the day of the export, `steward:version:…` for what the scan
+//! found of the version, `steward:run:…` for its training run, and `steward:deployment` for each
+//! running deployment serving it (`steward:deployment_of_model` when the deployment runs the
+//! model at a version the inventory cannot place).
 
 use super::{
     Dataset, Deployment, Model, ModelVersion, Provenance, Run, Templates, match_deployment,
@@ -715,7 +724,12 @@ mod tests {
         ModelVersion {
             version: number.into(),
             artifact_uri: format!("models:/fraud-scoring/{number}"),
-            digest: Some(DIGEST.into()),
+            // Distinct per version: a rescan matches versions by digest.
+            digest: Some(if number == "3" {
+                DIGEST.into()
+            } else {
+                format!("sha256:{}", number.repeat(64))
+            }),
             framework: Some("sklearn".into()),
             trained_at: Some(at("2026-11-01T08:00:00Z")),
             metrics: BTreeMap::from([("auc".to_owned(), 0.91), ("f1".to_owned(), 0.5)]),

@@ -75,11 +75,7 @@ impl Approval {
             title: change.request.title.clone(),
             state: change.state,
             approvers: approvers.iter().map(|d| d.by.to_string()).collect(),
-            approved_at: approvers
-                .iter()
-                .map(|d| d.at)
-                .max()
-                .or(change.submitted_at),
+            approved_at: approvers.iter().map(|d| d.at).max().or(change.submitted_at),
             implemented_at: crate::incident::implemented_at(change),
         }
     }
@@ -216,7 +212,10 @@ pub fn reconcile(
                 format!(
                     "{place} runs {}{} without an approved change",
                     model.name,
-                    version.as_deref().map(|v| format!(" v{v}")).unwrap_or_default()
+                    version
+                        .as_deref()
+                        .map(|v| format!(" v{v}"))
+                        .unwrap_or_default()
                 ),
             ));
         }
@@ -264,7 +263,8 @@ pub fn reconcile(
             });
         }
     }
-    findings.sort_by(|a, b| (a.kind, &a.model, &a.deployment).cmp(&(b.kind, &b.model, &b.deployment)));
+    findings
+        .sort_by(|a, b| (a.kind, &a.model, &a.deployment).cmp(&(b.kind, &b.model, &b.deployment)));
     findings
 }
 
@@ -276,7 +276,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("t").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("t")
+            .with_timezone(&Utc)
     }
 
     fn model(name: &str, status: &str, digest: &str, validated: Option<(&str, &str)>) -> Model {
@@ -340,9 +342,24 @@ mod tests {
     #[test]
     fn every_kind_of_discrepancy_is_found() {
         let models = vec![
-            model("fraud", "production", "sha256:aa", Some(("2026-01-01", "2027-01-01"))),
-            model("churn", "production", "sha256:bb", Some(("2025-01-01", "2025-12-31"))),
-            model("credit", "production", "sha256:cc", Some(("2026-01-01", "2027-01-01"))),
+            model(
+                "fraud",
+                "production",
+                "sha256:aa",
+                Some(("2026-01-01", "2027-01-01")),
+            ),
+            model(
+                "churn",
+                "production",
+                "sha256:bb",
+                Some(("2025-01-01", "2025-12-31")),
+            ),
+            model(
+                "credit",
+                "production",
+                "sha256:cc",
+                Some(("2026-01-01", "2027-01-01")),
+            ),
         ];
         let running = vec![
             // Matched by its storage URI, but pinned to another artifact.
@@ -369,7 +386,11 @@ mod tests {
                 (FindingKind::DigestMismatch, Some("fraud")),
             ]
         );
-        assert!(findings[4].detail.contains("sha256:ff"), "{:?}", findings[4]);
+        assert!(
+            findings[4].detail.contains("sha256:ff"),
+            "{:?}",
+            findings[4]
+        );
         assert_eq!(findings[1].version.as_deref(), Some("3"));
         // Without a runtime source, "not running" cannot be judged.
         let without = reconcile(&models, &running, false, &approved, today);

@@ -217,11 +217,9 @@ pub fn match_deployment<'m>(
 }
 
 fn runs_version(deployment: &Deployment, version: &ModelVersion) -> bool {
-    deployment
-        .storage_uri
-        .as_deref()
-        .is_some_and(|u| !u.is_empty() && u.trim_end_matches('/') == version.artifact_uri.trim_end_matches('/'))
-        || (deployment.digest.is_some() && deployment.digest == version.digest)
+    deployment.storage_uri.as_deref().is_some_and(|u| {
+        !u.is_empty() && u.trim_end_matches('/') == version.artifact_uri.trim_end_matches('/')
+    }) || (deployment.digest.is_some() && deployment.digest == version.digest)
 }
 
 /// A node of a model's lineage graph.
@@ -275,7 +273,11 @@ pub fn lineage(
             &format!("{}/{}", model.name, v.version),
             format!("{} v{}", model.name, v.version),
         );
-        if let Some(run) = v.run_id.as_deref().and_then(|id| runs.iter().find(|r| r.id == id)) {
+        if let Some(run) = v
+            .run_id
+            .as_deref()
+            .and_then(|id| runs.iter().find(|r| r.id == id))
+        {
             let run_id = add(
                 &mut out,
                 "run",

@@ -1247,7 +1247,10 @@ mod tests {
             finding(FindingKind::Orphan, "y", "y is unknown"),
         ];
         fx.changes = vec![
-            change("alpha", "CHG-2", "2026-11-02T00:00:00Z"),
+            ModelChange {
+                title: "A title sorting first".into(),
+                ..change("alpha", "CHG-2", "2026-11-02T00:00:00Z")
+            },
             change("alpha", "CHG-1", "2026-11-02T00:00:00Z"),
             change("beta", "CHG-3", "2026-11-03T00:00:00Z"),
         ];

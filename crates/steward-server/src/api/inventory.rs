@@ -97,10 +97,7 @@ pub async fn list(
         .iter()
         .filter(|m| query.status.as_deref().is_none_or(|s| m.status() == s))
         .collect();
-    let mut out: Vec<Value> = models
-        .iter()
-        .map(|m| summary(m, &templates, day))
-        .collect();
+    let mut out: Vec<Value> = models.iter().map(|m| summary(m, &templates, day)).collect();
     // As of a past time, say who had approved each model into service then.
     if let Some(at) = query.at {
         let changes = crate::inventory::approvable_changes(&store).await?;
@@ -151,10 +148,30 @@ pub async fn get(
         query.at.unwrap_or_else(|| state.clock.now())
     ));
     if query.at.is_none() {
-        let models = store.list_models().await?;
+        // Read only what this model's lineage can need.
         let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
-        let runs: Vec<Run> = store.records(RecordKind::Run).await?;
-        let datasets: Vec<Dataset> = store.records(RecordKind::Dataset).await?;
+        let models = if deployments.is_empty() {
+            vec![model.clone()]
+        } else {
+            store.list_models().await?
+        };
+        let mut run_ids: Vec<String> = model
+            .versions
+            .iter()
+            .filter_map(|v| v.run_id.clone())
+            .collect();
+        run_ids.sort();
+        run_ids.dedup();
+        let runs: Vec<Run> = store.records_by_key(RecordKind::Run, &run_ids).await?;
+        let mut dataset_keys: Vec<String> = runs
+            .iter()
+            .flat_map(|r| r.datasets.iter().cloned())
+            .collect();
+        dataset_keys.sort();
+        dataset_keys.dedup();
+        let datasets: Vec<Dataset> = store
+            .records_by_key(RecordKind::Dataset, &dataset_keys)
+            .await?;
         let serving: Vec<Value> = deployments
             .iter()
             .filter_map(|d| {
@@ -344,8 +361,7 @@ pub async fn scan(
     let store = caller.store(&state.store);
     let who = keeper.principal().name.to_string();
     let _one_at_a_time = state.scans.lock().await;
-    let report =
-        crate::inventory::record(&store, body.sources, &who, state.clock.now()).await?;
+    let report = crate::inventory::record(&store, body.sources, &who, state.clock.now()).await?;
     Ok(Json(report))
 }
 
@@ -495,7 +511,10 @@ pub async fn register_version(
         ));
     }
     if body.version.trim().is_empty() || body.version.len() > 128 {
-        return Err(ApiError::invalid_field("version", "must be 1–128 characters"));
+        return Err(ApiError::invalid_field(
+            "version",
+            "must be 1–128 characters",
+        ));
     }
     if body.artifact_uri.trim().is_empty() {
         return Err(ApiError::invalid_field("artifact_uri", "must not be empty"));
@@ -538,7 +557,16 @@ pub async fn register_version(
         if !model.see_version(version, now) && !created {
             break;
         }
-        match save(&store, &model, created, &before, &who, &["versions".to_owned()]).await {
+        match save(
+            &store,
+            &model,
+            created,
+            &before,
+            &who,
+            &["versions".to_owned()],
+        )
+        .await
+        {
             Ok(()) => break,
             Err(StoreError::Conflict) if attempt < 8 => continue,
             Err(e) => return Err(e.into()),
@@ -548,6 +576,130 @@ pub async fn register_version(
         .get_model(&name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no model {name}")))?;
-    let v = model.versions.iter().find(|v| v.version == body.version.trim());
+    let v = model
+        .versions
+        .iter()
+        .find(|v| v.version == body.version.trim());
     Ok(Json(json!({"model": model.name, "version": v})))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `json` (default), `markdown` or `html`.
+    pub format: Option<String>,
+}
+
+/// The inventory report for a regulator or an auditor: counts by status and tier, incomplete
+/// models with their missing fields, reconciliation findings, overdue validations, production
+/// models and where they run, and the recent changes per model — as JSON, Markdown or a
+/// self-contained HTML page.
+#[utoipa::path(get, path = "/api/v1/inventory/report", tag = "inventory", params(ReportQuery),
+    responses((status = 200, body = Object), (status = 422, body = ErrorBody)), security(("token" = [])))]
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ReportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    use steward_core::inventory::report::{self, ModelChange, ReportInput};
+    let format = query.format.as_deref().unwrap_or("json");
+    if !["json", "markdown", "html"].contains(&format) {
+        return Err(ApiError::invalid_field(
+            "format",
+            "must be json, markdown or html",
+        ));
+    }
+    let store = caller.store(&state.store);
+    let now = state.clock.now();
+    let models = store.list_models().await?;
+    let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
+    let findings = crate::inventory::reconciliation(&store, false, now).await?;
+    let all_changes = crate::inventory::approvable_changes(&store).await?;
+    let changes: Vec<ModelChange> = models
+        .iter()
+        .flat_map(|m| {
+            all_changes
+                .iter()
+                .filter(|c| inventory::names_model(c, &m.name, None))
+                .map(|c| ModelChange {
+                    model: m.name.clone(),
+                    change: c.id.to_string(),
+                    title: c.request.title.clone(),
+                    state: c.state.as_str().to_owned(),
+                    at: c.updated_at,
+                })
+        })
+        .collect();
+    let last_scan = store
+        .scans(1)
+        .await?
+        .first()
+        .and_then(|s| serde_json::from_value(s["recorded_at"].clone()).ok());
+    let templates = templates(&store).await?;
+    let built = report::build(&ReportInput {
+        models: &models,
+        deployments: &deployments,
+        findings: &findings,
+        changes: &changes,
+        templates: &templates,
+        today: now.date_naive(),
+        generated_at: now,
+        tenant: store.tenant_id(),
+        last_scan,
+    });
+    Ok(match format {
+        "markdown" => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            report::to_markdown(&built),
+        )
+            .into_response(),
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            report::to_html(&built),
+        )
+            .into_response(),
+        _ => Json(built).into_response(),
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `cyclonedx` (the only format so far).
+    pub format: Option<String>,
+}
+
+/// The inventory as a CycloneDX 1.6 ML-BOM (JSON): model versions as `machine-learning-model`
+/// components with model cards, datasets as `data` components, lineage as dependencies, and
+/// Steward's governance fields as properties.
+#[utoipa::path(get, path = "/api/v1/inventory/export", tag = "inventory", params(ExportQuery),
+    responses((status = 200, body = Object), (status = 422, body = ErrorBody)), security(("token" = [])))]
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(query): QueryParams<ExportQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if query.format.as_deref().unwrap_or("cyclonedx") != "cyclonedx" {
+        return Err(ApiError::invalid_field("format", "must be cyclonedx"));
+    }
+    let store = caller.store(&state.store);
+    let models = store.list_models().await?;
+    let datasets: Vec<Dataset> = store.records(RecordKind::Dataset).await?;
+    let runs: Vec<Run> = store.records(RecordKind::Run).await?;
+    let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
+    let templates = templates(&store).await?;
+    Ok(Json(inventory::cyclonedx::ml_bom(
+        &inventory::cyclonedx::BomInput {
+            models: &models,
+            datasets: &datasets,
+            runs: &runs,
+            deployments: &deployments,
+            templates: &templates,
+            serial: format!("urn:uuid:{}", uuid::Uuid::now_v7()),
+            now: state.clock.now(),
+            tool_version: env!("CARGO_PKG_VERSION"),
+        },
+    )))
 }

@@ -90,6 +90,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(inventory::datasets))
         .routes(routes!(inventory::runs))
         .routes(routes!(inventory::register_version))
+        .routes(routes!(inventory::report))
+        .routes(routes!(inventory::export))
         .routes(routes!(metrics::push, metrics::query))
         .routes(routes!(github::deployment_protection))
         .routes(routes!(gitlab::deployment))

@@ -26,6 +26,10 @@ pub async fn scan(
         ))
     };
     match kubernetes::scan(&options, &mut report).await {
+        // Without a context named, the source is named after the one the kubeconfig chose.
+        Ok(scan) if context.is_none() => {
+            kubernetes_report(&format!("kubernetes:{}", scan.cluster), &scan)
+        }
         Ok(scan) => kubernetes_report(&source, &scan),
         Err(e) => SourceReport::failed(source, SourceKind::Kubernetes, started, e.to_string()),
     }

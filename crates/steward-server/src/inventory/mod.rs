@@ -14,11 +14,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use steward_core::TenantId;
+use steward_core::change::Change;
 use steward_core::inventory::{
     self, Dataset, Deployment, Finding, Model, Run, SourceReport, change_covers,
 };
-use steward_core::TenantId;
-use steward_core::change::Change;
 use steward_store::{ChangeFilter, RecordKind, RecordWrite, StoreError, TenantStore};
 
 pub use sources::{SourceSpec, scan_source};

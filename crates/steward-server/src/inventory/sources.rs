@@ -35,7 +35,10 @@ impl SourceSpec {
             SourceSpec::Files { dir, .. } => format!("files:{}:{}", host(), dir.display()),
             SourceSpec::Mlflow { url, .. } => format!("mlflow:{}", url.trim_end_matches('/')),
             SourceSpec::Kubernetes { context, .. } => {
-                format!("kubernetes:{}", context.as_deref().unwrap_or("current-context"))
+                format!(
+                    "kubernetes:{}",
+                    context.as_deref().unwrap_or("current-context")
+                )
             }
         }
     }
@@ -109,7 +112,9 @@ pub async fn scan_source(
             }
             match task.await {
                 Ok(Ok(report)) => files_report(&source, &root, report),
-                Ok(Err(e)) => SourceReport::failed(source, SourceKind::Files, started, e.to_string()),
+                Ok(Err(e)) => {
+                    SourceReport::failed(source, SourceKind::Files, started, e.to_string())
+                }
                 Err(e) => SourceReport::failed(
                     source,
                     SourceKind::Files,

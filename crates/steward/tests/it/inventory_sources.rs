@@ -132,17 +132,29 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
         )
         .await;
     mlflow
-        .log_dataset(&run_id, "transactions-oct", "a1b2c3d4", "s3://data/tx/2026-10")
+        .log_dataset(
+            &run_id,
+            "transactions-oct",
+            "a1b2c3d4",
+            "s3://data/tx/2026-10",
+        )
         .await;
     mlflow
-        .log_dataset(&run_id, "chargebacks-oct", "e5f6a7b8", "s3://data/cb/2026-10")
+        .log_dataset(
+            &run_id,
+            "chargebacks-oct",
+            "e5f6a7b8",
+            "s3://data/cb/2026-10",
+        )
         .await;
     let fraud = format!("{prefix}-fraud");
     mlflow.create_model(&fraud).await;
     assert_eq!(mlflow.version_of_run(&fraud, &run_id).await, "1");
     assert_eq!(mlflow.version_of_run(&fraud, &run_id).await, "2");
     mlflow.set_alias(&fraud, "champion", "2").await;
-    mlflow.set_model_tag(&fraud, "steward.risk_tier", "high").await;
+    mlflow
+        .set_model_tag(&fraud, "steward.risk_tier", "high")
+        .await;
     let churn = format!("{prefix}-churn");
     mlflow.create_model(&churn).await;
     mlflow.version_of_run(&churn, &run_id).await;
@@ -191,7 +203,9 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
     let report = json_of(&first);
     assert_eq!(first.code, 1, "one source failed: {}", first.stderr);
     assert!(
-        first.stderr.contains("1 of 4 source(s) could not be scanned"),
+        first
+            .stderr
+            .contains("1 of 4 source(s) could not be scanned"),
         "{}",
         first.stderr
     );
@@ -225,7 +239,10 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
         isvc(
             "credit",
             json!({"app.kubernetes.io/name": "credit", "app.kubernetes.io/version": credit_version}),
-            &format!("oci://registry.example.com/models/credit@sha256:{}", "0".repeat(64)),
+            &format!(
+                "oci://registry.example.com/models/credit@sha256:{}",
+                "0".repeat(64)
+            ),
             "pytorch",
         ),
         isvc("shadow", json!({}), "s3://scratch/shadow-model", "xgboost"),
@@ -298,9 +315,7 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
     let after_approval = app.clock.now();
     let (_, findings) = app.get("/api/v1/inventory/reconciliation", &c.rita).await;
     assert!(
-        !kinds(&findings)
-            .iter()
-            .any(|(_, m)| m == &fraud),
+        !kinds(&findings).iter().any(|(_, m)| m == &fraud),
         "fraud is approved and validated now: {findings:#}"
     );
 
@@ -319,11 +334,22 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
         .as_array()
         .expect("edges")
         .iter()
-        .map(|e| (e["from"].as_str().unwrap_or("").to_owned(), e["to"].as_str().unwrap_or("").to_owned()))
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap_or("").to_owned(),
+                e["to"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     for expected in [
-        ("dataset:transactions-oct@a1b2c3d4".to_owned(), format!("run:{run_id}")),
-        ("dataset:chargebacks-oct@e5f6a7b8".to_owned(), format!("run:{run_id}")),
+        (
+            "dataset:transactions-oct@a1b2c3d4".to_owned(),
+            format!("run:{run_id}"),
+        ),
+        (
+            "dataset:chargebacks-oct@e5f6a7b8".to_owned(),
+            format!("run:{run_id}"),
+        ),
         (format!("run:{run_id}"), format!("version:{fraud}/2")),
         (
             format!("version:{fraud}/2"),
@@ -334,9 +360,79 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
     }
     let text = run_steward(&app.base, &c.rita, &["inventory", "show", &fraud]);
     assert!(
-        text.stdout.contains(&format!("approved by:       mia in {change_id}")),
+        text.stdout
+            .contains(&format!("approved by:       mia in {change_id}")),
         "{}",
         text.stdout
+    );
+
+    // The report and the ML-BOM, as a user writes them to files.
+    let bom_path = db.dir.path().join("bom.json");
+    let exported = run_steward(
+        &app.base,
+        &c.rita,
+        &[
+            "inventory",
+            "export",
+            "--format",
+            "cyclonedx",
+            "--out",
+            &bom_path.display().to_string(),
+        ],
+    );
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let bom: Value = serde_json::from_str(&std::fs::read_to_string(&bom_path).expect("bom"))
+        .expect("the BOM is JSON");
+    let problems = crate::cyclonedx_schema::errors(&crate::cyclonedx_schema::validator(), &bom);
+    assert!(
+        problems.is_empty(),
+        "not valid CycloneDX 1.6: {problems:#?}"
+    );
+    let components = bom["components"].as_array().expect("components");
+    let fraud_v2 = components
+        .iter()
+        .find(|c| {
+            c["type"] == "machine-learning-model"
+                && c["name"] == fraud.as_str()
+                && c["version"] == "2"
+        })
+        .expect("fraud v2 is a model component");
+    assert!(
+        components
+            .iter()
+            .any(|c| c["type"] == "data" && c["name"] == "transactions-oct"),
+        "datasets are data components"
+    );
+    let deps = bom["dependencies"].as_array().expect("dependencies");
+    assert!(
+        deps.iter().any(|d| d["ref"] == fraud_v2["bom-ref"]
+            && d["dependsOn"].as_array().is_some_and(|on| on.len() == 2)),
+        "fraud v2 depends on the two datasets its run read: {deps:#?}"
+    );
+    let markdown = run_steward(&app.base, &c.rita, &["inventory", "report"]);
+    assert_eq!(markdown.code, 0, "{}", markdown.stderr);
+    for expected in ["credit", "registered as sha256:", "shadow", &churn] {
+        assert!(
+            markdown.stdout.contains(expected),
+            "{expected} in\n{}",
+            markdown.stdout
+        );
+    }
+    let report = json_of(&run_steward(
+        &app.base,
+        &c.rita,
+        &["inventory", "report", "--format", "json"],
+    ));
+    assert_eq!(report["totals"]["models"], 3, "{report:#}");
+    let html = run_steward(
+        &app.base,
+        &c.rita,
+        &["inventory", "report", "--format", "html"],
+    );
+    assert!(
+        html.stdout.starts_with("<!DOCTYPE html>") || html.stdout.starts_with("<!doctype html>"),
+        "{}",
+        &html.stdout[..80.min(html.stdout.len())]
     );
 
     // In production then and now, and who approved it.
@@ -344,11 +440,24 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
         json_of(&run_steward(
             &app.base,
             &c.rita,
-            &["inventory", "list", "--in-production", "--at", &at.to_rfc3339(), "--output", "json"],
+            &[
+                "inventory",
+                "list",
+                "--in-production",
+                "--at",
+                &at.to_rfc3339(),
+                "--output",
+                "json",
+            ],
         ))
     };
     let then = list(before_approval);
-    let names: Vec<&str> = then.as_array().expect("list").iter().filter_map(|m| m["name"].as_str()).collect();
+    let names: Vec<&str> = then
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
     assert_eq!(names, [churn.as_str()], "fraud was not in production yet");
     assert_eq!(then[0]["approval"], Value::Null, "no change approved churn");
     let now = list(after_approval);
@@ -363,7 +472,10 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
     assert_eq!(fraud_then["validation_current"], true);
 
     // The shadow model is taken down: the next scan marks it gone and the orphan clears.
-    isvcs.lock().expect("lock").retain(|i| i["metadata"]["name"] != "shadow");
+    isvcs
+        .lock()
+        .expect("lock")
+        .retain(|i| i["metadata"]["name"] != "shadow");
     let third = json_of(&scan());
     assert_eq!(
         third["sources"][3]["gone"],
@@ -372,7 +484,9 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
     assert!(!kinds(&third["findings"]).iter().any(|(k, _)| k == "orphan"));
     let (_, running) = app.get("/api/v1/inventory/deployments", &c.rita).await;
     assert_eq!(running.as_array().map(Vec::len), Some(2));
-    let (_, all) = app.get("/api/v1/inventory/deployments?all=true", &c.rita).await;
+    let (_, all) = app
+        .get("/api/v1/inventory/deployments?all=true", &c.rita)
+        .await;
     let shadow = all
         .as_array()
         .expect("all")
@@ -381,17 +495,25 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
         .expect("kept");
     assert_eq!(shadow["running"], false);
     let (_, scans) = app.get("/api/v1/inventory/scans", &c.rita).await;
-    assert_eq!(scans.as_array().map(Vec::len), Some(3), "every scan is kept");
+    assert_eq!(
+        scans.as_array().map(Vec::len),
+        Some(3),
+        "every scan is kept"
+    );
     // Requesters read the inventory but do not record scans.
     let refused = run_steward(
         &app.base,
         &c.rita,
-        &["inventory", "scan", "--files", &models.display().to_string()],
+        &[
+            "inventory",
+            "scan",
+            "--files",
+            &models.display().to_string(),
+        ],
     );
     assert_eq!(refused.code, 1);
     app.stop().await;
 }
-
 
 async fn the_server_scans_its_configured_sources_on_a_schedule(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -430,7 +552,10 @@ async fn the_server_scans_its_configured_sources_on_a_schedule(backend: Backend)
     let scan = &scans[0];
     assert_eq!(scan["actor"], "steward", "{scans:#}");
     assert_eq!(scan["sources"][0]["created"], json!(["scoring"]));
-    assert_eq!(scan["sources"][1]["ok"], false, "the unreachable source failed alone");
+    assert_eq!(
+        scan["sources"][1]["ok"], false,
+        "the unreachable source failed alone"
+    );
     let (_, model) = app.get("/api/v1/models/scoring", &reader).await;
     assert_eq!(model["versions"].as_array().map(Vec::len), Some(1));
     app.stop().await;

@@ -5,6 +5,8 @@ mod approvals;
 mod audit;
 mod classification;
 mod cli;
+#[path = "../../../steward-core/tests/support/cyclonedx_schema.rs"]
+mod cyclonedx_schema;
 mod detect;
 mod discovery;
 mod execution;
