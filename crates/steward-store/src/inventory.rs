@@ -143,7 +143,8 @@ pub struct RecordWrite {
     pub found_by: String,
     pub last_seen: DateTime<Utc>,
     pub document: serde_json::Value,
-    pub action: Option<&'static str>,
+    /// `deployment.discovered`, `run.updated`, `deployment.gone`, …
+    pub action: Option<String>,
 }
 
 impl TenantStore<'_> {
@@ -220,11 +221,11 @@ impl TenantStore<'_> {
             .bind(w.document.to_string())
             .execute(&mut *tx)
             .await?;
-            if let Some(action) = w.action {
+            if let Some(action) = &w.action {
                 events.push(AuditRecord {
                     occurred_at: w.last_seen,
                     actor: actor.to_owned(),
-                    action: action.to_owned(),
+                    action: action.clone(),
                     subject_type: w.kind.as_str(),
                     subject_id: w.key.clone(),
                     outcome: "success",

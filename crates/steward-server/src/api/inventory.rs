@@ -585,8 +585,8 @@ pub async fn register_version(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ReportQuery {
-    /// `json` (default), `markdown` or `html`.
+pub struct FormatQuery {
+    /// The report: `json` (default), `markdown` or `html`; the export: `cyclonedx`.
     pub format: Option<String>,
 }
 
@@ -594,12 +594,12 @@ pub struct ReportQuery {
 /// models with their missing fields, reconciliation findings, overdue validations, production
 /// models and where they run, and the recent changes per model — as JSON, Markdown or a
 /// self-contained HTML page.
-#[utoipa::path(get, path = "/api/v1/inventory/report", tag = "inventory", params(ReportQuery),
+#[utoipa::path(get, path = "/api/v1/inventory/report", tag = "inventory", params(FormatQuery),
     responses((status = 200, body = Object), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<ReportQuery>,
+    QueryParams(query): QueryParams<FormatQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
@@ -664,22 +664,16 @@ pub async fn report(
     })
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExportQuery {
-    /// `cyclonedx` (the only format so far).
-    pub format: Option<String>,
-}
 
 /// The inventory as a CycloneDX 1.6 ML-BOM (JSON): model versions as `machine-learning-model`
 /// components with model cards, datasets as `data` components, lineage as dependencies, and
 /// Steward's governance fields as properties.
-#[utoipa::path(get, path = "/api/v1/inventory/export", tag = "inventory", params(ExportQuery),
+#[utoipa::path(get, path = "/api/v1/inventory/export", tag = "inventory", params(FormatQuery),
     responses((status = 200, body = Object), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<ExportQuery>,
+    QueryParams(query): QueryParams<FormatQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if query.format.as_deref().unwrap_or("cyclonedx") != "cyclonedx" {
         return Err(ApiError::invalid_field("format", "must be cyclonedx"));

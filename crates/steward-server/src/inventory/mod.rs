@@ -173,40 +173,73 @@ fn same<T: Serialize>(a: &T, b: &T) -> bool {
     strip(a) == strip(b)
 }
 
-/// The write for one found record: created, changed (first seen kept), or only seen again.
-fn write_for<T: Serialize + Clone>(
-    kind: RecordKind,
-    key: &str,
-    found: &T,
-    existing: Option<&T>,
-    keep_first_seen: impl Fn(&mut T, &T),
-    source: &str,
-    now: DateTime<Utc>,
-) -> RecordWrite {
-    let mut record = found.clone();
-    let action = match existing {
-        None => Some(match kind {
-            RecordKind::Deployment => "deployment.discovered",
-            RecordKind::Run => "run.discovered",
-            RecordKind::Dataset => "dataset.discovered",
-        }),
-        Some(old) => {
-            keep_first_seen(&mut record, old);
-            (!same(&record, old)).then_some(match kind {
-                RecordKind::Deployment => "deployment.updated",
-                RecordKind::Run => "run.updated",
-                RecordKind::Dataset => "dataset.updated",
-            })
+/// A record a scan finds besides models: keyed, and stamped with who found it and when.
+trait Found: Serialize + serde::de::DeserializeOwned + Clone {
+    const KIND: RecordKind;
+    fn key(&self) -> String;
+    /// Stamps a found record: found by `source`, seen first and last `now`.
+    fn seen(&mut self, source: &str, now: DateTime<Utc>);
+    fn first_seen(&self) -> DateTime<Utc>;
+    fn set_first_seen(&mut self, at: DateTime<Utc>);
+}
+
+macro_rules! found {
+    ($type:ty, $kind:expr, |$r:ident| $key:expr) => {
+        impl Found for $type {
+            const KIND: RecordKind = $kind;
+            fn key(&self) -> String {
+                let $r = self;
+                $key
+            }
+            fn seen(&mut self, source: &str, now: DateTime<Utc>) {
+                (self.found_by, self.first_seen, self.last_seen) = (source.to_owned(), now, now);
+            }
+            fn first_seen(&self) -> DateTime<Utc> {
+                self.first_seen
+            }
+            fn set_first_seen(&mut self, at: DateTime<Utc>) {
+                self.first_seen = at;
+            }
         }
     };
-    RecordWrite {
-        kind,
-        key: key.to_owned(),
-        found_by: source.to_owned(),
-        last_seen: now,
-        document: serde_json::to_value(&record).unwrap_or(Value::Null),
-        action,
+}
+
+found!(Dataset, RecordKind::Dataset, |d| d.key.clone());
+found!(Run, RecordKind::Run, |r| r.id.clone());
+found!(Deployment, RecordKind::Deployment, |d| d.key.clone());
+
+/// The writes for the records `source` found: new ones, changed ones (first seen kept) with
+/// their audit action, and ones only seen again. Returns the records as they were before too.
+async fn found_writes<T: Found>(
+    store: &TenantStore<'_>,
+    found: &[T],
+    source: &str,
+    now: DateTime<Utc>,
+    writes: &mut Vec<RecordWrite>,
+) -> Result<Vec<T>, StoreError> {
+    let known: Vec<T> = store.records(T::KIND).await?;
+    for f in found {
+        let mut record = f.clone();
+        record.seen(source, now);
+        let key = record.key();
+        let old = known.iter().find(|k| k.key() == key);
+        let action = match old {
+            None => Some("discovered"),
+            Some(old) => {
+                record.set_first_seen(old.first_seen());
+                (!same(&record, old)).then_some("updated")
+            }
+        };
+        writes.push(RecordWrite {
+            kind: T::KIND,
+            key,
+            found_by: source.to_owned(),
+            last_seen: now,
+            document: serde_json::to_value(&record).unwrap_or(Value::Null),
+            action: action.map(|a| format!("{}.{a}", T::KIND.as_str())),
+        });
     }
+    Ok(known)
 }
 
 async fn record_others(
@@ -218,65 +251,26 @@ async fn record_others(
 ) -> Result<(), StoreError> {
     let source = report.source.as_str();
     let mut writes = Vec::new();
-    if !report.datasets.is_empty() {
-        let known: Vec<Dataset> = store.records(RecordKind::Dataset).await?;
-        for d in &report.datasets {
-            let mut d = d.clone();
-            (d.found_by, d.first_seen, d.last_seen) = (source.to_owned(), now, now);
-            let old = known.iter().find(|k| k.key == d.key);
-            writes.push(write_for(
-                RecordKind::Dataset,
-                &d.key,
-                &d,
-                old,
-                |r, o| r.first_seen = o.first_seen,
-                source,
-                now,
-            ));
-        }
-    }
-    if !report.runs.is_empty() {
-        let known: Vec<Run> = store.records(RecordKind::Run).await?;
-        for r in &report.runs {
-            let mut r = r.clone();
-            (r.found_by, r.first_seen, r.last_seen) = (source.to_owned(), now, now);
-            let old = known.iter().find(|k| k.id == r.id);
-            writes.push(write_for(
-                RecordKind::Run,
-                &r.id,
-                &r,
-                old,
-                |r, o| r.first_seen = o.first_seen,
-                source,
-                now,
-            ));
-        }
-    }
+    found_writes(store, &report.datasets, source, now, &mut writes).await?;
+    found_writes(store, &report.runs, source, now, &mut writes).await?;
     if report.kind.is_runtime() || !report.deployments.is_empty() {
-        let known: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
-        for d in &report.deployments {
-            let mut d = d.clone();
-            d.key = Deployment::key_for(source, &d.kind, &d.namespace, &d.name);
-            (d.found_by, d.first_seen, d.last_seen, d.running) =
-                (source.to_owned(), now, now, true);
-            let old = known.iter().find(|k| k.key == d.key);
-            writes.push(write_for(
-                RecordKind::Deployment,
-                &d.key.clone(),
-                &d,
-                old,
-                |r, o| r.first_seen = o.first_seen,
-                source,
-                now,
-            ));
-        }
-        let seen: Vec<String> = writes.iter().map(|w| w.key.clone()).collect();
-        for old in known
+        let deployments: Vec<Deployment> = report
+            .deployments
             .iter()
-            .filter(|k| k.found_by == source && k.running && !seen.contains(&k.key))
-        {
-            let mut gone = old.clone();
-            gone.running = false;
+            .map(|d| Deployment {
+                key: Deployment::key_for(source, &d.kind, &d.namespace, &d.name),
+                running: true,
+                ..d.clone()
+            })
+            .collect();
+        let known = found_writes(store, &deployments, source, now, &mut writes).await?;
+        for old in known.iter().filter(|k| {
+            k.found_by == source && k.running && !deployments.iter().any(|d| d.key == k.key)
+        }) {
+            let gone = Deployment {
+                running: false,
+                ..old.clone()
+            };
             outcome.gone.push(gone.key.clone());
             writes.push(RecordWrite {
                 kind: RecordKind::Deployment,
@@ -284,7 +278,7 @@ async fn record_others(
                 found_by: source.to_owned(),
                 last_seen: old.last_seen,
                 document: serde_json::to_value(&gone).unwrap_or(Value::Null),
-                action: Some("deployment.gone"),
+                action: Some("deployment.gone".to_owned()),
             });
         }
     }

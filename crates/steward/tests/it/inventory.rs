@@ -247,4 +247,91 @@ async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend:
     app.stop().await;
 }
 
-crate::both_backends!(a_scan_records_models_and_the_inventory_answers_for_past_dates);
+async fn bad_inventory_input_is_refused_with_what_to_fix(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let post = |path: &'static str, token: String, body: Value| {
+        let app = &app;
+        async move {
+            app.call(reqwest::Method::POST, path, Some(&token), Some(body))
+                .await
+        }
+    };
+    let (status, body) = post(
+        "/api/v1/inventory/scans",
+        c.mia.clone(),
+        json!({"sources": []}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(crate::helpers::field_names(&body), ["sources"]);
+    let bad_version = json!({"sources": [{"source": "files:h:/m", "kind": "files",
+        "scanned_at": "2026-11-29T00:00:00Z",
+        "versions": [{"model": "Not A Slug", "version": {"version": "1", "artifact_uri": "file:///m/a",
+            "digest": null, "framework": null, "trained_at": null, "source": "files:h:/m",
+            "first_seen": "2026-11-29T00:00:00Z", "last_seen": "2026-11-29T00:00:00Z"}}]}]});
+    let (status, body) = post("/api/v1/inventory/scans", c.mia.clone(), bad_version).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        crate::helpers::field_names(&body),
+        ["sources[0].versions[0].model"]
+    );
+    let (status, body) = post(
+        "/api/v1/inventory/scans",
+        c.mia.clone(),
+        json!({"sources": [{"source": "x", "kind": "ftp", "scanned_at": "2026-11-29T00:00:00Z"}]}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an unknown kind: {body}"
+    );
+
+    let version =
+        json!({"version": "3", "artifact_uri": "s3://models/fraud/3", "digest": "sha256:abc"});
+    let (status, _) = post(
+        "/api/v1/models/fraud/versions",
+        c.rita.clone(),
+        version.clone(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "requesters do not register versions"
+    );
+    let (status, body) = post("/api/v1/models/fraud/versions", c.mia.clone(), version).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(crate::helpers::field_names(&body), ["digest"]);
+    let good = json!({"version": "3", "artifact_uri": "s3://models/fraud/3",
+                      "digest": format!("sha256:{}", "ab".repeat(32)), "aliases": ["champion"]});
+    let (status, body) = post("/api/v1/models/fraud/versions", c.mia.clone(), good.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"]["source"], "attested:mia");
+    let (_, again) = post("/api/v1/models/fraud/versions", c.mia.clone(), good).await;
+    assert_eq!(
+        again, body,
+        "registering the same version again changes nothing"
+    );
+    let (_, fraud) = app.get("/api/v1/models/fraud", &c.rita).await;
+    assert_eq!(fraud["production_version"], "3", "the champion alias");
+
+    let (status, body) = app
+        .get("/api/v1/inventory/report?format=pdf", &c.rita)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = app
+        .get("/api/v1/inventory/export?format=spdx", &c.rita)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = app.get("/api/v1/inventory/scans/scan-nope", &c.rita).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+crate::both_backends!(
+    a_scan_records_models_and_the_inventory_answers_for_past_dates,
+    bad_inventory_input_is_refused_with_what_to_fix
+);
