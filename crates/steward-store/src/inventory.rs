@@ -39,12 +39,14 @@ impl TenantStore<'_> {
     }
 
     /// Creates (`model.version == 0`) or saves a model read at `model.version`, with one audit
-    /// event `action` by `actor` holding the record after the change. [`StoreError::Conflict`]
-    /// when another writer saved it first (or created the same name).
+    /// event `action` by `actor` holding the record after the change — or none when `action` is
+    /// `None` (a scan that only saw the model again moves "last seen", which is not a change to
+    /// the record worth an event holding all of it). [`StoreError::Conflict`] when another writer
+    /// saved it first (or created the same name).
     pub async fn save_model(
         &self,
         model: &Model,
-        action: &str,
+        action: Option<&str>,
         actor: &str,
         changed: &[String],
     ) -> Result<(), StoreError> {
@@ -85,17 +87,19 @@ impl TenantStore<'_> {
             tx.rollback().await?;
             return Err(StoreError::Conflict);
         }
-        let record = AuditRecord {
-            occurred_at: model.updated_at,
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            subject_type: "model",
-            subject_id: model.name.clone(),
-            outcome: "success",
-            correlation_id: None,
-            details: json!({"after": saved, "changed": changed}),
-        };
-        audit::append(&mut tx, &self.tenant, &[record]).await?;
+        if let Some(action) = action {
+            let record = AuditRecord {
+                occurred_at: model.updated_at,
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                subject_type: "model",
+                subject_id: model.name.clone(),
+                outcome: "success",
+                correlation_id: None,
+                details: json!({"after": saved, "changed": changed}),
+            };
+            audit::append(&mut tx, &self.tenant, &[record]).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -215,7 +215,7 @@ async fn save(
     } else {
         "model.updated"
     };
-    store.save_model(model, action, actor, changed).await
+    store.save_model(model, Some(action), actor, changed).await
 }
 
 /// State a model's fields (managers, compliance officers, admins): each a known field of its

@@ -142,7 +142,8 @@ async fn record_models(
             } else {
                 "model.updated"
             };
-            match store.save_model(&model, action, actor, &changed).await {
+            let event = (action != "model.seen").then_some(action);
+            match store.save_model(&model, event, actor, &changed).await {
                 Ok(()) => {
                     let list = match action {
                         "model.created" => &mut outcome.created,
