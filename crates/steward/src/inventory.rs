@@ -104,6 +104,9 @@ pub enum InventoryCommand {
         name: String,
         #[arg(long)]
         at: Option<String>,
+        /// Also list the record's history: every create, update and status change.
+        #[arg(long)]
+        history: bool,
     },
     /// State fields of a model: `field=value` (a JSON value, or text).
     Set {
@@ -238,6 +241,25 @@ fn model_details(v: &Value) -> String {
                 ""
             } else {
                 " — gone"
+            }
+        ));
+    }
+    for event in v["history"].as_array().into_iter().flatten() {
+        let changed: Vec<&str> = event["changed"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        out.push_str(&format!(
+            "  {}  {:<22} by {}{}\n",
+            event["at"].as_str().unwrap_or(""),
+            event["action"].as_str().unwrap_or(""),
+            event["actor"].as_str().unwrap_or(""),
+            if changed.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", changed.join(", "))
             }
         ));
     }
@@ -511,11 +533,14 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 .await?;
             print(json, &models, |v| crate::output::lines(v, model_line))
         }
-        InventoryCommand::Show { name, at } => {
-            let query: Vec<(&str, String)> = match at {
+        InventoryCommand::Show { name, at, history } => {
+            let mut query: Vec<(&str, String)> = match at {
                 Some(at) => vec![("at", at_param(&at)?)],
                 None => Vec::new(),
             };
+            if history {
+                query.push(("history", "true".into()));
+            }
             let model = client
                 .call_with_query(Method::GET, &format!("/api/v1/models/{name}"), &query, None)
                 .await?;

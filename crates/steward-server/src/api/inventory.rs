@@ -113,9 +113,13 @@ pub async fn list(
 #[into_params(parameter_in = Query)]
 pub struct ModelQuery {
     pub at: Option<DateTime<Utc>>,
+    /// Include the model's audit history (every create, update and status change).
+    #[serde(default)]
+    pub history: bool,
 }
 
-/// One model: fields with provenance, versions, completeness, and its audit history.
+/// One model: fields with provenance, versions, completeness, where it runs, its lineage and
+/// the change that approved it — now, or as recorded at `at` — and its audit history on request.
 #[utoipa::path(get, path = "/api/v1/models/{name}", tag = "inventory", params(("name" = String, Path), ModelQuery),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("token" = [])))]
 pub async fn get(
@@ -191,9 +195,12 @@ pub async fn get(
             &datasets,
             &deployments
         ));
+    }
+    if query.history {
         let history = store.audit_events_for("model", &name).await?;
         value["history"] = json!(history
             .into_iter()
+            .filter(|e| query.at.is_none_or(|at| e.occurred_at <= at))
             .map(|e| json!({"at": e.occurred_at, "actor": e.actor, "action": e.action, "changed": e.details.get("changed")}))
             .collect::<Vec<_>>());
     }
@@ -663,7 +670,6 @@ pub async fn report(
         _ => Json(built).into_response(),
     })
 }
-
 
 /// The inventory as a CycloneDX 1.6 ML-BOM (JSON): model versions as `machine-learning-model`
 /// components with model cards, datasets as `data` components, lineage as dependencies, and

@@ -210,7 +210,15 @@ async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend:
         "{}",
         missing.stderr
     );
-    let text = run(&c.rita, &["inventory", "show", "fraud-scoring"]);
+    let text = run(
+        &c.rita,
+        &["inventory", "show", "fraud-scoring", "--history"],
+    );
+    assert!(
+        text.stdout.contains("model.status_changed") && text.stdout.contains("by mia: "),
+        "{}",
+        text.stdout
+    );
     assert!(
         text.stdout.contains("attested by mia") && text.stdout.contains("discovered by files:"),
         "{}",
