@@ -79,7 +79,7 @@ pub enum InventoryCommand {
         version: String,
         #[arg(long)]
         artifact_uri: String,
-        /// sha256:<hex>
+        /// The artifact's digest, `sha256:` and 64 hex digits.
         #[arg(long)]
         digest: Option<String>,
         #[arg(long)]
