@@ -97,6 +97,7 @@ impl FreshDb {
             gitlab: None,
             execution: Default::default(),
             incidents: Default::default(),
+            inventory_scans: None,
         })
     }
 }
