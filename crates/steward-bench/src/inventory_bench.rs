@@ -14,7 +14,8 @@
 //!   request `i` registers version `i / models + 1` of model `i % models`.
 //! - **get model**: one random model's versions, `--requests` times (MLflow
 //!   `model-versions/search?filter=name='m042'`, Steward `GET /api/v1/models/m042`, which answers
-//!   the model with all its versions, fields, history and lineage).
+//!   the model with all its versions, its fields with provenance, completeness, deployments and
+//!   lineage; its audit history only with `?history=true`, which this does not ask for).
 //! - **list models**: all models, `--list-requests` times (MLflow
 //!   `registered-models/search?max_results=100`, Steward `GET /api/v1/models`).
 //!
@@ -24,7 +25,8 @@
 //! Any failed request makes the driver exit non-zero after printing the first error. The last
 //! line printed is one JSON object with both peers' figures and the throughput ratios (Steward ÷
 //! MLflow). With `--mlflow-pgid` and `--steward-pgid` (Linux) it also reports the CPU time each
-//! server's processes spent per request in each phase, read from /proc before and after it.
+//! server's processes spent per request in each phase, read from /proc before and after it, and
+//! how much CPU the machine spent elsewhere meanwhile (other processes, kernel threads).
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -154,8 +156,10 @@ fn machine_busy() -> Option<Duration> {
     Some(Duration::from_millis(busy * 10))
 }
 
-/// What the machine spent outside this benchmark: busy time minus the driver's and every
-/// server's, so a phase measured while something else ran can be told apart.
+/// What the machine spent elsewhere: busy time minus the driver's and every server's own
+/// processes' — other processes (among them PostgreSQL's, when Steward runs on it), kernel
+/// threads (writeback after an fsync), interrupts — so a phase measured while something else
+/// ran on the machine can be told apart.
 struct Usage {
     busy: Option<Duration>,
     ours: Option<Duration>,
@@ -421,7 +425,7 @@ struct Phase {
     errors: usize,
     /// CPU time the server's processes spent during the phase, when known.
     server_cpu: Option<Duration>,
-    /// CPU time processes outside the benchmark spent during the phase, when known.
+    /// CPU time spent elsewhere on the machine during the phase ([`Usage`]), when known.
     others_cpu: Option<Duration>,
 }
 
@@ -443,7 +447,7 @@ impl Phase {
             .map(|c| c.as_secs_f64() * 1000.0 / self.count as f64)
     }
 
-    /// Cores' worth of CPU other processes used on average during the phase, when known.
+    /// Cores' worth of CPU spent elsewhere on average during the phase, when known.
     fn others_cores(&self) -> Option<f64> {
         self.others_cpu
             .map(|c| c.as_secs_f64() / self.elapsed.as_secs_f64())
@@ -452,7 +456,7 @@ impl Phase {
     fn json(&self) -> Value {
         json!({
             "server_cpu_ms_per_request": self.cpu_ms_per_request().map(|c| (c * 100.0).round() / 100.0),
-            "other_processes_cores": self.others_cores().map(|c| (c * 100.0).round() / 100.0),
+            "elsewhere_cores": self.others_cores().map(|c| (c * 100.0).round() / 100.0),
             "requests": self.count,
             "seconds": (self.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             "per_second": (self.per_second() * 10.0).round() / 10.0,
@@ -611,7 +615,7 @@ async fn main() -> anyhow::Result<()> {
             args.phases.iter().any(|p| p == short)
         })
         .collect();
-    // Without every server's process group, the servers would count as "other processes".
+    // Without every server's process group, the servers would count as "elsewhere".
     let pgids: Vec<Option<u32>> = peers.iter().map(|p| p.pgid).collect();
     let mut phases: Vec<Phase> = Vec::new();
     for name in wanted {
@@ -630,9 +634,9 @@ async fn main() -> anyhow::Result<()> {
                 phase.count,
                 phase.elapsed.as_secs_f64(),
                 phase.per_second(),
-                phase.others_cores().map_or(String::new(), |c| format!(
-                    " (other processes: {c:.2} cores)"
-                ))
+                phase
+                    .others_cores()
+                    .map_or(String::new(), |c| format!(" (elsewhere: {c:.2} cores)"))
             );
             phases.push(phase);
         }
