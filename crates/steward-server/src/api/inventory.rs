@@ -30,6 +30,18 @@ async fn templates(store: &TenantStore<'_>) -> Result<Templates, ApiError> {
     )
 }
 
+/// A model name, or a 422 naming `field`.
+fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+    if inventory::valid_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field(
+            field,
+            "must be 1–128 lowercase letters, digits, '-', '_' or '.'",
+        ))
+    }
+}
+
 fn summary(model: &Model, templates: &Templates, day: NaiveDate) -> Value {
     json!({
         "name": model.name,
@@ -239,12 +251,7 @@ pub async fn attest(
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let keeper = caller.as_incident_keeper()?;
-    if !inventory::valid_name(&name) {
-        return Err(ApiError::invalid_field(
-            "name",
-            "must be 1–128 lowercase letters, digits, '-', '_' or '.'",
-        ));
-    }
+    check_name("name", &name)?;
     let values = inventory::check_fields(&body).map_err(ApiError::Invalid)?;
     let store = caller.store(&state.store);
     let who = keeper.principal().name.clone();
@@ -351,12 +358,7 @@ pub async fn scan(
             ));
         }
         for (j, v) in r.versions.iter().enumerate() {
-            if !inventory::valid_name(&v.model) {
-                return Err(ApiError::invalid_field(
-                    &format!("sources[{i}].versions[{j}].model"),
-                    "must be 1–128 lowercase letters, digits, '-', '_' or '.'",
-                ));
-            }
+            check_name(&format!("sources[{i}].versions[{j}].model"), &v.model)?;
             if v.version.version.trim().is_empty() {
                 return Err(ApiError::invalid_field(
                     &format!("sources[{i}].versions[{j}].version.version"),
@@ -511,12 +513,7 @@ pub async fn register_version(
     JsonBody(body): JsonBody<VersionInput>,
 ) -> Result<Json<Value>, ApiError> {
     let keeper = caller.as_incident_keeper()?;
-    if !inventory::valid_name(&name) {
-        return Err(ApiError::invalid_field(
-            "name",
-            "must be 1–128 lowercase letters, digits, '-', '_' or '.'",
-        ));
-    }
+    check_name("name", &name)?;
     if body.version.trim().is_empty() || body.version.len() > 128 {
         return Err(ApiError::invalid_field(
             "version",
