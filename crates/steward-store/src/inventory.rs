@@ -1,13 +1,20 @@
 //! The model inventory's records: one document per model, saved with an optimistic version and
-//! an audit event that carries the whole record after the change, so "what did the inventory say
-//! on date D" is answered from the audit history.
+//! an audit event for every change, so "what did the inventory say on date D" is answered from
+//! the audit history: an event holds the whole record after the change, except a version's
+//! registration, which holds the version (a model with many versions would otherwise write all
+//! of them again for each new one); [`TenantStore::model_at`] folds the two.
+//!
+//! Registrations are written with group commit ([`crate::batch`]): pipelines register versions
+//! in bursts, and each needs its own audit event but not its own transaction.
 
 use crate::audit::{self, AuditRecord};
-use crate::{StoreError, TenantStore, ts};
+use crate::batch::{Batcher, Job};
+use crate::{Backend, StoreError, TenantStore, begin_write, ts};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{Any, Row};
-use steward_core::inventory::Model;
+use sqlx::{Any, AnyConnection, AnyPool, Row};
+use std::collections::BTreeMap;
+use steward_core::inventory::{Model, ModelSummary, ModelVersion};
 
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Model, StoreError> {
     let doc: String = row.try_get("document")?;
@@ -15,6 +22,206 @@ fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Model, StoreError> {
         serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("model document", e))?;
     model.version = row.try_get("version")?;
     Ok(model)
+}
+
+/// Writes `model` as read at `model.version` plus its changes: inserted when new (version 0),
+/// else updated if nobody saved it since ([`StoreError::Conflict`] otherwise). Returns the
+/// record as saved, at its new version.
+async fn put_model(
+    conn: &mut AnyConnection,
+    tenant: &str,
+    model: &Model,
+) -> Result<Model, StoreError> {
+    let mut saved = model.clone();
+    saved.version += 1;
+    let document =
+        serde_json::to_string(&saved).map_err(|e| StoreError::corrupt("model document", e))?;
+    let written = if model.version == 0 {
+        sqlx::query(
+            "INSERT INTO models (tenant_id, name, status, updated_at, version, document) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(tenant.to_owned())
+        .bind(model.name.clone())
+        .bind(model.status().to_owned())
+        .bind(ts(model.updated_at))
+        .bind(saved.version)
+        .bind(document)
+        .execute(&mut *conn)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE models SET status = $1, updated_at = $2, version = $3, document = $4 \
+             WHERE tenant_id = $5 AND name = $6 AND version = $7",
+        )
+        .bind(model.status().to_owned())
+        .bind(ts(model.updated_at))
+        .bind(saved.version)
+        .bind(document)
+        .bind(tenant.to_owned())
+        .bind(model.name.clone())
+        .bind(model.version)
+        .execute(&mut *conn)
+        .await?
+    };
+    if written.rows_affected() != 1 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(saved)
+}
+
+/// Most registrations written in one transaction.
+const MAX_REGISTRATIONS: usize = 64;
+
+/// A version to register, queued for the batch writer.
+pub(crate) struct Registration {
+    tenant: String,
+    model: String,
+    version: ModelVersion,
+    actor: String,
+    at: DateTime<Utc>,
+}
+
+/// What registering a version did.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The version as the inventory now holds it.
+    pub version: ModelVersion,
+    /// Whether the model was created by this registration.
+    pub created: bool,
+    /// False when the same version was registered before with the same content.
+    pub changed: bool,
+}
+
+pub(crate) type Registrations = Batcher<Registration, Registered>;
+
+pub(crate) fn start_registrations(write_pool: AnyPool, backend: Backend) -> Registrations {
+    Batcher::start(MAX_REGISTRATIONS, move |batch| {
+        let pool = write_pool.clone();
+        async move { register_batch(&pool, backend, batch).await }
+    })
+}
+
+/// Writes a batch; if it fails, each registration alone, so one cannot fail its neighbours.
+async fn register_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: Vec<Job<Registration, Registered>>,
+) {
+    let items: Vec<&Registration> = batch.iter().map(|job| &job.item).collect();
+    match register(pool, backend, &items).await {
+        Ok(results) => {
+            for (job, result) in batch.into_iter().zip(results) {
+                job.answer(Ok(result));
+            }
+        }
+        Err(error) if batch.len() == 1 => {
+            if let Some(job) = batch.into_iter().next() {
+                job.answer(Err(error));
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%error, size = batch.len(), "a registration batch failed; writing its registrations one by one");
+            for job in batch {
+                let result = register(pool, backend, &[&job.item])
+                    .await
+                    .map(|mut r| r.remove(0));
+                job.answer(result);
+            }
+        }
+    }
+}
+
+/// Registers `items` in one transaction: each model read once (and locked, on PostgreSQL),
+/// every version applied in order, each model written once, one audit event per registration
+/// that changed something.
+async fn register(
+    pool: &AnyPool,
+    backend: Backend,
+    items: &[&Registration],
+) -> Result<Vec<Registered>, StoreError> {
+    let mut tx = begin_write(pool, backend).await?;
+    // Models in a fixed order, so two writers locking several never wait on each other in a
+    // circle; the audit log's head is locked after them.
+    let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        groups
+            .entry((item.tenant.as_str(), item.model.as_str()))
+            .or_default()
+            .push(i);
+    }
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let mut results: Vec<Option<Registered>> = vec![None; items.len()];
+    let mut events: BTreeMap<&str, Vec<AuditRecord>> = BTreeMap::new();
+    for ((tenant, name), indexes) in groups {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT version, document FROM models WHERE tenant_id = $1 AND name = $2{lock}"
+        )))
+        .bind(tenant.to_owned())
+        .bind(name.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let read = row.as_ref().map(from_row).transpose()?;
+        let mut created = read.is_none();
+        let mut model = read.unwrap_or_else(|| Model::new(name, items[indexes[0]].at));
+        let mut changed_any = false;
+        for i in indexes {
+            let item = items[i];
+            let kept = |model: &Model| {
+                model
+                    .versions
+                    .iter()
+                    .find(|v| v.same_as(&item.version))
+                    .cloned()
+            };
+            let before = kept(&model);
+            let changed = model.see_version(item.version.clone(), item.at);
+            // Unchanged, it answers the version as stored (its "last seen" is not written).
+            let version = if changed { kept(&model) } else { before }
+                .ok_or_else(|| StoreError::Corrupt("a registered version went missing".into()))?;
+            if changed {
+                let (action, details) = if created {
+                    (
+                        "model.created",
+                        json!({"after": model, "changed": ["versions"]}),
+                    )
+                } else {
+                    (
+                        "model.version_registered",
+                        json!({"version": version, "changed": ["versions"]}),
+                    )
+                };
+                events.entry(tenant).or_default().push(AuditRecord {
+                    occurred_at: item.at,
+                    actor: item.actor.clone(),
+                    action: action.to_owned(),
+                    subject_type: "model",
+                    subject_id: model.name.clone(),
+                    outcome: "success",
+                    correlation_id: None,
+                    details,
+                });
+            }
+            results[i] = Some(Registered {
+                version,
+                created: created && changed,
+                changed,
+            });
+            changed_any |= changed;
+            created &= !changed;
+        }
+        if changed_any {
+            put_model(&mut tx, tenant, &model).await?;
+        }
+    }
+    for (tenant, records) in events {
+        audit::append(&mut tx, tenant, &records).await?;
+    }
+    tx.commit().await?;
+    Ok(results.into_iter().flatten().collect())
 }
 
 impl TenantStore<'_> {
@@ -26,6 +233,20 @@ impl TenantStore<'_> {
                 .fetch_optional(&self.store.pool)
                 .await?;
         row.as_ref().map(from_row).transpose()
+    }
+
+    /// Every model's summary, by name: what a list shows, read without building whole records.
+    pub async fn list_model_summaries(&self) -> Result<Vec<ModelSummary>, StoreError> {
+        let rows = sqlx::query("SELECT document FROM models WHERE tenant_id = $1 ORDER BY name")
+            .bind(self.tenant.clone())
+            .fetch_all(&self.store.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let doc: String = row.try_get("document")?;
+                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("model document", e))
+            })
+            .collect()
     }
 
     /// Every model, by name.
@@ -50,43 +271,8 @@ impl TenantStore<'_> {
         actor: &str,
         changed: &[String],
     ) -> Result<(), StoreError> {
-        let mut saved = model.clone();
-        saved.version += 1;
-        let document =
-            serde_json::to_string(&saved).map_err(|e| StoreError::corrupt("model document", e))?;
         let mut tx = self.store.begin_write().await?;
-        let written = if model.version == 0 {
-            sqlx::query(
-                "INSERT INTO models (tenant_id, name, status, updated_at, version, document) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO NOTHING",
-            )
-            .bind(self.tenant.clone())
-            .bind(model.name.clone())
-            .bind(model.status().to_owned())
-            .bind(ts(model.updated_at))
-            .bind(saved.version)
-            .bind(document)
-            .execute(&mut *tx)
-            .await?
-        } else {
-            sqlx::query(
-                "UPDATE models SET status = $1, updated_at = $2, version = $3, document = $4 \
-                 WHERE tenant_id = $5 AND name = $6 AND version = $7",
-            )
-            .bind(model.status().to_owned())
-            .bind(ts(model.updated_at))
-            .bind(saved.version)
-            .bind(document)
-            .bind(self.tenant.clone())
-            .bind(model.name.clone())
-            .bind(model.version)
-            .execute(&mut *tx)
-            .await?
-        };
-        if written.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Err(StoreError::Conflict);
-        }
+        let saved = put_model(&mut tx, &self.tenant, model).await?;
         if let Some(action) = action {
             let record = AuditRecord {
                 occurred_at: model.updated_at,
@@ -104,19 +290,48 @@ impl TenantStore<'_> {
         Ok(())
     }
 
-    /// The model as the inventory recorded it at `at`: the record in its last audit event at or
-    /// before then (`None` if it did not exist yet, or its history was erased).
+    /// Registers a version of model `name` as stated by `actor` at `at` (creating the model if
+    /// new): written with other registrations waiting at the same time, in one transaction, each
+    /// with its own audit event; registering the same content again writes nothing.
+    pub async fn register_version(
+        &self,
+        name: &str,
+        version: ModelVersion,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Registered, StoreError> {
+        self.store
+            .registrations
+            .call(Registration {
+                tenant: self.tenant.clone(),
+                model: name.to_owned(),
+                version,
+                actor: actor.to_owned(),
+                at,
+            })
+            .await
+    }
+
+    /// The model as the inventory recorded it at `at`, from its audit events up to then: the
+    /// last whole record, with the versions registered after it (`None` if it did not exist
+    /// yet, or its history was erased).
     pub async fn model_at(
         &self,
         name: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<Model>, StoreError> {
         let events = self.audit_events_for("model", name).await?;
-        Ok(events
-            .into_iter()
-            .rev()
-            .find(|e| e.occurred_at <= at)
-            .and_then(|e| serde_json::from_value(e.details.get("after")?.clone()).ok()))
+        let mut model: Option<Model> = None;
+        for e in events.into_iter().filter(|e| e.occurred_at <= at) {
+            if let Some(after) = e.details.get("after") {
+                model = serde_json::from_value(after.clone()).ok();
+            } else if let (Some(m), Some(version)) = (model.as_mut(), e.details.get("version")) {
+                let version = serde_json::from_value(version.clone())
+                    .map_err(|e| StoreError::corrupt("registered version", e))?;
+                m.put_version(version, e.occurred_at);
+            }
+        }
+        Ok(model)
     }
 }
 

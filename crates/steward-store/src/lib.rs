@@ -13,6 +13,7 @@
 //!   servers deciding on one change at once cannot both win.
 
 pub mod audit;
+mod batch;
 mod calendar;
 mod catalog;
 mod changes;
@@ -29,7 +30,7 @@ mod users;
 pub use audit::{AuditEvent, AuditLeaf, AuditRecord, StoredCheckpoint};
 pub use changes::ChangeFilter;
 pub use incidents::{IncidentFilter, NamedKind};
-pub use inventory::{RecordKind, RecordWrite};
+pub use inventory::{RecordKind, RecordWrite, Registered};
 pub use metrics::SampleQuery;
 pub use notifications::{Notice, StoredNotice};
 pub use privacy::{Erasure, Retention, RetentionOutcome};
@@ -142,6 +143,7 @@ pub struct Store {
     /// and never behind readers that have taken every connection of the read pool.
     write_pool: AnyPool,
     submissions: submissions::Submissions,
+    registrations: inventory::Registrations,
 }
 
 /// A write transaction.
@@ -206,6 +208,7 @@ impl Store {
                     pool,
                     backend,
                     submissions: submissions::Submissions::start(write_pool.clone(), backend),
+                    registrations: inventory::start_registrations(write_pool.clone(), backend),
                     write_pool,
                 }
             }
@@ -213,6 +216,7 @@ impl Store {
                 let pool = options().max_connections(16).connect(url).await?;
                 Store {
                     submissions: submissions::Submissions::start(pool.clone(), backend),
+                    registrations: inventory::start_registrations(pool.clone(), backend),
                     write_pool: pool.clone(),
                     pool,
                     backend,

@@ -1,48 +1,38 @@
-//! Saving new changes with group commit.
+//! Saving new changes with group commit ([`crate::batch`]).
 //!
-//! Every submission must be on disk, with its audit events, before it is acknowledged. Committing
-//! each one alone makes throughput the inverse of one transaction's latency, and on small
-//! machines that latency is dominated not by fsync but by the round trips between the async
-//! runtime and the database (a thread hop per statement for SQLite, a network hop for
-//! PostgreSQL). So one task per [`crate::Store`] takes the submissions waiting in its queue, up to
-//! [`MAX_BATCH`], and writes them all in one transaction with multi-row statements: a handful of
-//! round trips and one commit per batch, whatever its size. Under light load a batch is a single
-//! submission and nothing waits for company.
+//! Every submission must be on disk, with its audit events, before it is acknowledged. The
+//! submissions waiting in the queue, up to [`MAX_BATCH`], are written in one transaction with
+//! multi-row statements: a handful of round trips and one commit per batch, whatever its size.
 //!
 //! If a batch fails, each of its changes is retried in a transaction of its own, so one bad
 //! submission cannot fail its neighbours.
 
 use crate::audit;
+use crate::batch::{Batcher, Job};
 use crate::changes::{document, transition_records};
 use crate::{StoreError, WriteTx, begin_write, ts, values_clause};
 use sqlx::{AnyConnection, AnyPool, Row};
 use std::collections::BTreeMap;
 use steward_core::ChangeId;
 use steward_core::change::{Change, Transition};
-use tokio::sync::{mpsc, oneshot};
 
 /// Most submissions written in one transaction; keeps statements within parameter limits.
 pub const MAX_BATCH: usize = 128;
 
-struct Job {
-    tenant: String,
-    change: Change,
-    transitions: Vec<Transition>,
-    reply: oneshot::Sender<Result<Change, StoreError>>,
-}
-
 /// The queue in front of the batch writer.
 #[derive(Debug, Clone)]
 pub(crate) struct Submissions {
-    queue: mpsc::Sender<Job>,
+    batcher: Batcher<Item, Change>,
 }
 
 impl Submissions {
     /// Starts the writer task; it ends when the last `Submissions` handle is dropped.
     pub(crate) fn start(write_pool: AnyPool, backend: crate::Backend) -> Submissions {
-        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(write_pool, backend, jobs));
-        Submissions { queue }
+        let batcher = Batcher::start(MAX_BATCH, move |batch| {
+            let pool = write_pool.clone();
+            async move { save_batch(&pool, backend, batch).await }
+        });
+        Submissions { batcher }
     }
 
     pub(crate) async fn submit(
@@ -51,37 +41,13 @@ impl Submissions {
         change: Change,
         transitions: Vec<Transition>,
     ) -> Result<Change, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job {
-            tenant,
-            change,
-            transitions,
-            reply,
-        };
-        let stopped = || StoreError::Config("the store is shutting down".into());
-        self.queue.send(job).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.batcher.call((tenant, change, transitions)).await
     }
 }
 
-async fn run(write_pool: AnyPool, backend: crate::Backend, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        save_batch(&write_pool, backend, batch).await;
-    }
-}
-
-async fn save_batch(pool: &AnyPool, backend: crate::Backend, batch: Vec<Job>) {
-    let (mut items, replies): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .map(|job| ((job.tenant, job.change, job.transitions), job.reply))
-        .unzip();
+async fn save_batch(pool: &AnyPool, backend: crate::Backend, batch: Vec<Job<Item, Change>>) {
+    let (mut items, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|job| (job.item, job.reply)).unzip();
     match persist(pool, backend, &mut items).await {
         Ok(()) => {
             for ((_, change, _), reply) in items.into_iter().zip(replies) {

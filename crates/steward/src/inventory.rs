@@ -513,8 +513,15 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 )
                 .await?;
             print(json, &answer, |v| {
+                let said = if v["changed"] == false {
+                    "was registered already with the same content"
+                } else if v["created"] == true {
+                    "registered (a new model)"
+                } else {
+                    "registered"
+                };
                 format!(
-                    "{} v{} registered\n",
+                    "{} v{} {said}\n",
                     v["model"].as_str().unwrap_or(""),
                     v["version"]["version"].as_str().unwrap_or("")
                 )

@@ -197,14 +197,24 @@ pub const PRODUCTION_ALIASES: &[&str] = &["production", "prod", "champion", "liv
 impl ModelVersion {
     /// Whether the registry marks it as the production version (a production alias or stage).
     pub fn marked_production(&self) -> bool {
-        self.aliases
-            .iter()
-            .any(|a| PRODUCTION_ALIASES.contains(&a.to_ascii_lowercase().as_str()))
-            || self
-                .stage
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case("production"))
+        marked_production(&self.aliases, self.stage.as_deref())
     }
+
+    /// Whether `found` is this version: the same name, or the same digest from the same source
+    /// (a file renamed, or a registry version found again under another name).
+    pub fn same_as(&self, found: &ModelVersion) -> bool {
+        self.version == found.version
+            || (found.digest.is_some()
+                && self.digest == found.digest
+                && self.source == found.source)
+    }
+}
+
+fn marked_production(aliases: &[String], stage: Option<&str>) -> bool {
+    aliases
+        .iter()
+        .any(|a| PRODUCTION_ALIASES.contains(&a.to_ascii_lowercase().as_str()))
+        || stage.is_some_and(|s| s.eq_ignore_ascii_case("production"))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +228,73 @@ pub struct Model {
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
     pub version: i64,
+}
+
+/// A model as lists show it: its fields and its versions' names and registry marks, read from a
+/// whole model document without building what a list does not show (each version's metadata,
+/// metrics and dates, the fields' provenance), so listing costs little however many versions
+/// the models have.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub fields: BTreeMap<String, Value>,
+    pub versions: Vec<VersionSummary>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A version's name, aliases and stage.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VersionSummary {
+    pub version: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub stage: Option<String>,
+}
+
+impl ModelSummary {
+    pub fn status(&self) -> &str {
+        status(&self.fields)
+    }
+
+    /// As [`Model::completeness`].
+    pub fn completeness(&self, templates: &Templates) -> Completeness {
+        completeness(&self.fields, templates)
+    }
+
+    /// As [`Model::validation_current`].
+    pub fn validation_current(&self, day: NaiveDate) -> bool {
+        validation_current(&self.fields, day)
+    }
+
+    /// The name of the version the registry marks as serving production, as
+    /// [`Model::production_version`].
+    pub fn production_version(&self) -> Option<&str> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| marked_production(&v.aliases, v.stage.as_deref()))
+            .map(|v| v.version.as_str())
+    }
+}
+
+impl From<&Model> for ModelSummary {
+    fn from(model: &Model) -> ModelSummary {
+        ModelSummary {
+            name: model.name.clone(),
+            fields: model.fields.clone(),
+            versions: model
+                .versions
+                .iter()
+                .map(|v| VersionSummary {
+                    version: v.version.clone(),
+                    aliases: v.aliases.clone(),
+                    stage: v.stage.clone(),
+                })
+                .collect(),
+            updated_at: model.updated_at,
+        }
+    }
 }
 
 /// How complete a record is against its template.
@@ -412,22 +489,11 @@ impl Model {
     }
 
     pub fn status(&self) -> &str {
-        self.fields
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("development")
+        status(&self.fields)
     }
 
     pub fn tags(&self) -> Vec<String> {
-        self.fields
-            .get("regulatory_tags")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        tags(&self.fields)
     }
 
     /// Sets fields a person states; a `null` clears one. Returns the names that changed.
@@ -524,10 +590,7 @@ impl Model {
     /// Records a discovered version (matched by name, or by digest), returning whether anything
     /// but `last_seen` changed.
     pub fn see_version(&mut self, mut found: ModelVersion, now: DateTime<Utc>) -> bool {
-        if let Some(existing) = self.versions.iter_mut().find(|v| {
-            v.version == found.version
-                || (found.digest.is_some() && v.digest == found.digest && v.source == found.source)
-        }) {
+        if let Some(existing) = self.versions.iter_mut().find(|v| v.same_as(&found)) {
             existing.last_seen = now;
             let changed = existing.artifact_uri != found.artifact_uri
                 || existing.digest != found.digest
@@ -548,49 +611,32 @@ impl Model {
         }
         found.first_seen = now;
         found.last_seen = now;
-        self.versions.push(found);
-        self.versions
-            .sort_by(|a, b| version_order(&a.version, &b.version));
-        self.updated_at = now;
+        self.put_version(found, now);
         true
+    }
+
+    /// Puts `version` in as it is (an audit event recorded it so): in place of the version of
+    /// the same name, else among the others in order.
+    pub fn put_version(&mut self, version: ModelVersion, at: DateTime<Utc>) {
+        match self
+            .versions
+            .iter_mut()
+            .find(|v| v.version == version.version)
+        {
+            Some(existing) => *existing = version,
+            None => {
+                self.versions.push(version);
+                self.versions
+                    .sort_by(|a, b| version_order(&a.version, &b.version));
+            }
+        }
+        self.updated_at = at;
     }
 
     /// How complete the record is against `templates`: the tier's fields (the standard SR 11-7
     /// set when its tier is not stated yet) and those of each regulatory tag.
     pub fn completeness(&self, templates: &Templates) -> Completeness {
-        let tier = self
-            .fields
-            .get("risk_tier")
-            .and_then(Value::as_str)
-            .unwrap_or("high");
-        let mut required: Vec<String> = templates
-            .tiers
-            .get(tier)
-            .cloned()
-            .unwrap_or_else(|| SR_11_7.iter().map(|s| s.to_string()).collect());
-        for tag in self.tags() {
-            for f in templates.tags.get(&tag).into_iter().flatten() {
-                if !required.contains(f) {
-                    required.push(f.clone());
-                }
-            }
-        }
-        let missing: Vec<String> = required
-            .iter()
-            .filter(|f| !present(self.fields.get(*f)))
-            .cloned()
-            .collect();
-        let score = if required.is_empty() {
-            100
-        } else {
-            ((required.len() - missing.len()) * 100 / required.len()) as u32
-        };
-        Completeness {
-            score,
-            needs_review: !missing.is_empty(),
-            required,
-            missing,
-        }
+        completeness(&self.fields, templates)
     }
 
     /// The version the registry marks as serving production (the newest such), if any.
@@ -600,16 +646,76 @@ impl Model {
 
     /// Whether its validation is current on `day`: validated, and not past `validation_next`.
     pub fn validation_current(&self, day: NaiveDate) -> bool {
-        let date = |k: &str| {
-            self.fields
-                .get(k)
-                .and_then(Value::as_str)
-                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        };
-        match (date("validation_last"), date("validation_next")) {
-            (Some(last), Some(next)) => last <= day && day <= next,
-            _ => false,
+        validation_current(&self.fields, day)
+    }
+}
+
+// What a model's fields say, for a whole record and for a summary alike.
+
+fn status(fields: &BTreeMap<String, Value>) -> &str {
+    fields
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("development")
+}
+
+fn tags(fields: &BTreeMap<String, Value>) -> Vec<String> {
+    fields
+        .get("regulatory_tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn completeness(fields: &BTreeMap<String, Value>, templates: &Templates) -> Completeness {
+    let tier = fields
+        .get("risk_tier")
+        .and_then(Value::as_str)
+        .unwrap_or("high");
+    let mut required: Vec<String> = templates
+        .tiers
+        .get(tier)
+        .cloned()
+        .unwrap_or_else(|| SR_11_7.iter().map(|s| s.to_string()).collect());
+    for tag in tags(fields) {
+        for f in templates.tags.get(&tag).into_iter().flatten() {
+            if !required.contains(f) {
+                required.push(f.clone());
+            }
         }
+    }
+    let missing: Vec<String> = required
+        .iter()
+        .filter(|f| !present(fields.get(*f)))
+        .cloned()
+        .collect();
+    let score = if required.is_empty() {
+        100
+    } else {
+        ((required.len() - missing.len()) * 100 / required.len()) as u32
+    };
+    Completeness {
+        score,
+        needs_review: !missing.is_empty(),
+        required,
+        missing,
+    }
+}
+
+fn validation_current(fields: &BTreeMap<String, Value>, day: NaiveDate) -> bool {
+    let date = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+    };
+    match (date("validation_last"), date("validation_next")) {
+        (Some(last), Some(next)) => last <= day && day <= next,
+        _ => false,
     }
 }
 
@@ -677,6 +783,60 @@ mod tests {
         assert_eq!(c.missing, ["provider", "contact", "markets", "model_card"]);
         assert!(model.validation_current(NaiveDate::from_ymd_opt(2026, 12, 1).expect("d")));
         assert!(!model.validation_current(NaiveDate::from_ymd_opt(2027, 7, 1).expect("d")));
+    }
+
+    #[test]
+    fn a_summary_read_from_the_document_says_what_the_record_says() {
+        let mut model = Model::new("m", now());
+        let who = UserName::parse("cora").expect("user");
+        let values = check_fields(
+            json!({"risk_tier": "low", "validation_last": "2026-06-01", "expected_validity": 365})
+                .as_object()
+                .expect("o"),
+        )
+        .expect("valid");
+        model.attest(values, &who, now());
+        for (name, aliases, stage) in [
+            ("10", vec![], None),
+            ("2", vec!["champion".to_owned()], None),
+            ("3", vec![], Some("Staging".to_owned())),
+        ] {
+            let v = ModelVersion {
+                version: name.into(),
+                artifact_uri: format!("s3://models/m/{name}"),
+                digest: None,
+                framework: Some("sklearn".into()),
+                trained_at: Some(now()),
+                metrics: BTreeMap::from([("auc".to_owned(), 0.9)]),
+                source: "attested:cora".into(),
+                first_seen: now(),
+                last_seen: now(),
+                metadata: json!({"tags": {"team": "risk"}}),
+                problems: vec![],
+                run_id: Some("r1".into()),
+                aliases,
+                stage,
+            };
+            model.see_version(v, now());
+        }
+        let document = serde_json::to_string(&model).expect("json");
+        let read: ModelSummary = serde_json::from_str(&document).expect("summary");
+        assert_eq!(read, ModelSummary::from(&model));
+        let names: Vec<&str> = read.versions.iter().map(|v| v.version.as_str()).collect();
+        assert_eq!(names, ["2", "3", "10"]);
+        assert_eq!(read.production_version(), Some("2"));
+        assert_eq!(
+            read.production_version(),
+            model.production_version().map(|v| v.version.as_str())
+        );
+        assert_eq!(read.status(), model.status());
+        let templates = Templates::standard();
+        assert_eq!(
+            read.completeness(&templates),
+            model.completeness(&templates)
+        );
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("d");
+        assert!(read.validation_current(day) && model.validation_current(day));
     }
 
     #[test]

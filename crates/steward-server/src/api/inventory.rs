@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use steward_core::inventory::{
-    self, Dataset, Deployment, Finding, Model, ModelVersion, Run, SourceReport, Templates,
+    self, Dataset, Deployment, Finding, Model, ModelSummary, ModelVersion, Run, SourceReport,
+    Templates,
 };
 use steward_store::{NamedKind, RecordKind, StoreError, TenantStore};
 use utoipa::{IntoParams, ToSchema};
@@ -42,11 +43,11 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn summary(model: &Model, templates: &Templates, day: NaiveDate) -> Value {
+fn summary(model: &ModelSummary, templates: &Templates, day: NaiveDate) -> Value {
     json!({
         "name": model.name,
         "status": model.status(),
-        "production_version": model.production_version().map(|v| &v.version),
+        "production_version": model.production_version(),
         "title": model.fields.get("title"),
         "risk_tier": model.fields.get("risk_tier"),
         "owner": model.fields.get("owner"),
@@ -92,20 +93,20 @@ pub async fn list(
     }
     let store = caller.store(&state.store);
     let templates = templates(&store).await?;
-    let current = store.list_models().await?;
+    let current = store.list_model_summaries().await?;
     let (models, day) = match query.at {
         None => (current, state.clock.now().date_naive()),
         Some(at) => {
             let mut then = Vec::new();
             for m in &current {
                 if let Some(old) = store.model_at(&m.name, at).await? {
-                    then.push(old);
+                    then.push(ModelSummary::from(&old));
                 }
             }
             (then, at.date_naive())
         }
     };
-    let models: Vec<&Model> = models
+    let models: Vec<&ModelSummary> = models
         .iter()
         .filter(|m| query.status.as_deref().is_none_or(|s| m.status() == s))
         .collect();
@@ -114,7 +115,7 @@ pub async fn list(
     if let Some(at) = query.at {
         let changes = crate::inventory::approvable_changes(&store).await?;
         for (m, v) in models.iter().zip(out.iter_mut()) {
-            let version = m.production_version().map(|v| v.version.as_str());
+            let version = m.production_version();
             v["approval"] = json!(inventory::approval_at(&changes, &m.name, version, at));
         }
     }
@@ -213,7 +214,8 @@ pub async fn get(
         value["history"] = json!(history
             .into_iter()
             .filter(|e| query.at.is_none_or(|at| e.occurred_at <= at))
-            .map(|e| json!({"at": e.occurred_at, "actor": e.actor, "action": e.action, "changed": e.details.get("changed")}))
+            .map(|e| json!({"at": e.occurred_at, "actor": e.actor, "action": e.action, "changed": e.details.get("changed"),
+                            "version": e.details.pointer("/version/version")}))
             .collect::<Vec<_>>());
     }
     Ok(Json(value))
@@ -535,56 +537,40 @@ pub async fn register_version(
     }
     let store = caller.store(&state.store);
     let who = keeper.principal().name.to_string();
-    let source = format!("attested:{who}");
-    for attempt in 0.. {
-        let now = state.clock.now();
-        let existing = store.get_model(&name).await?;
-        let created = existing.is_none();
-        let mut model = existing.unwrap_or_else(|| Model::new(&name, now));
-        let before = model.status().to_owned();
-        let version = ModelVersion {
-            version: body.version.trim().to_owned(),
-            artifact_uri: body.artifact_uri.trim().to_owned(),
-            digest: body.digest.clone(),
-            framework: body.framework.clone(),
-            trained_at: body.trained_at,
-            metrics: body.metrics.clone(),
-            source: source.clone(),
-            first_seen: now,
-            last_seen: now,
-            metadata: body.metadata.clone(),
-            problems: Vec::new(),
-            run_id: body.run_id.clone(),
-            aliases: body.aliases.clone(),
-            stage: None,
-        };
-        if !model.see_version(version, now) && !created {
-            break;
-        }
-        match save(
-            &store,
-            &model,
-            created,
-            &before,
-            &who,
-            &["versions".to_owned()],
-        )
-        .await
+    let now = state.clock.now();
+    let version = ModelVersion {
+        version: body.version.trim().to_owned(),
+        artifact_uri: body.artifact_uri.trim().to_owned(),
+        digest: body.digest,
+        framework: body.framework,
+        trained_at: body.trained_at,
+        metrics: body.metrics,
+        source: format!("attested:{who}"),
+        first_seen: now,
+        last_seen: now,
+        metadata: body.metadata,
+        problems: Vec::new(),
+        run_id: body.run_id,
+        aliases: body.aliases,
+        stage: None,
+    };
+    // A conflict means a scan or a person saved the model between our read and our write.
+    let mut attempt = 0;
+    let registered = loop {
+        match store
+            .register_version(&name, version.clone(), &who, now)
+            .await
         {
-            Ok(()) => break,
-            Err(StoreError::Conflict) if attempt < 8 => continue,
-            Err(e) => return Err(e.into()),
+            Err(StoreError::Conflict) if attempt < 8 => attempt += 1,
+            result => break result?,
         }
-    }
-    let model = store
-        .get_model(&name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no model {name}")))?;
-    let v = model
-        .versions
-        .iter()
-        .find(|v| v.version == body.version.trim());
-    Ok(Json(json!({"model": model.name, "version": v})))
+    };
+    Ok(Json(json!({
+        "model": name,
+        "version": registered.version,
+        "created": registered.created,
+        "changed": registered.changed,
+    })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,7 +1,7 @@
 //! Approval routing and segregation of duties, through the API, including concurrent servers.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDb, cast, change, config, id};
+use crate::helpers::{Backend, TestApp, TestDb, cast, change, config, id, join_all};
 use reqwest::StatusCode;
 use serde_json::json;
 use steward_server::Clock;
@@ -289,34 +289,6 @@ async fn concurrent_approvals_through_two_servers_decide_once(backend: Backend) 
     assert_eq!(verified.size, size);
     second.stop().await;
     first.stop().await;
-}
-
-async fn join_all<F>(futures: Vec<F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send,
-    F::Output: Send,
-{
-    // Poll them together on this task: concurrent requests without spawning 'static tasks.
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in futures.iter_mut().enumerate() {
-            if outputs[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(out) => outputs[i] = Some(out),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 both_backends!(

@@ -2,7 +2,7 @@
 //! test writes (one with a truncated header), rescans that change nothing, fields stated with
 //! provenance, completeness against the templates, and point-in-time answers from the audit log.
 
-use crate::helpers::{Backend, TestApp, TestDb, cast, run_steward};
+use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, cast, join_all, run_steward};
 use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -318,9 +318,14 @@ async fn bad_inventory_input_is_refused_with_what_to_fix(backend: Backend) {
     let (status, body) = post("/api/v1/models/fraud/versions", c.mia.clone(), good.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["version"]["source"], "attested:mia");
+    assert_eq!(
+        (body["created"].clone(), body["changed"].clone()),
+        (json!(true), json!(true))
+    );
     let (_, again) = post("/api/v1/models/fraud/versions", c.mia.clone(), good).await;
     assert_eq!(
-        again, body,
+        (again["version"].clone(), again["changed"].clone()),
+        (body["version"].clone(), json!(false)),
         "registering the same version again changes nothing"
     );
     let (_, fraud) = app.get("/api/v1/models/fraud", &c.rita).await;
@@ -339,7 +344,189 @@ async fn bad_inventory_input_is_refused_with_what_to_fix(backend: Backend) {
     app.stop().await;
 }
 
+/// Versions registered at once (written together by group commit) are each kept with an audit
+/// event that holds the version, and past dates are answered by folding those events onto the
+/// last whole record.
+async fn versions_registered_at_once_are_all_kept_and_answer_for_past_dates(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/models/churn",
+            Some(&c.mia),
+            Some(json!({"risk_tier": "low", "owner": "mia"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stated = app.clock.now();
+    app.clock.advance(Duration::hours(1));
+    let register = |model: &str, version: String, aliases: Vec<&str>| {
+        let app = &app;
+        let token = c.mia.clone();
+        let path = format!("/api/v1/models/{model}/versions");
+        let body = json!({"version": version, "artifact_uri": format!("s3://models/{model}/{version}"),
+                          "metrics": {"auc": 0.9}, "aliases": aliases,
+                          "metadata": {"tags": {"team": "risk", "version": version}}});
+        async move { app.post(&path, &token, body).await }
+    };
+    let (status, first) = register("churn", "1".into(), vec!["champion"]).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        (first["created"].clone(), first["changed"].clone()),
+        (json!(false), json!(true))
+    );
+    let one_version = app.clock.now();
+    app.clock.advance(Duration::hours(1));
+
+    let mut burst = Vec::new();
+    for n in 2..=9 {
+        burst.push(register("churn", n.to_string(), vec![]));
+        burst.push(register("fresh-a", n.to_string(), vec![]));
+        burst.push(register("fresh-b", n.to_string(), vec![]));
+    }
+    let answers = join_all(burst).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["changed"], true, "{body}");
+    }
+    for model in ["fresh-a", "fresh-b"] {
+        let created = answers
+            .iter()
+            .filter(|(_, b)| b["model"] == model && b["created"] == true)
+            .count();
+        assert_eq!(created, 1, "{model} is created by exactly one registration");
+    }
+    let (status, again) = register("churn", "1".into(), vec!["champion"]).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        again["changed"], false,
+        "the same content again changes nothing"
+    );
+    assert_eq!(
+        again["version"], first["version"],
+        "and answers the version as kept"
+    );
+
+    let names = |model: &Value| -> Vec<String> {
+        model["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .map(|v| match &v["version"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    };
+    let all: Vec<String> = (1..=9).map(|n| n.to_string()).collect();
+    let (_, churn) = app.get("/api/v1/models/churn?history=true", &c.rita).await;
+    assert_eq!(names(&churn), all);
+    assert_eq!(
+        churn["fields"]["risk_tier"], "low",
+        "registering keeps what people stated"
+    );
+    assert_eq!(churn["versions"][4]["metadata"]["tags"]["version"], "5");
+    assert_eq!(churn["production_version"], "1");
+    let actions: Vec<(&str, &Value)> = churn["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|e| (e["action"].as_str().expect("action"), &e["version"]))
+        .collect();
+    assert_eq!(actions.len(), 10, "{actions:?}");
+    assert_eq!(actions[0], ("model.created", &Value::Null));
+    assert_eq!(actions[1], ("model.version_registered", &json!("1")));
+    let mut later: Vec<&str> = actions[2..]
+        .iter()
+        .map(|(action, v)| {
+            assert_eq!(*action, "model.version_registered");
+            v.as_str().expect("version")
+        })
+        .collect();
+    later.sort();
+    assert_eq!(later, ["2", "3", "4", "5", "6", "7", "8", "9"]);
+    for model in ["fresh-a", "fresh-b"] {
+        let (_, fresh) = app
+            .get(&format!("/api/v1/models/{model}?history=true"), &c.rita)
+            .await;
+        assert_eq!(names(&fresh), all[1..]);
+        let history = fresh["history"].as_array().expect("history");
+        assert_eq!(history.len(), 8, "one event per registration: {history:?}");
+        assert_eq!(history[0]["action"], "model.created");
+    }
+
+    // The past, from the audit history: the whole record then, plus the versions registered
+    // after it up to that time.
+    let at = |t: chrono::DateTime<chrono::Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .replace('+', "%2B")
+    };
+    let (_, then) = app
+        .get(
+            &format!("/api/v1/models/churn?at={}", at(one_version)),
+            &c.rita,
+        )
+        .await;
+    assert_eq!(names(&then), ["1"]);
+    assert_eq!(then["fields"]["owner"], "mia");
+    assert_eq!(then["production_version"], "1");
+    assert_eq!(then["versions"][0]["metrics"]["auc"], 0.9);
+    let (_, before) = app
+        .get(&format!("/api/v1/models/churn?at={}", at(stated)), &c.rita)
+        .await;
+    assert_eq!(names(&before), Vec::<String>::new());
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/models/fresh-a?at={}", at(one_version)),
+            &c.rita,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "fresh-a did not exist yet");
+
+    let (_, list) = app.get("/api/v1/models", &c.rita).await;
+    let listed: Vec<(&str, usize, &Value)> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().expect("name"),
+                m["versions"].as_array().expect("versions").len(),
+                &m["production_version"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("churn", 9, &json!("1")),
+            ("fresh-a", 8, &Value::Null),
+            ("fresh-b", 8, &Value::Null)
+        ]
+    );
+    assert_eq!(list[0]["risk_tier"], "low");
+    let (_, list_then) = app
+        .get(&format!("/api/v1/models?at={}", at(one_version)), &c.rita)
+        .await;
+    assert_eq!(list_then.as_array().map(Vec::len), Some(1), "{list_then}");
+    assert_eq!(list_then[0]["versions"], json!(["1"]));
+
+    // The log with all those events still verifies offline.
+    let (_, key) = app.get("/api/v1/audit/public-key", ADMIN_TOKEN).await;
+    let key = key["key"].as_str().expect("key").to_owned();
+    let run = run_steward(
+        &app.base,
+        ADMIN_TOKEN,
+        &["audit", "verify", "--public-key", &key],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    app.stop().await;
+}
+
 crate::both_backends!(
     a_scan_records_models_and_the_inventory_answers_for_past_dates,
-    bad_inventory_input_is_refused_with_what_to_fix
+    bad_inventory_input_is_refused_with_what_to_fix,
+    versions_registered_at_once_are_all_kept_and_answer_for_past_dates
 );
