@@ -1,10 +1,9 @@
 //! The standard-change catalog, one JSON document per item.
 
 use crate::audit::{self, AuditRecord};
-use crate::{StoreError, TenantStore, ts};
+use crate::{StoreError, TenantStore, read_document, ts};
 use chrono::Utc;
 use serde_json::json;
-use sqlx::Row;
 use steward_core::catalog::CatalogItem;
 
 impl TenantStore<'_> {
@@ -15,11 +14,7 @@ impl TenantStore<'_> {
                 .bind(name.to_owned())
                 .fetch_optional(&self.store.pool)
                 .await?;
-        row.map(|r| {
-            let doc: String = r.try_get("document")?;
-            serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("catalog item", e))
-        })
-        .transpose()
+        row.map(|r| read_document(&r, "catalog item")).transpose()
     }
 
     pub async fn list_catalog(&self) -> Result<Vec<CatalogItem>, StoreError> {
@@ -29,10 +24,7 @@ impl TenantStore<'_> {
                 .fetch_all(&self.store.pool)
                 .await?;
         rows.iter()
-            .map(|r| {
-                let doc: String = r.try_get("document")?;
-                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("catalog item", e))
-            })
+            .map(|r| read_document(&r, "catalog item"))
             .collect()
     }
 
@@ -53,10 +45,7 @@ impl TenantStore<'_> {
                 .bind(item.name.clone())
                 .fetch_optional(&mut *tx)
                 .await?
-                .map(|r| {
-                    let doc: String = r.try_get("document")?;
-                    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("catalog item", e))
-                })
+                .map(|r| read_document(&r, "catalog item"))
                 .transpose()?;
         sqlx::query(
             "INSERT INTO catalog_items (tenant_id, name, document, updated_at) VALUES ($1, $2, $3, $4) \

@@ -2,7 +2,7 @@
 //! queries filter on; the columns are derived from the document on every save.
 
 use crate::audit::{self, AuditRecord};
-use crate::{StoreError, TenantStore, ts};
+use crate::{StoreError, TenantStore, read_document, ts};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{Any, AnyConnection, Row};
@@ -40,9 +40,7 @@ pub(crate) const ACTIVE_STATES: &[&str] = &[
 ];
 
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Change, StoreError> {
-    let doc: String = row.try_get("document")?;
-    let mut change: Change =
-        serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("change document", e))?;
+    let mut change: Change = read_document(&row, "change document")?;
     change.version = row.try_get("version")?;
     Ok(change)
 }

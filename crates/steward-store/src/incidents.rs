@@ -4,7 +4,7 @@
 //! transaction, like changes.
 
 use crate::audit::{self, AuditRecord};
-use crate::{StoreError, TenantStore, ts};
+use crate::{StoreError, TenantStore, read_document, ts};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::{Any, AnyConnection, Row};
@@ -12,9 +12,7 @@ use steward_core::ChangeId;
 use steward_core::incident::{Incident, IncidentEvent, IncidentId, STRONG_SUSPECT};
 
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Incident, StoreError> {
-    let doc: String = row.try_get("document")?;
-    let mut incident: Incident =
-        serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("incident document", e))?;
+    let mut incident: Incident = read_document(&row, "incident document")?;
     incident.version = row.try_get("version")?;
     Ok(incident)
 }
@@ -289,11 +287,7 @@ impl TenantStore<'_> {
             .bind(name.to_owned())
             .fetch_optional(&self.store.pool)
             .await?;
-        row.map(|r| {
-            let doc: String = r.try_get("document")?;
-            serde_json::from_str(&doc).map_err(|e| StoreError::corrupt(kind.table(), e))
-        })
-        .transpose()
+        row.map(|r| read_document(&r, kind.table())).transpose()
     }
 
     /// Every named document of `kind`, by name.
@@ -307,13 +301,7 @@ impl TenantStore<'_> {
             .fetch_all(&self.store.pool)
             .await?;
         rows.iter()
-            .map(|r| {
-                let doc: String = r.try_get("document")?;
-                Ok((
-                    r.try_get("name")?,
-                    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt(kind.table(), e))?,
-                ))
-            })
+            .map(|r| Ok((r.try_get("name")?, read_document(&r, kind.table())?)))
             .collect()
     }
 }

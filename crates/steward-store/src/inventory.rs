@@ -9,7 +9,7 @@
 
 use crate::audit::{self, AuditRecord};
 use crate::batch::{Batcher, Job};
-use crate::{Backend, StoreError, TenantStore, begin_write, ts};
+use crate::{Backend, StoreError, TenantStore, begin_write, read_document, ts};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
@@ -17,9 +17,7 @@ use std::collections::BTreeMap;
 use steward_core::inventory::{Model, ModelSummary, ModelVersion};
 
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Model, StoreError> {
-    let doc: String = row.try_get("document")?;
-    let mut model: Model =
-        serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("model document", e))?;
+    let mut model: Model = read_document(&row, "model document")?;
     model.version = row.try_get("version")?;
     Ok(model)
 }
@@ -264,10 +262,7 @@ impl TenantStore<'_> {
             .fetch_all(&self.store.pool)
             .await?;
         rows.iter()
-            .map(|row| {
-                let doc: String = row.try_get("document")?;
-                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("model document", e))
-            })
+            .map(|row| read_document(&row, "model document"))
             .collect()
     }
 
@@ -402,10 +397,7 @@ impl TenantStore<'_> {
         .fetch_all(&self.store.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let doc: String = row.try_get("document")?;
-                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("inventory record", e))
-            })
+            .map(|row| read_document(&row, "inventory record"))
             .collect()
     }
 
@@ -426,11 +418,7 @@ impl TenantStore<'_> {
             .fetch_optional(&self.store.pool)
             .await?;
             if let Some(row) = row {
-                let doc: String = row.try_get("document")?;
-                out.push(
-                    serde_json::from_str(&doc)
-                        .map_err(|e| StoreError::corrupt("inventory record", e))?,
-                );
+                out.push(read_document(&row, "inventory record")?);
             }
         }
         Ok(out)
@@ -528,10 +516,7 @@ impl TenantStore<'_> {
         .fetch_all(&self.store.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let doc: String = row.try_get("document")?;
-                serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("scan report", e))
-            })
+            .map(|row| read_document(&row, "scan report"))
             .collect()
     }
 
@@ -542,10 +527,7 @@ impl TenantStore<'_> {
                 .bind(id.to_owned())
                 .fetch_optional(&self.store.pool)
                 .await?;
-        row.map(|row| {
-            let doc: String = row.try_get("document")?;
-            serde_json::from_str(&doc).map_err(|e| StoreError::corrupt("scan report", e))
-        })
-        .transpose()
+        row.map(|row| read_document(&row, "scan report"))
+            .transpose()
     }
 }

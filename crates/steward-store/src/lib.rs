@@ -132,6 +132,17 @@ pub(crate) fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::corrupt("timestamp", e))
 }
 
+/// A row's `document` column (JSON), read as `T`; [`StoreError::Corrupt`] naming `what` if it
+/// does not parse.
+pub(crate) fn read_document<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    what: &str,
+) -> Result<T, StoreError> {
+    use sqlx::Row;
+    let doc: String = row.try_get("document")?;
+    serde_json::from_str(&doc).map_err(|e| StoreError::corrupt(what, e))
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
