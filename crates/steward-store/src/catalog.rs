@@ -24,7 +24,7 @@ impl TenantStore<'_> {
                 .fetch_all(&self.store.pool)
                 .await?;
         rows.iter()
-            .map(|r| read_document(&r, "catalog item"))
+            .map(|r| read_document(r, "catalog item"))
             .collect()
     }
 

@@ -40,7 +40,7 @@ pub(crate) const ACTIVE_STATES: &[&str] = &[
 ];
 
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Change, StoreError> {
-    let mut change: Change = read_document(&row, "change document")?;
+    let mut change: Change = read_document(row, "change document")?;
     change.version = row.try_get("version")?;
     Ok(change)
 }

@@ -12,7 +12,7 @@ use steward_core::ChangeId;
 use steward_core::incident::{Incident, IncidentEvent, IncidentId, STRONG_SUSPECT};
 
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Incident, StoreError> {
-    let mut incident: Incident = read_document(&row, "incident document")?;
+    let mut incident: Incident = read_document(row, "incident document")?;
     incident.version = row.try_get("version")?;
     Ok(incident)
 }
@@ -301,7 +301,7 @@ impl TenantStore<'_> {
             .fetch_all(&self.store.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("name")?, read_document(&r, kind.table())?)))
+            .map(|r| Ok((r.try_get("name")?, read_document(r, kind.table())?)))
             .collect()
     }
 }

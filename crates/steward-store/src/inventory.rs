@@ -4,7 +4,7 @@
 //! registration, which holds the version (a model with many versions would otherwise write all
 //! of them again for each new one); [`TenantStore::model_at`] folds the two.
 //!
-//! Registrations are written with group commit ([`crate::batch`]): pipelines register versions
+//! Registrations are written with group commit (the `batch` module): pipelines register versions
 //! in bursts, and each needs its own audit event but not its own transaction.
 
 use crate::audit::{self, AuditRecord};
@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use steward_core::inventory::{Model, ModelSummary, ModelVersion};
 
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Model, StoreError> {
-    let mut model: Model = read_document(&row, "model document")?;
+    let mut model: Model = read_document(row, "model document")?;
     model.version = row.try_get("version")?;
     Ok(model)
 }
@@ -262,7 +262,7 @@ impl TenantStore<'_> {
             .fetch_all(&self.store.pool)
             .await?;
         rows.iter()
-            .map(|row| read_document(&row, "model document"))
+            .map(|row| read_document(row, "model document"))
             .collect()
     }
 
@@ -397,7 +397,7 @@ impl TenantStore<'_> {
         .fetch_all(&self.store.pool)
         .await?;
         rows.iter()
-            .map(|row| read_document(&row, "inventory record"))
+            .map(|row| read_document(row, "inventory record"))
             .collect()
     }
 
@@ -516,7 +516,7 @@ impl TenantStore<'_> {
         .fetch_all(&self.store.pool)
         .await?;
         rows.iter()
-            .map(|row| read_document(&row, "scan report"))
+            .map(|row| read_document(row, "scan report"))
             .collect()
     }
 

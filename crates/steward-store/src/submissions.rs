@@ -1,4 +1,4 @@
-//! Saving new changes with group commit ([`crate::batch`]).
+//! Saving new changes with group commit (the `batch` module).
 //!
 //! Every submission must be on disk, with its audit events, before it is acknowledged. The
 //! submissions waiting in the queue, up to [`MAX_BATCH`], are written in one transaction with
