@@ -342,10 +342,15 @@ impl TenantStore<'_> {
         for e in events.into_iter().filter(|e| e.occurred_at <= at) {
             if let Some(after) = e.details.get("after") {
                 model = serde_json::from_value(after.clone()).ok();
-            } else if let (Some(m), Some(version)) = (model.as_mut(), e.details.get("version")) {
-                let version = serde_json::from_value(version.clone())
-                    .map_err(|e| StoreError::corrupt("registered version", e))?;
-                m.put_version(version, e.occurred_at);
+            } else if let Some(version) = e.details.get("version") {
+                match (model.as_mut(), serde_json::from_value(version.clone())) {
+                    (Some(m), Ok(version)) => m.put_version(version, e.occurred_at),
+                    _ => model = None,
+                }
+            } else {
+                // Erased (its actor's key is gone) or expired: what the record said from here
+                // on is no longer known, until a later event holds the whole record again.
+                model = None;
             }
         }
         Ok(model)

@@ -513,6 +513,67 @@ async fn versions_registered_at_once_are_all_kept_and_answer_for_past_dates(back
     assert_eq!(list_then.as_array().map(Vec::len), Some(1), "{list_then}");
     assert_eq!(list_then[0]["versions"], json!(["1"]));
 
+    // Once a person's audit payloads are erased, what the record said after their changes is
+    // unknown: a past answer is refused rather than pieced together from the rest.
+    app.clock.advance(Duration::hours(1));
+    let put = |token: String, fields: Value| {
+        let app = &app;
+        async move {
+            app.call(
+                reqwest::Method::PUT,
+                "/api/v1/models/kept",
+                Some(&token),
+                Some(fields),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        put(c.max.clone(), json!({"owner": "max"})).await.0,
+        StatusCode::OK
+    );
+    app.clock.advance(Duration::hours(1));
+    assert_eq!(
+        put(c.mia.clone(), json!({"owner": "mia"})).await.0,
+        StatusCode::OK
+    );
+    app.clock.advance(Duration::hours(1));
+    let (status, body) = app
+        .post(
+            "/api/v1/models/kept/versions",
+            &c.max,
+            json!({"version": "1", "artifact_uri": "s3://models/kept/1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = app.clock.now();
+    let (_, kept) = app
+        .get(&format!("/api/v1/models/kept?at={}", at(now)), &c.rita)
+        .await;
+    assert_eq!(
+        (kept["fields"]["owner"].clone(), names(&kept)),
+        (json!("mia"), vec!["1".to_owned()])
+    );
+    let officer = app.user("olga", &["compliance_officer"]).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/audit/subjects/mia/erase",
+            &officer,
+            json!({"basis": "GDPR Art. 17"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .get(&format!("/api/v1/models/kept?at={}", at(now)), &c.rita)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "not max's older record with the version: {body}"
+    );
+    let (_, kept) = app.get("/api/v1/models/kept", &c.rita).await;
+    assert_eq!(kept["fields"]["owner"], "mia", "the current record stays");
+
     // The log with all those events still verifies offline.
     let (_, key) = app.get("/api/v1/audit/public-key", ADMIN_TOKEN).await;
     let key = key["key"].as_str().expect("key").to_owned();
