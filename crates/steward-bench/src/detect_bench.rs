@@ -11,7 +11,10 @@
 //! Throughput: feeds one detector ≥ 10 M samples on one thread, several times, and prints the
 //! best and median samples per second. See bench/README.md for results.
 
+mod rng;
+
 use clap::Parser;
+use rng::Rng;
 use std::hint::black_box;
 use std::time::Instant;
 use steward_core::detect::{Detector, DetectorConfig};
@@ -61,17 +64,8 @@ const SIGMA: f64 = 1.0;
 /// No events in the first days: every detector's warm-up (with a season, one day) must be over.
 const QUIET_DAYS: usize = 3;
 
-/// splitmix64, so every run of the bench sees the same streams.
-struct Rng(u64);
-
+/// The distributions the streams are drawn from.
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
     fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }

@@ -28,8 +28,11 @@
 //! server's processes spent per request in each phase, read from /proc before and after it, and
 //! how much CPU the machine spent elsewhere meanwhile (other processes, kernel threads).
 
+mod rng;
+
 use anyhow::{Context, bail};
 use clap::Parser;
+use rng::Rng;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -200,19 +203,6 @@ struct Data {
 
 fn model_name(m: usize) -> String {
     format!("m{m:03}")
-}
-
-/// splitmix64: the same sequence on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 impl Data {

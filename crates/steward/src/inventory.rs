@@ -204,12 +204,7 @@ fn model_details(v: &Value) -> String {
     }
     let approval = &v["approval"];
     if approval.is_object() {
-        let approvers: Vec<&str> = approval["approvers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let approvers = strings(&approval["approvers"]);
         out.push_str(&format!(
             "  approved by:       {} in {} ({}){}\n",
             if approvers.is_empty() {
@@ -245,12 +240,7 @@ fn model_details(v: &Value) -> String {
         ));
     }
     for event in v["history"].as_array().into_iter().flatten() {
-        let changed: Vec<&str> = event["changed"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+        let changed = strings(&event["changed"]);
         out.push_str(&format!(
             "  {}  {:<22} by {}{}\n",
             event["at"].as_str().unwrap_or(""),
@@ -572,4 +562,14 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
             print(json, &model, model_details)
         }
     }
+}
+
+/// The strings in a JSON array (none if it is not one).
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
