@@ -83,7 +83,7 @@ async fn append(backend: Backend, events: usize, postgres_url: &str) -> anyhow::
     println!("|---|---|---|---|---|");
     for (per_tx, writers) in [(1usize, 16usize), (10, 16), (100, 4), (1000, 2)] {
         let db = FreshDb::new(backend, postgres_url).await?;
-        let store = Store::connect(&db.url).await?;
+        let store = Store::connect(&db.url, payload_kek(&db)?).await?;
         let started = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
         let per_writer = events / writers;
@@ -185,6 +185,13 @@ fn verify(events: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The payload key-encryption key a server on `db` uses: its data directory's.
+fn payload_kek(db: &FreshDb) -> anyhow::Result<steward_store::PayloadKek> {
+    Ok(steward_store::PayloadKek::load_or_create(
+        &db.dir.path().join("payload-kek"),
+    )?)
+}
+
 async fn proofs(
     backend: Backend,
     events: usize,
@@ -193,7 +200,7 @@ async fn proofs(
 ) -> anyhow::Result<()> {
     let db = FreshDb::new(backend, postgres_url).await?;
     {
-        let store = Store::connect(&db.url).await?;
+        let store = Store::connect(&db.url, payload_kek(&db)?).await?;
         let tenant = store.tenant(&TenantId::default_tenant());
         let started = Instant::now();
         let mut i = 0;

@@ -90,6 +90,7 @@ impl FreshDb {
             routing_policy: Default::default(),
             audit_origin: "steward.bench/audit".into(),
             audit_signing_key: None,
+            payload_kek_file: None,
             audit_retention: Default::default(),
             policy_dir: None,
             builtin_policies: true,

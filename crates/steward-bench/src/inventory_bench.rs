@@ -6,7 +6,7 @@
 //! peer idle while the other is measured):
 //!
 //! - **create models**: `--models` models (MLflow `registered-models/create`, Steward
-//!   `PUT /api/v1/models/{name}`), a few descriptive fields each.
+//!   `PUT /api/v1/models/{name}?create=true`), a few descriptive fields each.
 //! - **register**: `--versions` versions of every model (MLflow `model-versions/create`, Steward
 //!   `POST /api/v1/models/{name}/versions`), each with five tags, two metrics, an artifact URI
 //!   (and for Steward a digest and framework; MLflow's versions have no metric or digest fields,
@@ -17,7 +17,8 @@
 //!   the model with all its versions, its fields with provenance, completeness, deployments and
 //!   lineage; its audit history only with `?history=true`, which this does not ask for).
 //! - **list models**: all models, `--list-requests` times (MLflow
-//!   `registered-models/search?max_results=100`, Steward `GET /api/v1/models`).
+//!   `registered-models/search?max_results=100`, Steward `GET /api/v1/models?limit=100`: one
+//!   page as large as the data set, up to Steward's 500 a page).
 //!
 //! `--concurrency` clients share one connection pool per peer. Every request's status is checked;
 //! answers are parsed and their content checked on a sample of requests (the first ones of each
@@ -260,7 +261,10 @@ impl Peer {
                 })),
             (PeerKind::Steward, Request::CreateModel(m)) => self
                 .http
-                .put(url(&format!("/api/v1/models/{}", model_name(*m))))
+                .put(url(&format!(
+                    "/api/v1/models/{}?create=true",
+                    model_name(*m)
+                )))
                 .json(&json!({
                     "title": format!("Benchmark model {m}"),
                     "owner": "mia",
@@ -315,7 +319,11 @@ impl Peer {
                 .http
                 .get(url("/api/2.0/mlflow/registered-models/search"))
                 .query(&[("max_results", data.models.to_string())]),
-            (PeerKind::Steward, Request::ListModels) => self.http.get(url("/api/v1/models")),
+            // One page as large as the data set (Steward's pages hold at most 500).
+            (PeerKind::Steward, Request::ListModels) => self
+                .http
+                .get(url("/api/v1/models"))
+                .query(&[("limit", data.models.min(500).to_string())]),
         };
         match &self.token {
             Some(t) => builder.bearer_auth(t),
@@ -346,10 +354,10 @@ impl Peer {
                     .ok_or(format!("{n} models, not {}", data.models))
             }
             (PeerKind::Steward, Request::ListModels) => {
-                let n = count(body);
-                (n == data.models)
+                let n = count(&body["items"]);
+                (n == data.models.min(500))
                     .then_some(())
-                    .ok_or(format!("{n} models, not {}", data.models))
+                    .ok_or(format!("{n} models, not {}", data.models.min(500)))
             }
             (PeerKind::Mlflow, Request::Register { model, .. }) => (body["model_version"]["name"]
                 == model_name(*model))

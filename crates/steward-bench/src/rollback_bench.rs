@@ -145,6 +145,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let rita = user("rita", "requester").await?;
     let mia = user("mia", "manager").await?;
+    // Only monitoring accounts push the samples verification judges by.
+    let prometheus = user("prometheus", "monitor").await?;
 
     let mut from_trigger = Vec::new();
     let mut from_sample = Vec::new();
@@ -190,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
                             "time": now - ChronoDuration::minutes(m)})
             })
             .collect();
-        post("/metrics", &rita, json!({ "samples": baseline })).await?;
+        post("/metrics", &prometheus, json!({ "samples": baseline })).await?;
         let change = post(
             "/changes",
             &rita,
@@ -239,7 +241,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let pushed = post(
             "/metrics",
-            &rita,
+            &prometheus,
             json!({"samples": [{"name": "accuracy", "labels": labels, "value": 0.63}]}),
         );
         let sent = Instant::now();

@@ -20,7 +20,7 @@ use crate::sla;
 use crate::state::ChangeState;
 use crate::submission::{ChangeRequest, FieldError, Window};
 use crate::target::Target;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -67,6 +67,48 @@ pub struct Change {
     /// The journal of running the change's steps, verifying and rolling back.
     #[serde(default)]
     pub execution: Option<Execution>,
+    /// When implementation actually began: the `implement` step, a person's or the worker's as
+    /// it starts the steps. `None` before that, and on changes stored before it was recorded:
+    /// their time is unknown, and the plan is no substitute (see [`Change::implemented_at`]).
+    #[serde(default)]
+    pub implementation_started_at: Option<DateTime<Utc>>,
+    /// When implementation actually ended: completed, failed or rolled back while implementing.
+    /// A later rollback of a completed change does not move it (the rollback has its own time
+    /// in the journal and the audit log).
+    #[serde(default)]
+    pub implementation_ended_at: Option<DateTime<Utc>>,
+    /// An approver's permission for this emergency change to start outside its window.
+    #[serde(default)]
+    pub window_override: Option<WindowOverride>,
+}
+
+/// An emergency change's approver let it start outside its window, for a while.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowOverride {
+    pub by: UserName,
+    /// Why, as the approver wrote it.
+    pub reason: String,
+    pub at: DateTime<Utc>,
+    /// It may start under this override until then ([`WINDOW_OVERRIDE_HOURS`] after `at`).
+    pub until: DateTime<Utc>,
+    /// The window it overrides, as it was.
+    pub window: Window,
+}
+
+/// How long a window override lets an emergency start: its approval SLA, so an override
+/// answers the emergency at hand and cannot be saved for later.
+pub const WINDOW_OVERRIDE_HOURS: i64 = 2;
+
+/// Where now stands against the time a change may start in (see [`Change::window_standing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowStanding<'a> {
+    /// No window: an implementer starts it when they choose (the worker never does).
+    NoWindow,
+    Open(&'a Window),
+    /// Outside the window, but an approver's override lets this emergency start now.
+    Overridden(&'a WindowOverride),
+    NotYetOpen(&'a Window),
+    Closed(&'a Window),
 }
 
 /// What the caller looked up for a decision that depends on the world outside the change.
@@ -216,6 +258,11 @@ pub enum Refused {
     },
 }
 
+/// A time as people read it in messages: RFC 3339, whole seconds, `Z`.
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
 fn transition(
     action: &str,
     from: Option<ChangeState>,
@@ -298,6 +345,9 @@ impl Change {
             freeze_overrides: Vec::new(),
             outcome: None,
             execution: None,
+            implementation_started_at: None,
+            implementation_ended_at: None,
+            window_override: None,
         };
         let mut transitions = vec![transition(
             "created",
@@ -727,6 +777,143 @@ impl Change {
             .or(self.request.window.as_ref())
     }
 
+    /// When this change actually began to take effect: the moment its implementation started,
+    /// as recorded. This is the one answer to "when did this change happen" — incident
+    /// correlation, the inventory's history and the metrics all ask it — and it is never the
+    /// plan. A change stored before the time was recorded answers its execution's start if it
+    /// ran steps, else `None`: unknown.
+    pub fn implemented_at(&self) -> Option<DateTime<Utc>> {
+        self.implementation_started_at
+            .or_else(|| self.execution.as_ref().map(|e| e.started_at))
+    }
+
+    /// Where `now` stands against the time this change may start in: its window (scheduled,
+    /// else requested), or the period an approver's override of an emergency opened.
+    pub fn window_standing(&self, now: DateTime<Utc>) -> WindowStanding<'_> {
+        let Some(window) = self.effective_window() else {
+            return WindowStanding::NoWindow;
+        };
+        if window.start <= now && now < window.end {
+            return WindowStanding::Open(window);
+        }
+        if let Some(o) = &self.window_override
+            && o.at <= now
+            && now < o.until
+        {
+            return WindowStanding::Overridden(o);
+        }
+        if now < window.start {
+            WindowStanding::NotYetOpen(window)
+        } else {
+            WindowStanding::Closed(window)
+        }
+    }
+
+    /// Why this change may not start at `now` as far as its window goes, naming the window and
+    /// what to do; `None` when it may. The deployment gate and [`Change::advance`] both ask it.
+    pub fn window_refusal(&self, now: DateTime<Utc>) -> Option<String> {
+        let id = &self.id;
+        let emergency = self.classification.change_type == ChangeType::Emergency;
+        match self.window_standing(now) {
+            WindowStanding::NoWindow | WindowStanding::Open(_) | WindowStanding::Overridden(_) => {
+                None
+            }
+            WindowStanding::NotYetOpen(w) => Some(format!(
+                "{id}'s window opens at {} (it is {} → {})",
+                stamp(w.start),
+                stamp(w.start),
+                stamp(w.end)
+            )),
+            WindowStanding::Closed(w) => Some(format!(
+                "{id}'s window closed at {} (it was {} → {}): {}",
+                stamp(w.end),
+                stamp(w.start),
+                stamp(w.end),
+                if emergency {
+                    format!(
+                        "one of its approvers may let this emergency start now with `steward change override-window {id} --reason …`"
+                    )
+                } else {
+                    "cancel it and submit it again with a new window".to_owned()
+                }
+            )),
+        }
+    }
+
+    /// Lets this emergency change start now although its window is closed or not yet open:
+    /// only someone who approved it may, with a reason, and the permission lasts
+    /// [`WINDOW_OVERRIDE_HOURS`]. Normal and standard changes have no override: their window
+    /// is what was approved.
+    pub fn override_window(
+        &mut self,
+        who: &UserName,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, Refused> {
+        let id = self.id.clone();
+        if !matches!(self.state, ChangeState::Approved | ChangeState::Scheduled) {
+            return Err(Refused::IllegalTransition {
+                action: "override the window of",
+                current: self.state,
+            });
+        }
+        let change_type = self.classification.change_type;
+        if change_type != ChangeType::Emergency {
+            return Err(Refused::Unmet(format!(
+                "{id} is a {change_type} change, and only an emergency may start outside its window: cancel it and submit it again with a new window"
+            )));
+        }
+        let approvers: Vec<&UserName> = self
+            .decisions
+            .iter()
+            .filter(|d| d.decision == Decision::Approve)
+            .map(|d| &d.by)
+            .collect();
+        if !approvers.contains(&who) {
+            let names: Vec<&str> = approvers.iter().map(|a| a.as_str()).collect();
+            return Err(Refused::Segregation(format!(
+                "only someone who approved {id} ({}) may override its window",
+                names.join(", ")
+            )));
+        }
+        let window = match self.window_standing(now) {
+            WindowStanding::NoWindow => {
+                return Err(Refused::Unmet(format!(
+                    "{id} has no window, so there is nothing to override: an implementer may start it now"
+                )));
+            }
+            WindowStanding::Open(w) => {
+                return Err(Refused::Unmet(format!(
+                    "{id}'s window is open until {}: implement it now, no override is needed",
+                    stamp(w.end)
+                )));
+            }
+            WindowStanding::Overridden(o) => {
+                return Err(Refused::Unmet(format!(
+                    "{id}'s window was already overridden by {} at {}: it may start until {}",
+                    o.by,
+                    stamp(o.at),
+                    stamp(o.until)
+                )));
+            }
+            WindowStanding::NotYetOpen(w) | WindowStanding::Closed(w) => w.clone(),
+        };
+        let until = now + chrono::Duration::hours(WINDOW_OVERRIDE_HOURS);
+        let details = serde_json::json!({
+            "window": window,
+            "until": until,
+        });
+        self.window_override = Some(WindowOverride {
+            by: who.clone(),
+            reason: reason.clone(),
+            at: now,
+            until,
+            window,
+        });
+        self.updated_at = now;
+        Ok(self.note("window_override", who, Some(reason), details))
+    }
+
     /// Whether the approval SLA has passed with the change still waiting.
     pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
         self.state == ChangeState::PendingApproval
@@ -819,7 +1006,9 @@ impl Change {
     ///
     /// Segregation of duties: for normal and emergency changes, the person who schedules,
     /// implements or reports the outcome is neither the requester nor one of the approvers.
-    /// Cancelling is for the requester or an admin.
+    /// Cancelling is for the requester or an admin. Implementing starts only inside the
+    /// change's window (or an emergency's override of it; a change without a window starts
+    /// when its implementer says), and records when implementation actually started and ended.
     pub fn advance(
         &mut self,
         step: Step,
@@ -876,11 +1065,37 @@ impl Change {
             }
             _ => {}
         }
+        if step == Step::Implement
+            && let Some(why) = self.window_refusal(now)
+        {
+            return Err(Refused::Unmet(format!(
+                "{} cannot be implemented now: {why}",
+                self.id
+            )));
+        }
         if step == Step::Schedule {
+            // The requested window is part of what was approved: scheduling may narrow it, never
+            // move or widen it. A different window is a new request for approval.
+            if let (Some(chosen), Some(approved)) = (&window, &self.request.window)
+                && (chosen.start < approved.start || chosen.end > approved.end)
+            {
+                return Err(Refused::Unmet(format!(
+                    "{} was approved for {} → {}; a window outside it needs a new approval: cancel the change and submit it again with the new window",
+                    self.id,
+                    approved.start.to_rfc3339(),
+                    approved.end.to_rfc3339()
+                )));
+            }
             self.scheduled_window = window.or_else(|| self.request.window.clone());
         }
         if step == Step::Implement {
             self.implementer = Some(who.clone());
+            self.implementation_started_at = Some(now);
+        }
+        if self.state == ChangeState::Implementing
+            && matches!(step, Step::Complete | Step::Fail | Step::Rollback)
+        {
+            self.implementation_ended_at = Some(now);
         }
         let next = step.target_state();
         if let Some(outcome) = next.outcome() {
@@ -1485,5 +1700,280 @@ mod tests {
             change.decisions[0].acknowledged_conflicts,
             [ChangeId::from_number(3)]
         );
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    /// An approved change with the window 22:00–23:00 on 2026-11-23, scheduled into it by ivan.
+    fn scheduled_in_window(emergency: bool) -> Change {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let window = json!({"start": "2026-11-23T22:00:00Z", "end": "2026-11-23T23:00:00Z"});
+        let edit = if emergency {
+            json!({"window": window, "emergency": true, "justification": "card fraud spiking"})
+        } else {
+            json!({"window": window})
+        };
+        let (mut change, _) = open(request(edit), facts(&targets, None)).expect("opens");
+        change.id = ChangeId::from_number(9);
+        if emergency {
+            decide(
+                &mut change,
+                "vic",
+                "vp_engineering",
+                Decision::Approve,
+                governance(&NoPolicies),
+            )
+            .expect("vp approves");
+            decide(
+                &mut change,
+                "cass",
+                "ciso",
+                Decision::Approve,
+                governance(&NoPolicies),
+            )
+            .expect("ciso approves");
+        } else {
+            decide(
+                &mut change,
+                "mia",
+                "manager",
+                Decision::Approve,
+                governance(&NoPolicies),
+            )
+            .expect("owner approves");
+        }
+        assert_eq!(change.state, ChangeState::Approved);
+        change
+            .advance(
+                Step::Schedule,
+                &user("ivan"),
+                &roles("requester"),
+                None,
+                None,
+                now(),
+            )
+            .expect("scheduled");
+        change
+    }
+
+    fn implement(change: &mut Change, when: &str) -> Result<Transition, Refused> {
+        change.advance(
+            Step::Implement,
+            &user("ivan"),
+            &roles("requester"),
+            None,
+            None,
+            at(when),
+        )
+    }
+
+    #[test]
+    fn implementing_is_refused_outside_the_window_and_records_the_actual_times() {
+        let mut change = scheduled_in_window(false);
+        let early = implement(&mut change, "2026-11-23T21:00:00Z").expect_err("too early");
+        assert_eq!(
+            early.to_string(),
+            "CHG-9 cannot be implemented now: CHG-9's window opens at 2026-11-23T22:00:00Z (it is 2026-11-23T22:00:00Z → 2026-11-23T23:00:00Z)"
+        );
+        let late = implement(&mut change, "2026-11-23T23:02:00Z").expect_err("too late");
+        assert!(matches!(late, Refused::Unmet(_)), "{late:?}");
+        assert_eq!(
+            late.to_string(),
+            "CHG-9 cannot be implemented now: CHG-9's window closed at 2026-11-23T23:00:00Z (it was 2026-11-23T22:00:00Z → 2026-11-23T23:00:00Z): cancel it and submit it again with a new window"
+        );
+        assert_eq!(change.state, ChangeState::Scheduled);
+        assert_eq!(change.implemented_at(), None, "not implemented, so no time");
+        assert_eq!(change.implementer, None);
+
+        implement(&mut change, "2026-11-23T22:10:00Z").expect("inside the window");
+        assert_eq!(change.implemented_at(), Some(at("2026-11-23T22:10:00Z")));
+        assert_eq!(
+            change.implementation_started_at,
+            Some(at("2026-11-23T22:10:00Z"))
+        );
+        let ivan = (user("ivan"), roles("requester"));
+        change
+            .advance(
+                Step::Complete,
+                &ivan.0,
+                &ivan.1,
+                None,
+                None,
+                at("2026-11-23T22:40:00Z"),
+            )
+            .expect("completes");
+        assert_eq!(
+            change.implementation_ended_at,
+            Some(at("2026-11-23T22:40:00Z"))
+        );
+        // A later rollback has its own time; implementation ended when it completed.
+        change
+            .advance(
+                Step::Rollback,
+                &ivan.0,
+                &ivan.1,
+                None,
+                None,
+                at("2026-11-24T09:00:00Z"),
+            )
+            .expect("rolled back");
+        assert_eq!(
+            change.implementation_ended_at,
+            Some(at("2026-11-23T22:40:00Z"))
+        );
+        assert_eq!(change.implemented_at(), Some(at("2026-11-23T22:10:00Z")));
+    }
+
+    #[test]
+    fn scheduling_may_narrow_the_approved_window_never_move_it() {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let window = json!({"start": "2026-11-23T22:00:00Z", "end": "2026-11-23T23:00:00Z"});
+        let (mut change, _) =
+            open(request(json!({"window": window})), facts(&targets, None)).expect("opens");
+        decide(
+            &mut change,
+            "mia",
+            "manager",
+            Decision::Approve,
+            governance(&NoPolicies),
+        )
+        .expect("owner approves");
+        let ivan = (user("ivan"), roles("requester"));
+        let schedule = |change: &mut Change, start: &str, end: &str| {
+            change.advance(
+                Step::Schedule,
+                &ivan.0,
+                &ivan.1,
+                Some(Window {
+                    start: at(start),
+                    end: at(end),
+                }),
+                None,
+                at("2026-11-23T12:00:00Z"),
+            )
+        };
+        // Moved to "now", or widened past the approved end: a new approval is needed.
+        let moved = schedule(&mut change, "2026-11-23T12:00:00Z", "2026-11-23T13:00:00Z")
+            .expect_err("moved");
+        assert!(
+            moved.to_string().contains("needs a new approval"),
+            "{moved}"
+        );
+        schedule(&mut change, "2026-11-23T22:30:00Z", "2026-11-23T23:30:00Z").expect_err("wider");
+        assert_eq!(change.state, ChangeState::Approved);
+        assert_eq!(change.scheduled_window, None);
+        // Inside it: fine.
+        schedule(&mut change, "2026-11-23T22:15:00Z", "2026-11-23T22:45:00Z").expect("narrower");
+        assert_eq!(change.state, ChangeState::Scheduled);
+    }
+
+    #[test]
+    fn a_change_without_a_window_starts_when_its_implementer_says() {
+        let targets = [target("fraud-scoring", Environment::Production, vec![])];
+        let (mut change, _) = open(request(json!({})), facts(&targets, None)).expect("opens");
+        decide(
+            &mut change,
+            "mia",
+            "manager",
+            Decision::Approve,
+            governance(&NoPolicies),
+        )
+        .expect("approves");
+        let ivan = (user("ivan"), roles("requester"));
+        change
+            .advance(Step::Schedule, &ivan.0, &ivan.1, None, None, now())
+            .expect("scheduled");
+        let later = now() + chrono::Duration::days(3);
+        change
+            .advance(Step::Implement, &ivan.0, &ivan.1, None, None, later)
+            .expect("no window to miss");
+        assert_eq!(change.implemented_at(), Some(later));
+    }
+
+    #[test]
+    fn only_an_approver_of_an_emergency_overrides_its_window_and_only_for_a_while() {
+        let target_name = TargetName::parse("fraud-scoring").expect("name");
+        let gate = |c: &Change, when: &str| {
+            crate::gate::check(
+                c,
+                &target_name,
+                Environment::Production,
+                at(when),
+                &ScheduleCheck::default(),
+            )
+        };
+        let mut change = scheduled_in_window(true);
+        let late = implement(&mut change, "2026-11-23T23:30:00Z").expect_err("closed");
+        assert!(
+            late.to_string()
+                .contains("`steward change override-window CHG-9 --reason …`"),
+            "{late}"
+        );
+        assert!(!gate(&change, "2026-11-23T23:30:00Z").allowed);
+        let reason = || "fraud losses are growing; cannot wait for tomorrow's window".to_owned();
+        let when = at("2026-11-23T23:30:00Z");
+        for who in ["ivan", "rita"] {
+            let err = change
+                .override_window(&user(who), reason(), when)
+                .expect_err("not an approver");
+            assert_eq!(
+                err.to_string(),
+                "only someone who approved CHG-9 (vic, cass) may override its window"
+            );
+        }
+        let t = change
+            .override_window(&user("vic"), reason(), when)
+            .expect("an approver overrides");
+        assert_eq!(t.action, "change.window_override");
+        assert_eq!(t.comment.as_deref(), Some(reason().as_str()));
+        assert_eq!(t.actor, user("vic"));
+        let recorded = change.window_override.clone().expect("kept on the change");
+        assert_eq!(recorded.until, at("2026-11-24T01:30:00Z"));
+        assert!(
+            change
+                .override_window(&user("cass"), reason(), when)
+                .expect_err("once is enough")
+                .to_string()
+                .contains("already overridden by vic")
+        );
+        let verdict = gate(&change, "2026-11-23T23:31:00Z");
+        assert!(verdict.allowed, "{}", verdict.reason);
+        assert!(
+            verdict
+                .reason
+                .contains("was overridden by its approver vic at 2026-11-23T23:30:00Z"),
+            "{}",
+            verdict.reason
+        );
+        // The override is for the emergency at hand, not for later.
+        assert!(!gate(&change, "2026-11-24T01:31:00Z").allowed);
+        assert!(implement(&mut change.clone(), "2026-11-24T01:31:00Z").is_err());
+        implement(&mut change, "2026-11-23T23:31:00Z").expect("starts under the override");
+        assert_eq!(change.implemented_at(), Some(at("2026-11-23T23:31:00Z")));
+        assert!(matches!(
+            change.override_window(&user("vic"), reason(), when),
+            Err(Refused::IllegalTransition { .. })
+        ));
+    }
+
+    #[test]
+    fn a_normal_change_has_no_window_override() {
+        let mut change = scheduled_in_window(false);
+        let err = change
+            .override_window(
+                &user("mia"),
+                "in a hurry".into(),
+                at("2026-11-23T23:30:00Z"),
+            )
+            .expect_err("normal");
+        assert_eq!(
+            err.to_string(),
+            "CHG-9 is a normal change, and only an emergency may start outside its window: cancel it and submit it again with a new window"
+        );
+        assert_eq!(change.window_override, None);
     }
 }

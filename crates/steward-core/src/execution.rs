@@ -91,8 +91,14 @@ fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
+/// As [`text_or_number`]; `null` (how an absent version is stored) is none.
 fn optional_text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    text_or_number(d).map(Some)
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        other => text_or_number(other)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 impl Action {
@@ -830,6 +836,20 @@ mod tests {
             .iter()
             .map(|&(m, value)| Reading { at: at(m), value })
             .collect()
+    }
+
+    #[test]
+    fn a_tags_step_on_the_model_reads_back_as_stored() {
+        let mut errors = Vec::new();
+        let steps = parse_steps(
+            &json!([{"name": "label", "kind": "mlflow_tags", "tracking_uri": "http://127.0.0.1:5000",
+                     "model": "fraud", "tags": {"team": "risk"}}]),
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let stored = serde_json::to_value(&steps).expect("json");
+        let read: Vec<PlanStep> = serde_json::from_value(stored).expect("reads back");
+        assert_eq!(read, steps);
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! One pure function so that every pipeline integration (the `steward gate` command, and later
 //! GitHub and GitLab deployment checks) answers the same way, with the reason in words: the change
 //! is approved (or scheduled, or already running), covers the target in that environment, its
-//! window is open, and no freeze it was not allowed to override applies.
+//! window is open (or, for an emergency, one of its approvers overrode it), and no freeze it was
+//! not allowed to override applies. `change implement` and the execution worker ask it too.
 
-use crate::change::Change;
+use crate::change::{Change, WindowStanding};
 use crate::names::TargetName;
 use crate::schedule::ScheduleCheck;
 use crate::state::ChangeState;
@@ -60,14 +61,8 @@ pub fn check(
             change.request.environment
         ));
     }
-    let window = change.effective_window();
-    if let Some(w) = window {
-        if now < w.start {
-            return refuse(format!("{id}'s window opens at {}", at(w.start)));
-        }
-        if now >= w.end {
-            return refuse(format!("{id}'s window closed at {}", at(w.end)));
-        }
+    if let Some(why) = change.window_refusal(now) {
+        return refuse(why);
     }
     let frozen: Vec<String> = schedule
         .freezes
@@ -93,9 +88,19 @@ pub fn check(
             } else {
                 format!(", approved by {}", approvers.join(", "))
             },
-            match window {
-                Some(w) => format!("its window is open until {}", at(w.end)),
-                None => "it has no window".to_owned(),
+            match change.window_standing(now) {
+                WindowStanding::Open(w) => format!("its window is open until {}", at(w.end)),
+                WindowStanding::Overridden(o) => format!(
+                    "its window ({} → {}) was overridden by its approver {} at {}, so it may start until {}",
+                    at(o.window.start),
+                    at(o.window.end),
+                    o.by,
+                    at(o.at),
+                    at(o.until)
+                ),
+                WindowStanding::NoWindow => "it has no window".to_owned(),
+                // Refused above by `window_refusal`.
+                WindowStanding::NotYetOpen(_) | WindowStanding::Closed(_) => String::new(),
             },
         ),
     }

@@ -11,7 +11,6 @@ use crate::change::Change;
 use crate::execution::{self, PlanStep};
 use crate::names::{ChangeId, TargetName, TenantId, UserName};
 use crate::role::{Role, Roles};
-use crate::state::ChangeState;
 use crate::submission::FieldError;
 use crate::target::Target;
 use chrono::{DateTime, Duration, Utc};
@@ -895,24 +894,6 @@ fn relation(affected: &Target, other: &Target) -> Option<(&'static str, f64)> {
     }
 }
 
-/// When a change began to take effect: its execution's start, else its window's start once it
-/// has been implemented.
-pub fn implemented_at(change: &Change) -> Option<DateTime<Utc>> {
-    if let Some(e) = &change.execution {
-        return Some(e.started_at);
-    }
-    matches!(
-        change.state,
-        ChangeState::Implementing
-            | ChangeState::Completed
-            | ChangeState::Failed
-            | ChangeState::RolledBack
-            | ChangeState::Closed
-    )
-    .then(|| change.effective_window().map(|w| w.start))
-    .flatten()
-}
-
 /// Ranks the changes implemented on the affected targets (or their parent, children or
 /// siblings) within `window` before `began`: closeness in time (linear over the window) times
 /// closeness in the graph. `targets` must hold the affected targets and every target the
@@ -927,12 +908,12 @@ pub fn correlate(
     let find = |name: &TargetName| targets.iter().find(|t| &t.name == name);
     let mut suspects: Vec<Suspect> = Vec::new();
     for change in candidates {
-        let Some(at) = implemented_at(change) else {
+        // When it actually started, never its plan: a change whose start was not recorded
+        // cannot be placed before the anomaly, and one that started after it did not cause it.
+        let Some(at) = change.implemented_at() else {
             continue;
         };
-        // A little slack after: a change that began seconds after the first sample may still be
-        // the cause when clocks disagree.
-        if at > began + Duration::minutes(1) || at < began - window {
+        if at > began || at < began - window {
             continue;
         }
         let mut best: Option<(f64, &TargetName, &'static str)> = None;
@@ -960,10 +941,11 @@ pub fn correlate(
             relation: rel.to_owned(),
             minutes_before: minutes,
             score,
+            // The reason names the change, never quotes its title: it is copied into the
+            // timeline and notices, where the requester's text could not be erased with them.
             reason: format!(
-                "{} ({}) was implemented on {} ({rel} of {target}) {minutes} min before the anomaly began; it is {}",
+                "{} was implemented on {} ({rel} of {target}) {minutes} min before the anomaly began; it is {}",
                 change.id,
-                change.request.title,
                 change.request.targets.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "),
                 change.state
             ),
@@ -1165,6 +1147,36 @@ mod tests {
         assert_eq!(fields, ["actions[0].change", "actions[1].url"]);
     }
 
+    /// A completed change on `on`, as stored before implementation times were recorded: it
+    /// has a planned window starting `planned` minutes from the anomaly and no recorded start.
+    fn stored_change(n: u64, on: &str, planned: i64) -> Change {
+        let mut doc = crate::submission::tests::valid_document();
+        doc["targets"] = json!([on]);
+        let request = crate::submission::ChangeRequest::parse(&doc).expect("valid");
+        let mut change: Change = serde_json::from_value(json!({
+            "id": format!("CHG-{n}"), "tenant": "default", "requester": "rita",
+            "request": request, "classification": {"type": "normal", "reason": "x"},
+            "risk": {"score": 10, "level": "low", "factors": []}, "state": "completed",
+            "required_approvals": [], "decisions": [], "approval_deadline": null,
+            "scheduled_window": null, "implementer": null, "created_at": at(-400),
+            "submitted_at": null, "updated_at": at(-400), "version": 1,
+        }))
+        .expect("a stored change without implementation times still loads");
+        change.scheduled_window = Some(crate::submission::Window {
+            start: at(planned),
+            end: at(planned + 60),
+        });
+        change
+    }
+
+    /// A change that planned its window at `planned` and was actually implemented at `actual`.
+    fn implemented(n: u64, on: &str, planned: i64, actual: i64) -> Change {
+        let mut change = stored_change(n, on, planned);
+        change.implementation_started_at = Some(at(actual));
+        change.implementation_ended_at = Some(at(actual + 1));
+        change
+    }
+
     #[test]
     fn suspects_rank_by_time_and_graph_distance() {
         let targets = vec![
@@ -1173,25 +1185,8 @@ mod tests {
             target("churn", Some("cluster")),
             target("other", None),
         ];
-        let make = |n: u64, on: &str, minutes: i64| {
-            let mut doc = crate::submission::tests::valid_document();
-            doc["targets"] = json!([on]);
-            let request = crate::submission::ChangeRequest::parse(&doc).expect("valid");
-            let mut change: Change = serde_json::from_value(json!({
-                "id": format!("CHG-{n}"), "tenant": "default", "requester": "rita",
-                "request": request, "classification": {"type": "normal", "reason": "x"},
-                "risk": {"score": 10, "level": "low", "factors": []}, "state": "completed",
-                "required_approvals": [], "decisions": [], "approval_deadline": null,
-                "scheduled_window": null, "implementer": null, "created_at": at(-100),
-                "submitted_at": null, "updated_at": at(-100), "version": 1,
-            }))
-            .expect("change");
-            change.scheduled_window = Some(crate::submission::Window {
-                start: at(minutes),
-                end: at(minutes + 60),
-            });
-            change
-        };
+        // Planned an hour earlier than they ran: the ranking uses when they ran.
+        let make = |n: u64, on: &str, minutes: i64| implemented(n, on, minutes - 60, minutes);
         let candidates = vec![
             make(1, "fraud", -10),
             make(2, "cluster", -5),
@@ -1224,5 +1219,43 @@ mod tests {
             "{}",
             suspects[0].reason
         );
+        assert_eq!(suspects[0].implemented_at, at(-10));
+    }
+
+    #[test]
+    fn a_change_implemented_after_the_anomaly_began_is_not_a_suspect() {
+        let targets = vec![target("fraud", None)];
+        // Planned for 178 minutes before the anomaly, implemented two minutes after it began.
+        let late = implemented(1, "fraud", -178, 2);
+        // Even seconds after is after.
+        let mut just_after = implemented(2, "fraud", -30, 0);
+        just_after.implementation_started_at = Some(at(0) + Duration::seconds(20));
+        let before = implemented(3, "fraud", -90, -5);
+        assert_eq!(late.implemented_at(), Some(at(2)));
+        let suspects = correlate(
+            at(0),
+            &[name("fraud")],
+            &targets,
+            &[late, just_after, before],
+            Duration::hours(4),
+        );
+        let ids: Vec<String> = suspects.iter().map(|s| s.change.to_string()).collect();
+        assert_eq!(ids, ["CHG-3"]);
+        assert_eq!(suspects[0].minutes_before, 5, "{suspects:?}");
+    }
+
+    #[test]
+    fn a_change_without_a_recorded_start_is_not_placed_at_its_plan() {
+        let targets = vec![target("fraud", None)];
+        let old = stored_change(1, "fraud", -10);
+        assert_eq!(old.implemented_at(), None, "unknown, not the planned start");
+        let suspects = correlate(
+            at(0),
+            &[name("fraud")],
+            &targets,
+            &[old],
+            Duration::hours(2),
+        );
+        assert!(suspects.is_empty(), "{suspects:?}");
     }
 }

@@ -25,6 +25,7 @@ pub mod sla;
 pub mod state;
 pub mod submission;
 pub mod target;
+pub mod time;
 
 pub use names::{ChangeId, NameError, TargetName, TenantId, UserName, WindowName};
 pub use role::{Role, Roles};

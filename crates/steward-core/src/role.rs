@@ -40,6 +40,11 @@ impl Role {
         Role::Monitor,
     ];
 
+    /// A service account's role: it asks and records, and never approves or implements.
+    pub fn is_service_account(self) -> bool {
+        matches!(self, Role::Pipeline | Role::Monitor)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Requester => "requester",

@@ -15,6 +15,7 @@ use crate::names::{ChangeId, TargetName, UserName, WindowName};
 use crate::state::ChangeState;
 use crate::submission::{FieldError, Window};
 use crate::target::{Environment, Target, text_enum};
+use crate::time::resolve_local;
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -121,28 +122,7 @@ pub fn overlaps(a_start: DateTime<Utc>, a_end: DateTime<Utc>, b: &Window) -> boo
 }
 
 fn zone(name: &str) -> Result<chrono_tz::Tz, String> {
-    name.parse::<chrono_tz::Tz>().map_err(|_| {
-        format!("'{name}' is not an IANA time zone (e.g. Europe/London, Asia/Kolkata, UTC)")
-    })
-}
-
-/// A local time in `tz`. In a DST gap, the first valid time after it; in a fold (the hour that
-/// happens twice), the first for a start and the second for an end, so a window never shrinks.
-fn resolve(tz: chrono_tz::Tz, local: NaiveDateTime, end: bool) -> DateTime<Utc> {
-    let mut probe = local;
-    for _ in 0..4 {
-        let found = tz.from_local_datetime(&probe);
-        let t = if end {
-            found.latest()
-        } else {
-            found.earliest()
-        };
-        if let Some(t) = t {
-            return t.with_timezone(&Utc);
-        }
-        probe += Duration::minutes(30);
-    }
-    Utc.from_utc_datetime(&local)
+    crate::time::parse_zone(name).map_err(|e| e.to_string())
 }
 
 impl CalendarWindow {
@@ -183,7 +163,7 @@ impl CalendarWindow {
     }
 
     /// The recurrence over *floating* local time: expanded as if the local wall clock were UTC,
-    /// so no occurrence is moved or dropped by a DST gap before [`resolve`] places it in the zone.
+    /// so no occurrence is moved or dropped by a DST gap before [`resolve_local`] places it in the zone.
     fn rule_set(&self) -> Result<rrule::RRuleSet, String> {
         let rule = self.rrule.as_deref().unwrap_or_default();
         let rule = rule.strip_prefix("RRULE:").unwrap_or(rule);
@@ -203,8 +183,8 @@ impl CalendarWindow {
         };
         let length = self.ends - self.starts;
         let occurrence = |local_start: NaiveDateTime| Occurrence {
-            start: resolve(tz, local_start, false),
-            end: resolve(tz, local_start + length, true),
+            start: resolve_local(tz, local_start, false),
+            end: resolve_local(tz, local_start + length, true),
         };
         let starts: Vec<NaiveDateTime> = match &self.rrule {
             None => vec![self.starts],

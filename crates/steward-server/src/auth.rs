@@ -1,16 +1,28 @@
-//! Authentication (API tokens) and authorization as capabilities.
+//! Authentication (API tokens) and authorization as permits: the only way to the store.
 //!
-//! A handler learns who is calling from the [`Caller`] extractor, and obtains the right to do a
-//! privileged thing through a check that returns a capability (`caller.as_admin()?`), in the style
-//! of lldap; the capability carries the principal the write is recorded under, so the natural way
-//! to write a handler is to take it first. Tenant scoping is structural: [`Caller::store`] is the
-//! only route to tenant data, and it only ever opens the caller's own tenant.
+//! A handler learns who is calling from the [`Caller`] extractor. It reaches data only through a
+//! [`Permit`]: `caller.may::<PushMetrics>(&state)?` checks the caller's roles against what the
+//! permission allows and, if they pass, hands back the caller's principal and the store handle the
+//! operation needs — scoped to the caller's tenant. The store itself sits in a [`Vault`] that only
+//! this module opens, so a handler that forgets the check has no store to call and does not
+//! compile (lldap's shape: capabilities that are locks, not labels).
+//!
+//! Permissions are named after what they allow (`ApproveChanges`, `PushMetrics`,
+//! `ReadAuditLog` …), never after who happens to hold them; [`PERMISSIONS`] lists each with the
+//! roles that hold it, and the authorization-matrix test checks every route against it. Service
+//! accounts (`pipeline`, `monitor`) ask and record: permissions marked `PEOPLE_ONLY` refuse any
+//! account that holds a service role, whatever else it holds.
+//!
+//! The server's own work (the execution worker, scheduled scans, containment run after an
+//! approval) acts as the reserved account `steward` through [`System`], which only those workers
+//! make; no request reaches it without a permit first.
 
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use steward_core::{Role, UserName};
+use std::marker::PhantomData;
+use steward_core::{Role, TenantId, UserName};
 use steward_store::{Principal, Store, TenantStore};
 
 /// A new random API token: `stw_` and 64 hex digits (256 bits from the OS).
@@ -26,9 +38,19 @@ pub fn hash_token(token: &str) -> String {
     steward_audit::hash::sha256(token.as_bytes()).to_hex()
 }
 
-/// The authenticated caller of a request.
+/// The store, sealed: only this module opens it, and only for a permit or [`System`].
 #[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
+pub struct Vault(Store);
+
+impl Vault {
+    pub(crate) fn new(store: Store) -> Vault {
+        Vault(store)
+    }
+}
+
+/// The authenticated caller of a request. Holds no store: see [`Caller::may`].
+#[derive(Debug, Clone)]
+pub struct Caller(Principal);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -60,166 +82,293 @@ impl Caller {
     pub async fn from_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
         let principal = state
             .store
+            .0
             .principal_for_token(&hash_token(token))
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API token".into()))?;
         Ok(Caller(principal))
     }
-}
 
-fn requires(roles: &[Role]) -> ApiError {
-    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    ApiError::Forbidden(format!("this requires the role {}", names.join(" or ")))
-}
-
-/// Proof that the caller is an admin.
-#[derive(Debug)]
-pub struct Admin<'a>(&'a Principal);
-/// Proof that the caller may propose changes.
-#[derive(Debug)]
-pub struct Submitter<'a>(&'a Principal);
-/// Proof that the caller may act on changes (decide, implement); not a read-only auditor.
-#[derive(Debug)]
-pub struct Actor<'a>(&'a Principal);
-/// Proof that the caller may read the installation-wide audit log.
-#[derive(Debug)]
-pub struct LogReader<'a>(&'a Principal);
-/// Proof that the caller may erase personal data and place legal holds.
-#[derive(Debug)]
-pub struct PrivacyOfficer<'a>(&'a Principal);
-/// Proof that the caller may create and delete maintenance windows and freezes.
-#[derive(Debug)]
-pub struct CalendarKeeper<'a>(&'a Principal);
-/// Proof that the caller may read every change's policy inputs (for backtests).
-#[derive(Debug)]
-pub struct PolicyReader<'a>(&'a Principal);
-/// Proof that the caller may manage targets.
-#[derive(Debug)]
-pub struct TargetManager<'a>(&'a Principal);
-/// Proof that the caller may send alert signals (a monitoring service account, or an admin).
-#[derive(Debug)]
-pub struct SignalSource<'a>(&'a Principal);
-/// Proof that the caller may keep detector rules and containment playbooks.
-#[derive(Debug)]
-pub struct IncidentKeeper<'a>(&'a Principal);
-
-impl Caller {
-    pub fn name(&self) -> &UserName {
-        &self.0.name
-    }
-
-    /// Who is calling, for reads any authenticated caller may make.
+    /// Who is calling. Knowing it grants nothing: data is reached through [`Caller::may`].
     pub fn principal(&self) -> &Principal {
         &self.0
     }
 
-    fn has_any(&self, roles: &[Role]) -> bool {
-        roles.iter().any(|r| self.0.roles.contains(*r))
+    pub fn name(&self) -> &UserName {
+        &self.0.name
     }
 
-    /// This caller's tenant's records, and only those.
-    pub fn store<'s>(&self, store: &'s Store) -> TenantStore<'s> {
-        store.tenant(&self.0.tenant)
-    }
-
-    pub fn as_admin(&self) -> Result<Admin<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Admin];
-        self.has_any(ROLES)
-            .then_some(Admin(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    pub fn as_submitter(&self) -> Result<Submitter<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Requester, Role::Manager, Role::Admin, Role::Pipeline];
-        self.has_any(ROLES)
-            .then_some(Submitter(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    pub fn as_target_manager(&self) -> Result<TargetManager<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Manager, Role::Admin];
-        self.has_any(ROLES)
-            .then_some(TargetManager(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    /// The audit log spans every tenant of the installation, so reading it is for admins and
-    /// auditors only.
-    pub fn as_log_reader(&self) -> Result<LogReader<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Admin, Role::Auditor];
-        self.has_any(ROLES)
-            .then_some(LogReader(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    /// Erasure and legal holds: for admins and compliance officers.
-    pub fn as_privacy_officer(&self) -> Result<PrivacyOfficer<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Admin, Role::ComplianceOfficer];
-        self.has_any(ROLES)
-            .then_some(PrivacyOfficer(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    /// Windows and freezes: admins, compliance officers and CAB members.
-    pub fn as_calendar_keeper(&self) -> Result<CalendarKeeper<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Admin, Role::ComplianceOfficer, Role::CabMember];
-        self.has_any(ROLES)
-            .then_some(CalendarKeeper(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    /// Policy inputs of every change in the tenant: admins, compliance officers and auditors.
-    pub fn as_policy_reader(&self) -> Result<PolicyReader<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Admin, Role::ComplianceOfficer, Role::Auditor];
-        self.has_any(ROLES)
-            .then_some(PolicyReader(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    /// Alertmanager, PagerDuty-style events: monitoring service accounts and admins.
-    pub fn as_signal_source(&self) -> Result<SignalSource<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Monitor, Role::Admin];
-        self.has_any(ROLES)
-            .then_some(SignalSource(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    /// Detector rules and playbooks: managers, compliance officers and admins.
-    pub fn as_incident_keeper(&self) -> Result<IncidentKeeper<'_>, ApiError> {
-        const ROLES: &[Role] = &[Role::Manager, Role::ComplianceOfficer, Role::Admin];
-        self.has_any(ROLES)
-            .then_some(IncidentKeeper(&self.0))
-            .ok_or_else(|| requires(ROLES))
-    }
-
-    pub fn as_actor(&self) -> Result<Actor<'_>, ApiError> {
-        let acts = self.0.roles.iter().any(|r| r != Role::Auditor);
-        acts.then_some(Actor(&self.0))
-            .ok_or_else(|| ApiError::Forbidden("auditors have read-only access".into()))
-    }
-}
-
-macro_rules! capability_principal {
-    ($($cap:ident),+) => {$(
-        impl $cap<'_> {
-            pub fn principal(&self) -> &Principal {
-                self.0
-            }
+    /// The permit for `P`, when the caller's roles allow it; 403 naming the permission and the
+    /// roles that hold it otherwise.
+    pub fn may<'a, P: Permission>(&'a self, app: &'a AppState) -> Result<Permit<'a, P>, ApiError> {
+        if allows::<P>(&self.0) {
+            Ok(Permit {
+                principal: &self.0,
+                store: app.store.0.tenant(&self.0.tenant),
+                vault: &app.store.0,
+                permission: PhantomData,
+            })
+        } else {
+            Err(ApiError::NotPermitted {
+                permission: P::NAME,
+                roles: P::ROLES,
+                people_only: P::PEOPLE_ONLY,
+            })
         }
-    )+};
+    }
 }
-capability_principal!(
-    SignalSource,
-    IncidentKeeper,
-    Admin,
-    Submitter,
-    Actor,
-    TargetManager,
-    LogReader,
-    PrivacyOfficer,
-    CalendarKeeper,
-    PolicyReader
-);
+
+/// Whether a principal holds `P`.
+fn allows<P: Permission>(principal: &Principal) -> bool {
+    let service = principal.roles.iter().any(Role::is_service_account);
+    let holds = P::ROLES.iter().any(|r| principal.roles.contains(*r));
+    holds && !(P::PEOPLE_ONLY && service)
+}
+
+/// A permission: what it is called, which roles hold it, whether service accounts are refused.
+pub trait Permission {
+    /// snake_case, as it appears in 403 answers and in the published matrix.
+    const NAME: &'static str;
+    const ROLES: &'static [Role];
+    /// Refused to any account holding a service role (`pipeline`, `monitor`).
+    const PEOPLE_ONLY: bool = false;
+    /// One line for the published matrix.
+    const MEANING: &'static str;
+}
+
+/// Proof that the caller holds permission `P`: the only way to the tenant's store.
+pub struct Permit<'a, P> {
+    principal: &'a Principal,
+    store: TenantStore<'a>,
+    vault: &'a Store,
+    permission: PhantomData<fn() -> P>,
+}
+
+impl<P: Permission> std::fmt::Debug for Permit<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit")
+            .field("permission", &P::NAME)
+            .field("principal", &self.principal.name)
+            .finish()
+    }
+}
+
+impl<'a, P: Permission> Permit<'a, P> {
+    /// Who the write is recorded under.
+    pub fn principal(&self) -> &'a Principal {
+        self.principal
+    }
+
+    pub fn who(&self) -> &'a UserName {
+        &self.principal.name
+    }
+
+    /// The caller's tenant's records, and only those.
+    pub fn store(&self) -> TenantStore<'a> {
+        self.store.clone()
+    }
+
+    /// The same caller may need a second permission in one operation (e.g. a submitter reading
+    /// the records its change names); this asks for it without a second extractor.
+    pub fn also<Q: Permission>(&self) -> Result<Permit<'a, Q>, ApiError> {
+        if allows::<Q>(self.principal) {
+            Ok(Permit {
+                principal: self.principal,
+                store: self.vault.tenant(&self.principal.tenant),
+                vault: self.vault,
+                permission: PhantomData,
+            })
+        } else {
+            Err(ApiError::NotPermitted {
+                permission: Q::NAME,
+                roles: Q::ROLES,
+                people_only: Q::PEOPLE_ONLY,
+            })
+        }
+    }
+}
+
+/// Permissions over the whole installation rather than one tenant: the audit log is one tree
+/// spanning every tenant, and retention runs over all of it.
+pub trait InstallationWide: Permission {}
+impl InstallationWide for ReadAuditLog {}
+impl InstallationWide for ManageRetention {}
+
+impl<'a, P: InstallationWide> Permit<'a, P> {
+    /// The installation-wide log: one tree spans every tenant.
+    pub fn log(&self) -> &'a Store {
+        self.vault
+    }
+}
+
+/// The server acting as itself (`steward`): the execution worker, scheduled scans, checkpoints,
+/// retention, and the steps an approval set running. Made only by those workers and by
+/// [`Application`](crate::Application); requests never start from it.
+#[derive(Debug, Clone, Copy)]
+pub struct System<'a>(&'a Store);
+
+impl<'a> System<'a> {
+    pub(crate) fn of(app: &'a AppState) -> System<'a> {
+        System(&app.store.0)
+    }
+
+    pub fn store(&self) -> &'a Store {
+        self.0
+    }
+
+    pub fn tenant(&self, tenant: &TenantId) -> TenantStore<'a> {
+        self.0.tenant(tenant)
+    }
+}
+
+/// A check made outside the role system: a webhook whose signature or shared token verified
+/// (GitHub, GitLab) acts in its configured tenant as the integration. The only constructors are
+/// the verifications themselves, so a handler cannot hold one for an unverified request.
+#[derive(Debug)]
+pub struct VerifiedWebhook<'a> {
+    store: TenantStore<'a>,
+}
+
+impl<'a> VerifiedWebhook<'a> {
+    /// GitHub: the body carries a valid `X-Hub-Signature-256` under the configured secret.
+    pub fn github(
+        app: &'a AppState,
+        config: &crate::GithubConfig,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Option<VerifiedWebhook<'a>> {
+        steward_connectors::github::verify(config.webhook_secret.as_bytes(), body, signature).then(
+            || VerifiedWebhook {
+                store: app.store.0.tenant(&config.tenant),
+            },
+        )
+    }
+
+    /// GitLab: the `X-Gitlab-Token` equals the configured webhook token.
+    pub fn gitlab(
+        app: &'a AppState,
+        config: &crate::GitlabConfig,
+        token: Option<&str>,
+    ) -> Option<VerifiedWebhook<'a>> {
+        steward_connectors::gitlab::token_matches(&config.webhook_token, token).then(|| {
+            VerifiedWebhook {
+                store: app.store.0.tenant(&config.tenant),
+            }
+        })
+    }
+
+    pub fn store(&self) -> TenantStore<'a> {
+        self.store.clone()
+    }
+}
+
+/// Unauthenticated readiness: may only ask whether the database answers.
+pub async fn database_answers(app: &AppState) -> Result<(), steward_store::StoreError> {
+    app.store.0.ping().await
+}
+
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident = $text:literal, people_only: $people:literal, $meaning:literal, [$($role:ident),+];)+) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub enum $name {}
+            impl Permission for $name {
+                const NAME: &'static str = $text;
+                const ROLES: &'static [Role] = &[$(Role::$role),+];
+                const PEOPLE_ONLY: bool = $people;
+                const MEANING: &'static str = $meaning;
+            }
+        )+
+        /// Every permission: (name, roles, people only, meaning) — for the published matrix.
+        pub const PERMISSIONS: &[(&str, &[Role], bool, &str)] = &[
+            $(($text, &[$(Role::$role),+], $people, $meaning)),+
+        ];
+    };
+}
+
+// Roles that act as people (everyone but the read-only auditor and the service accounts).
+permissions! {
+    /// Read the tenant's records: changes, targets, catalog, incidents, models, metrics, calendar.
+    ReadRecords = "read_records", people_only: false,
+        "read the tenant's changes, targets, catalog, incidents, inventory, metrics and calendar",
+        [Requester, Manager, CabMember, Ciso, VpEngineering, ComplianceOfficer, Auditor, Admin, Pipeline, Monitor];
+    /// Propose changes (and send drafts for approval).
+    SubmitChanges = "submit_changes", people_only: false,
+        "propose changes and send drafts for approval",
+        [Requester, Manager, Admin, Pipeline];
+    /// Approve or reject changes; the core decides which slot, if any, this person may fill.
+    ApproveChanges = "approve_changes", people_only: true,
+        "approve or reject changes (the change's routing decides which slots)",
+        [Manager, CabMember, Ciso, VpEngineering, ComplianceOfficer, Admin];
+    /// Schedule, implement, complete, fail, roll back and close changes.
+    ImplementChanges = "implement_changes", people_only: true,
+        "schedule, implement, complete, fail, roll back and close changes (not one's own)",
+        [Requester, Manager, CabMember, Ciso, VpEngineering, ComplianceOfficer, Admin];
+    /// Withdraw a change (its requester or an admin, as the core decides).
+    CancelChanges = "cancel_changes", people_only: false,
+        "cancel a change one requested (admins: any)",
+        [Requester, Manager, CabMember, Ciso, VpEngineering, ComplianceOfficer, Admin, Pipeline];
+    /// Record what a change owes (post-implementation reviews, obligations).
+    FulfilObligations = "fulfil_obligations", people_only: true,
+        "record post-implementation reviews and other obligations",
+        [Requester, Manager, CabMember, Ciso, VpEngineering, ComplianceOfficer, Admin];
+    /// Register and change targets.
+    ManageTargets = "manage_targets", people_only: true,
+        "register targets", [Manager, Admin];
+    /// Keep the standard-change catalog.
+    ManageCatalog = "manage_catalog", people_only: true,
+        "add and change standard-change catalog items", [Admin];
+    /// Create accounts.
+    ManageUsers = "manage_users", people_only: true,
+        "create accounts and their tokens", [Admin];
+    /// Push metric samples: the evidence verification judges changes by.
+    PushMetrics = "push_metrics", people_only: false,
+        "push metric samples (the evidence changes are verified against)", [Monitor];
+    /// Send alert signals (Alertmanager, PagerDuty-style events).
+    SendSignals = "send_signals", people_only: false,
+        "send alerts and change events from monitoring (their times decide which changes are suspects)",
+        [Monitor];
+    /// Open incidents by hand, acknowledge, contain, resolve and review them, keep problem records.
+    HandleIncidents = "handle_incidents", people_only: true,
+        "open, acknowledge, contain, resolve and review incidents; keep problem records",
+        [Requester, Manager, CabMember, Ciso, VpEngineering, ComplianceOfficer, Admin];
+    /// Approve containment plans (the core decides who may).
+    ApproveContainment = "approve_containment", people_only: true,
+        "approve an incident's containment plan (an owning manager of an affected target)",
+        [Manager];
+    /// Keep detector rules and containment playbooks.
+    KeepDetectors = "keep_detectors", people_only: true,
+        "keep anomaly detector rules and containment playbooks",
+        [Manager, ComplianceOfficer, Admin];
+    /// Attest model fields (`inventory set`).
+    AttestModels = "attest_models", people_only: true,
+        "attest model facts (owners, purpose, validation)", [Manager, ComplianceOfficer, Admin];
+    /// Register model versions (a training pipeline's account, or a person).
+    RegisterVersions = "register_versions", people_only: false,
+        "register model versions", [Manager, ComplianceOfficer, Admin, Pipeline];
+    /// Record inventory scans (uploaded by `steward inventory scan`).
+    RecordScans = "record_scans", people_only: false,
+        "upload inventory scan reports", [Manager, ComplianceOfficer, Admin, Monitor];
+    /// Keep the metadata templates per risk tier.
+    KeepTemplates = "keep_templates", people_only: true,
+        "set the mandatory metadata templates", [ComplianceOfficer, Admin];
+    /// Create and delete maintenance windows and freezes.
+    KeepCalendar = "keep_calendar", people_only: true,
+        "create and delete maintenance windows and freezes", [ComplianceOfficer, CabMember, Admin];
+    /// Read every change's stored policy input (backtests).
+    ReadPolicyInputs = "read_policy_inputs", people_only: false,
+        "read every change's stored policy input (backtests)", [ComplianceOfficer, Auditor, Admin];
+    /// Read the installation-wide audit log: checkpoints, leaves, proofs.
+    ReadAuditLog = "read_audit_log", people_only: false,
+        "read the installation-wide audit log, checkpoints and proofs", [Auditor, Admin];
+    /// Erase a person's data; place and release legal holds.
+    ErasePersonalData = "erase_personal_data", people_only: true,
+        "erase a person's data; place and release legal holds", [ComplianceOfficer, Admin];
+    /// Run retention now.
+    ManageRetention = "manage_retention", people_only: true,
+        "run audit payload retention now", [Admin];
+}
 
 #[cfg(test)]
 mod tests {
@@ -236,5 +385,24 @@ mod tests {
             hash_token("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    fn principal(roles: &str) -> Principal {
+        Principal {
+            tenant: TenantId::parse("default").expect("tenant"),
+            name: UserName::parse("someone").expect("name"),
+            roles: steward_core::role::Roles::parse_list(roles).expect("roles"),
+        }
+    }
+
+    #[test]
+    fn service_accounts_never_hold_a_people_only_permission() {
+        assert!(allows::<ApproveChanges>(&principal("manager")));
+        assert!(!allows::<ApproveChanges>(&principal("manager,pipeline")));
+        assert!(!allows::<ImplementChanges>(&principal("admin,monitor")));
+        assert!(allows::<SubmitChanges>(&principal("pipeline")));
+        assert!(allows::<PushMetrics>(&principal("monitor")));
+        assert!(!allows::<PushMetrics>(&principal("requester")));
+        assert!(!allows::<PushMetrics>(&principal("admin")));
     }
 }

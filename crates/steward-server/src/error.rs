@@ -34,6 +34,13 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The caller's roles do not hold the permission the operation needs.
+    #[error("{}", not_permitted_message(permission, roles, *people_only))]
+    NotPermitted {
+        permission: &'static str,
+        roles: &'static [steward_core::Role],
+        people_only: bool,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
@@ -50,6 +57,23 @@ pub enum ApiError {
     BadGateway(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+fn not_permitted_message(
+    permission: &str,
+    roles: &[steward_core::Role],
+    people_only: bool,
+) -> String {
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    let service = if people_only {
+        " (service accounts never hold it)"
+    } else {
+        ""
+    };
+    format!(
+        "this needs the permission {permission}, which the role {} holds{service}: ask an admin for one of them (a person acting for a service account uses their own account)",
+        names.join(" or ")
+    )
 }
 
 impl ApiError {
@@ -135,6 +159,12 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, Value::Null),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, Value::Null),
+            ApiError::NotPermitted {
+                permission, roles, ..
+            } => (
+                StatusCode::FORBIDDEN,
+                json!({ "permission": permission, "roles": roles }),
+            ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
             ApiError::Conflict { details, .. } => (StatusCode::CONFLICT, details.clone()),
             ApiError::PolicyDenied { details, .. } => (StatusCode::FORBIDDEN, details.clone()),

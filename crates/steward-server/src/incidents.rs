@@ -158,6 +158,12 @@ pub async fn raise(
                 ),
             },
             change: incident.suspects.first().map(|s| s.change.clone()),
+            // A title someone typed (an incident opened by hand) is theirs: sealed under their key.
+            about: incident
+                .signals
+                .first()
+                .and_then(|s| s.labels.get("reported_by"))
+                .and_then(|name| steward_core::UserName::parse(name).ok()),
         })
         .collect();
     store.notify(&notices, now).await?;

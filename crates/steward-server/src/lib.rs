@@ -52,6 +52,10 @@ pub struct ServerConfig {
     /// The checkpoint signing key (64 hex digits). Several servers sharing one database must share
     /// it; a single server may leave it unset and have one generated into the data directory.
     pub audit_signing_key: Option<String>,
+    /// The file holding the key-encryption key that wraps the payload keys in the database
+    /// (default: `<data_dir>/payload-kek`, created on first start). Several servers sharing one
+    /// database must share it.
+    pub payload_kek_file: Option<PathBuf>,
     /// How long audit payloads (personal data, free text) are kept, by event class.
     pub audit_retention: steward_store::Retention,
     /// A directory of Rego policies evaluated beside (or, without the built-in pack, instead of)
@@ -133,6 +137,7 @@ impl std::fmt::Debug for ServerConfig {
                 "audit_signing_key",
                 &self.audit_signing_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("payload_kek_file", &self.payload_kek_file)
             .field("audit_retention", &self.audit_retention)
             .field("policy_dir", &self.policy_dir)
             .field("builtin_policies", &self.builtin_policies)
@@ -230,7 +235,8 @@ mod tests {
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Store,
+    /// Sealed: opened only by `auth`, for a permit or the server's own work.
+    pub store: auth::Vault,
     pub config: Arc<ServerConfig>,
     pub clock: Clock,
     pub checkpointer: audit_log::Checkpointer,
@@ -289,7 +295,17 @@ impl Application {
             rules = policy.rules().len(),
             "policy set loaded"
         );
-        let store = Store::connect(&config.database_url)
+        // The data directory holds the database (SQLite), the admin token and the keys: private.
+        steward_store::private_dir(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+        let kek_file = (config.payload_kek_file.clone())
+            .unwrap_or_else(|| config.data_dir.join("payload-kek"));
+        let kek = steward_store::PayloadKek::load_or_create(&kek_file)?;
+        let store = Store::connect(&config.database_url, kek)
             .await
             .with_context(|| {
                 format!(
@@ -309,7 +325,7 @@ impl Application {
         Ok(Application {
             listener,
             state: AppState {
-                store,
+                store: auth::Vault::new(store),
                 config: Arc::new(config),
                 clock,
                 checkpointer: audit_log::Checkpointer::new(signer),
@@ -332,8 +348,9 @@ impl Application {
         self.bootstrap.as_ref()
     }
 
+    /// The store, for tests and tools that start the server in-process.
     pub fn store(&self) -> &Store {
-        &self.state.store
+        auth::System::of(&self.state).store()
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and closes the store.
@@ -341,7 +358,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let store = self.state.store.clone();
+        let store = auth::System::of(&self.state).store().clone();
         let checkpoints = tokio::spawn(self.state.checkpointer.clone().run(store.clone()));
         let retention = tokio::spawn(audit_log::retain(
             store.clone(),

@@ -8,10 +8,10 @@
 //! the append completes, and the new frontier, so the tree can never lag or lead the events. The
 //! hashing itself is `steward-audit`'s.
 
-use crate::{Store, StoreError, parse_ts, ts, values_clause};
+use crate::{Store, StoreError, WriteTx, parse_ts, ts, values_clause};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, AnyConnection, Row};
+use sqlx::{Any, Row};
 use std::collections::{BTreeSet, HashMap};
 use steward_audit::compact::Frontier;
 use steward_audit::entry::Entry;
@@ -94,66 +94,33 @@ fn subject_of(tenant: &str, record: &AuditRecord) -> String {
     format!("{tenant}:{}", record.actor)
 }
 
-fn random<const N: usize>() -> Result<[u8; N], StoreError> {
-    let mut out = [0u8; N];
-    getrandom::fill(&mut out)
-        .map_err(|e| StoreError::Config(format!("no randomness from the OS: {e}")))?;
-    Ok(out)
-}
-
 fn payload_aad(seq: i64) -> Vec<u8> {
     format!("steward-audit-payload:{seq}").into_bytes()
 }
 
-/// Each subject's payload key, created on first use (and anew after an erasure), in one
-/// statement. Subjects are locked in name order, before the log head, like every other writer.
-async fn subject_keys(
-    conn: &mut AnyConnection,
-    subjects: &BTreeSet<String>,
-    now: DateTime<Utc>,
-) -> Result<HashMap<String, [u8; 32]>, StoreError> {
-    let sql = format!(
-        "INSERT INTO audit_subject_keys (subject, key, created_at) VALUES {} \
-         ON CONFLICT (subject) DO UPDATE SET key = COALESCE(audit_subject_keys.key, excluded.key) \
-         RETURNING subject, key",
-        values_clause(subjects.len(), 3)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for subject in subjects {
-        query = query
-            .bind(subject.clone())
-            .bind(hex::encode(&random::<32>()?))
-            .bind(ts(now));
-    }
-    let mut keys = HashMap::new();
-    for row in query.fetch_all(&mut *conn).await? {
-        let subject: String = row.try_get("subject")?;
-        let key: Option<String> = row.try_get("key")?;
-        let key = key
-            .as_deref()
-            .and_then(hex::decode::<32>)
-            .ok_or_else(|| StoreError::Corrupt("payload key".into()))?;
-        keys.insert(subject, key);
-    }
-    Ok(keys)
+/// The subjects (`tenant:user`) whose payload keys an append of `records` needs: fetch them with
+/// the transaction's other subjects, before the head, to keep the lock order.
+pub(crate) fn subjects(tenant: &str, records: &[AuditRecord], out: &mut BTreeSet<String>) {
+    out.extend(records.iter().map(|r| subject_of(tenant, r)));
 }
 
 pub(crate) async fn append(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     tenant: &str,
     records: &[AuditRecord],
 ) -> Result<(), StoreError> {
     if records.is_empty() {
         return Ok(());
     }
-    let subjects: BTreeSet<String> = records.iter().map(|r| subject_of(tenant, r)).collect();
-    let keys = subject_keys(conn, &subjects, records[0].occurred_at).await?;
+    let mut needed = BTreeSet::new();
+    subjects(tenant, records, &mut needed);
+    tx.subject_keys(&needed, records[0].occurred_at).await?;
     let count = records.len() as i64;
     let head = sqlx::query(
         "UPDATE audit_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq, frontier",
     )
     .bind(count)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut **tx)
     .await?;
     let end: i64 = head.try_get("next_seq")?;
     let first = end - count;
@@ -208,7 +175,7 @@ pub(crate) async fn append(
                 .bind(entry.correlation_id.clone())
                 .bind(text.clone());
         }
-        query.execute(&mut *conn).await?;
+        query.execute(&mut **tx).await?;
 
         let sql = format!(
             "INSERT INTO audit_payloads (seq, subject, nonce, ciphertext) VALUES {}",
@@ -217,10 +184,11 @@ pub(crate) async fn append(
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((seq, _, _, details), record) in chunk.iter().zip(chunk_records) {
             let subject = subject_of(tenant, record);
-            let key = keys
+            let key = tx
+                .keys()
                 .get(&subject)
                 .ok_or_else(|| StoreError::Corrupt("payload key missing".into()))?;
-            let nonce = random::<12>()?;
+            let nonce = crate::kek::random::<12>()?;
             let sealed =
                 steward_audit::payload::seal(key, &nonce, &payload_aad(*seq), details.as_bytes())
                     .map_err(|e| StoreError::corrupt("payload", e))?;
@@ -230,7 +198,7 @@ pub(crate) async fn append(
                 .bind(hex::encode(&nonce))
                 .bind(sealed);
         }
-        query.execute(&mut *conn).await?;
+        query.execute(&mut **tx).await?;
     }
 
     for chunk in nodes.chunks(ROWS_PER_STATEMENT) {
@@ -245,41 +213,49 @@ pub(crate) async fn append(
                 .bind(node.index as i64)
                 .bind(node.hash.to_hex());
         }
-        query.execute(&mut *conn).await?;
+        query.execute(&mut **tx).await?;
     }
 
     sqlx::query("UPDATE audit_head SET frontier = $1 WHERE id = 1")
         .bind(frontier_text(&frontier))
-        .execute(&mut *conn)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// The details of an event: decrypted, `null` once erased or expired, or a marker when the
-/// stored ciphertext does not decrypt (which only tampering can cause).
-fn details_of(row: &<Any as sqlx::Database>::Row) -> Result<serde_json::Value, StoreError> {
+/// The details of an event as JSON text: decrypted (sealed text of other subjects inside it still
+/// sealed), `null` once erased or expired, or a marker when the stored ciphertext does not
+/// decrypt (which only tampering can cause).
+fn details_of(
+    row: &<Any as sqlx::Database>::Row,
+    kek: &crate::PayloadKek,
+) -> Result<String, StoreError> {
     let seq: i64 = row.try_get("seq")?;
+    let subject: Option<String> = row.try_get("payload_subject")?;
     let key: Option<String> = row.try_get("payload_key")?;
     let nonce: Option<String> = row.try_get("nonce")?;
     let ciphertext: Option<String> = row.try_get("ciphertext")?;
-    let (Some(key), Some(nonce), Some(ciphertext)) = (key, nonce, ciphertext) else {
-        return Ok(serde_json::Value::Null);
+    let (Some(subject), Some(key), Some(nonce), Some(ciphertext)) =
+        (subject, key, nonce, ciphertext)
+    else {
+        return Ok("null".to_owned());
     };
-    let opened = hex::decode::<32>(&key)
-        .zip(hex::decode::<12>(&nonce))
+    let key = kek.unwrap(&subject, &key)?;
+    let opened = hex::decode::<12>(&nonce)
         .ok_or(steward_audit::payload::PayloadError::Malformed)
-        .and_then(|(key, nonce)| {
+        .and_then(|nonce| {
             steward_audit::payload::open(&key, &nonce, &payload_aad(seq), &ciphertext)
         });
     Ok(match opened {
         Ok(plain) => {
-            serde_json::from_slice(&plain).map_err(|e| StoreError::corrupt("audit details", e))?
+            String::from_utf8(plain).map_err(|e| StoreError::corrupt("audit details", e))?
         }
-        Err(e) => serde_json::json!({ "unreadable": e.to_string() }),
+        Err(e) => serde_json::json!({ "unreadable": e.to_string() }).to_string(),
     })
 }
 
-pub(crate) fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<AuditEvent, StoreError> {
+/// An event from its row and its details (opened JSON text).
+fn from_row(row: &<Any as sqlx::Database>::Row, details: &str) -> Result<AuditEvent, StoreError> {
     Ok(AuditEvent {
         seq: row.try_get("seq")?,
         event_id: row.try_get("event_id")?,
@@ -291,12 +267,14 @@ pub(crate) fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<AuditEvent,
         subject_id: row.try_get("subject_id")?,
         outcome: row.try_get("outcome")?,
         correlation_id: row.try_get("correlation_id")?,
-        details: details_of(row)?,
+        details: serde_json::from_str(details)
+            .map_err(|e| StoreError::corrupt("audit details", e))?,
     })
 }
 
 pub(crate) const COLUMNS: &str = "e.seq, e.event_id, e.tenant_id, e.occurred_at, e.actor, e.action, e.subject_type, \
-    e.subject_id, e.outcome, e.correlation_id, p.nonce, p.ciphertext, k.key AS payload_key";
+    e.subject_id, e.outcome, e.correlation_id, p.nonce, p.ciphertext, p.subject AS payload_subject, \
+    k.key AS payload_key";
 
 impl crate::TenantStore<'_> {
     /// Records events that change no other state (imports, sign-ins, benchmarks), in one
@@ -323,7 +301,15 @@ impl crate::TenantStore<'_> {
         .bind(subject_id.to_owned())
         .fetch_all(&self.store.pool)
         .await?;
-        rows.iter().map(from_row).collect()
+        let details = rows
+            .iter()
+            .map(|row| details_of(row, &self.store.kek))
+            .collect::<Result<Vec<_>, _>>()?;
+        let details = self.store.open_texts(details).await?;
+        rows.iter()
+            .zip(&details)
+            .map(|(row, details)| from_row(row, details))
+            .collect()
     }
 }
 
@@ -444,6 +430,31 @@ impl Store {
         .execute(&self.write_pool)
         .await?;
         Ok(())
+    }
+
+    /// Signed checkpoints of trees larger than `after` (all when `None`), oldest first, at most
+    /// `limit`.
+    pub async fn checkpoints_after(
+        &self,
+        after: Option<u64>,
+        limit: i64,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT size, root, note FROM audit_checkpoints WHERE size > $1 ORDER BY size LIMIT $2",
+        )
+        .bind(after.map_or(-1, |a| a.min(i64::MAX as u64) as i64))
+        .bind(limit.max(1))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredCheckpoint {
+                    size: r.try_get::<i64, _>("size")? as u64,
+                    root: r.try_get("root")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
     }
 
     /// The signed checkpoints, oldest first (all of them, or the latest only).

@@ -29,6 +29,27 @@ impl TenantStore<'_> {
             .collect()
     }
 
+    /// Windows and freezes named after `after` (from the first when `None`), by name, at most
+    /// `limit`: the pages of `GET /windows`.
+    pub async fn calendar_windows_after(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CalendarWindow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT document FROM calendar_windows WHERE tenant_id = $1 AND name > $2 \
+             ORDER BY name LIMIT $3",
+        )
+        .bind(self.tenant.clone())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit.max(1))
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|r| window_from(&r.try_get::<String, _>("document")?))
+            .collect()
+    }
+
     /// Creates a window, audited; a name already in use is a [`StoreError::Duplicate`].
     pub async fn insert_window(&self, window: &CalendarWindow) -> Result<(), StoreError> {
         let document =

@@ -17,12 +17,21 @@ impl TenantStore<'_> {
         row.map(|r| read_document(&r, "catalog item")).transpose()
     }
 
-    pub async fn list_catalog(&self) -> Result<Vec<CatalogItem>, StoreError> {
-        let rows =
-            sqlx::query("SELECT document FROM catalog_items WHERE tenant_id = $1 ORDER BY name")
-                .bind(self.tenant.clone())
-                .fetch_all(&self.store.pool)
-                .await?;
+    /// Catalog items named after `after` (from the first when `None`), by name, at most `limit`.
+    pub async fn list_catalog(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CatalogItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT document FROM catalog_items WHERE tenant_id = $1 AND name > $2 \
+             ORDER BY name LIMIT $3",
+        )
+        .bind(self.tenant.clone())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit.max(1))
+        .fetch_all(&self.store.pool)
+        .await?;
         rows.iter()
             .map(|r| read_document(r, "catalog item"))
             .collect()

@@ -2,10 +2,12 @@
 //! queries filter on; the columns are derived from the document on every save.
 
 use crate::audit::{self, AuditRecord};
-use crate::{StoreError, TenantStore, read_document, ts};
+use crate::sealing::{self, Keys};
+use crate::{Backend, StoreError, TenantStore, read_document, ts};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{Any, AnyConnection, Row};
+use std::collections::BTreeSet;
 use steward_core::change::{Change, Transition};
 use steward_core::classify::ChangeType;
 use steward_core::risk::History;
@@ -39,10 +41,22 @@ pub(crate) const ACTIVE_STATES: &[&str] = &[
     "implementing",
 ];
 
+/// A change as stored, its sealed text still sealed (for reading the columns it derives).
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Change, StoreError> {
     let mut change: Change = read_document(row, "change document")?;
     change.version = row.try_get("version")?;
     Ok(change)
+}
+
+impl crate::Store {
+    /// Changes from their rows, the text people wrote opened (or [`sealing::ERASED`]).
+    async fn open_changes(&self, rows: &[sqlx::any::AnyRow]) -> Result<Vec<Change>, StoreError> {
+        let mut changes: Vec<Change> = self.open_documents(rows, "change document").await?;
+        for (change, row) in changes.iter_mut().zip(rows) {
+            change.version = row.try_get("version")?;
+        }
+        Ok(changes)
+    }
 }
 
 pub(crate) fn transition_records(change: &Change, transitions: &[Transition]) -> Vec<AuditRecord> {
@@ -92,8 +106,29 @@ pub(crate) async fn backfill_windows(conn: &mut AnyConnection) -> Result<(), Sto
     Ok(())
 }
 
-pub(crate) fn document(change: &Change) -> Result<String, StoreError> {
-    serde_json::to_string(change).map_err(|e| StoreError::corrupt("change document", e))
+/// A change's document, in clear, with the subjects (`tenant:user`) whose keys sealing it needs
+/// added to `subjects`.
+pub(crate) fn plain_document(
+    change: &Change,
+    tenant: &str,
+    subjects: &mut BTreeSet<String>,
+) -> Result<serde_json::Value, StoreError> {
+    let mut doc =
+        serde_json::to_value(change).map_err(|e| StoreError::corrupt("change document", e))?;
+    sealing::subjects_of(tenant, &sealing::change_text(&mut doc), subjects);
+    Ok(doc)
+}
+
+/// A [`plain_document`] with the text people wrote sealed under their keys (fetched into
+/// `keys`). With `stored`, unchanged and erased text keeps its stored token.
+pub(crate) fn seal_document(
+    mut doc: serde_json::Value,
+    tenant: &str,
+    keys: &Keys,
+    stored: Option<&serde_json::Value>,
+) -> Result<String, StoreError> {
+    sealing::seal_places(tenant, sealing::change_text(&mut doc), keys, stored)?;
+    Ok(doc.to_string())
 }
 
 impl TenantStore<'_> {
@@ -196,7 +231,8 @@ impl TenantStore<'_> {
         .bind(id.number() as i64)
         .fetch_optional(&self.store.pool)
         .await?;
-        row.as_ref().map(from_row).transpose()
+        let rows: Vec<_> = row.into_iter().collect();
+        Ok(self.store.open_changes(&rows).await?.pop())
     }
 
     pub async fn list_changes(&self, filter: &ChangeFilter) -> Result<Vec<Change>, StoreError> {
@@ -246,7 +282,7 @@ impl TenantStore<'_> {
             query = query.bind(value);
         }
         let rows = query.fetch_all(&self.store.pool).await?;
-        rows.iter().map(from_row).collect()
+        self.store.open_changes(&rows).await
     }
 
     /// Saves a change read at `change.version` with the transitions that led to its new state.
@@ -270,6 +306,32 @@ impl TenantStore<'_> {
         let mut saved = change.clone();
         saved.version += 1;
         let number = change.id.number() as i64;
+        // The document as last written (locked on PostgreSQL): its tokens stay where the text
+        // did not change, or can no longer be opened (erased since this change was read).
+        let lock = match self.store.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT document FROM changes WHERE tenant_id = $1 AND number = $2 AND version = $3{lock}"
+        )))
+        .bind(self.tenant.clone())
+        .bind(number)
+        .bind(change.version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(stored) = stored else {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict);
+        };
+        let stored: serde_json::Value = read_document(&stored, "change document")?;
+        let records = transition_records(change, transitions);
+        let mut subjects = BTreeSet::new();
+        let document = plain_document(&saved, &self.tenant, &mut subjects)?;
+        audit::subjects(&self.tenant, &records, &mut subjects);
+        crate::notifications::subjects(&self.tenant, notices, &mut subjects);
+        tx.subject_keys(&subjects, change.updated_at).await?;
+        let document = seal_document(document, &self.tenant, tx.keys(), Some(&stored))?;
         let updated = sqlx::query(
             "UPDATE changes SET state = $1, change_type = $2, risk_score = $3, approval_deadline = $4, \
              outcome = COALESCE($5, outcome), updated_at = $6, version = $7, document = $8, \
@@ -283,7 +345,7 @@ impl TenantStore<'_> {
         .bind(saved.state.outcome())
         .bind(ts(saved.updated_at))
         .bind(saved.version)
-        .bind(document(&saved)?)
+        .bind(document)
         .bind(saved.effective_window().map(|w| ts(w.start)))
         .bind(saved.effective_window().map(|w| ts(w.end)))
         .bind(self.tenant.clone())
@@ -297,7 +359,6 @@ impl TenantStore<'_> {
         }
         self.insert_new_decisions(&mut tx, change).await?;
         self.record_outcomes(&mut tx, change, transitions).await?;
-        let records = transition_records(change, transitions);
         audit::append(&mut tx, &self.tenant, &records).await?;
         crate::notifications::insert(&mut tx, &self.tenant, notices, change.updated_at).await?;
         tx.commit().await?;
@@ -360,6 +421,6 @@ impl crate::Store {
         .bind(ts(now - chrono::Duration::days(8)))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(from_row).collect()
+        self.open_changes(&rows).await
     }
 }

@@ -4,21 +4,107 @@
 //! transaction, like changes.
 
 use crate::audit::{self, AuditRecord};
-use crate::{StoreError, TenantStore, read_document, ts};
+use crate::sealing::{self, Requesters};
+use crate::{Backend, StoreError, TenantStore, WriteTx, read_document, ts};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::{Any, AnyConnection, Row};
+use sqlx::{AnyConnection, Row};
+use std::collections::BTreeSet;
 use steward_core::ChangeId;
 use steward_core::incident::{Incident, IncidentEvent, IncidentId, STRONG_SUSPECT};
 
-fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Incident, StoreError> {
-    let mut incident: Incident = read_document(row, "incident document")?;
-    incident.version = row.try_get("version")?;
-    Ok(incident)
+/// An incident's document and its audit events, with the text people wrote sealed under their
+/// keys: the places of [`sealing::incident_text`], and inside the events' payloads (encrypted
+/// under the actor's key) what others wrote — a hand-reported summary the system quotes, the
+/// suspects' titles.
+struct Sealed {
+    document: String,
+    records: Vec<AuditRecord>,
 }
 
-fn document(incident: &Incident) -> Result<String, StoreError> {
-    serde_json::to_string(incident).map_err(|e| StoreError::corrupt("incident document", e))
+impl TenantStore<'_> {
+    /// Each suspect change's requester (whose title the suspects quote), in one query.
+    async fn suspect_requesters(
+        &self,
+        tx: &mut WriteTx,
+        incident: &Value,
+    ) -> Result<Requesters, StoreError> {
+        let ids = sealing::suspect_changes(incident);
+        let numbers: Vec<i64> = ids
+            .iter()
+            .filter_map(|id| steward_core::ChangeId::parse(id))
+            .map(|id| id.number() as i64)
+            .collect();
+        let mut out = Requesters::new();
+        if numbers.is_empty() {
+            return Ok(out);
+        }
+        let params: Vec<String> = (2..numbers.len() + 2).map(|n| format!("${n}")).collect();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT number, requester FROM changes WHERE tenant_id = $1 AND number IN ({})",
+            params.join(", ")
+        )))
+        .bind(self.tenant.clone());
+        for n in numbers {
+            query = query.bind(n);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let number: i64 = row.try_get("number")?;
+            out.insert(format!("CHG-{number}"), row.try_get("requester")?);
+        }
+        Ok(out)
+    }
+
+    /// Fetches the keys an incident's save needs (in one statement, before the log head) and
+    /// seals its document and events; `stored` is the document as last written.
+    async fn seal_incident(
+        &self,
+        tx: &mut WriteTx,
+        incident: &Incident,
+        events: &[IncidentEvent],
+        stored: Option<&Value>,
+    ) -> Result<Sealed, StoreError> {
+        let mut doc = serde_json::to_value(incident)
+            .map_err(|e| StoreError::corrupt("incident document", e))?;
+        let requesters = self.suspect_requesters(tx, &doc).await?;
+        let reporter = incident
+            .signals
+            .iter()
+            .find_map(|s| {
+                s.labels
+                    .get("reported_by")
+                    .filter(|_| s.summary == incident.title)
+            })
+            .cloned();
+        let mut records = records(incident, events);
+        let mut subjects = BTreeSet::new();
+        sealing::subjects_of(
+            &self.tenant,
+            &sealing::incident_text(&mut doc, &requesters),
+            &mut subjects,
+        );
+        audit::subjects(&self.tenant, &records, &mut subjects);
+        for record in records.iter_mut() {
+            let places =
+                sealing::incident_event_text(&mut record.details, &requesters, reporter.as_deref());
+            sealing::subjects_of(&self.tenant, &places, &mut subjects);
+        }
+        tx.subject_keys(&subjects, incident.updated_at).await?;
+        let places = sealing::incident_text(&mut doc, &requesters);
+        sealing::seal_places(&self.tenant, places, tx.keys(), stored)?;
+        for (record, event) in records.iter_mut().zip(events) {
+            // The system's own events quote a hand-reported summary; people's are their own.
+            let quoting = (event.actor.as_str() == "steward")
+                .then_some(reporter.as_deref())
+                .flatten();
+            let places = sealing::incident_event_text(&mut record.details, &requesters, quoting);
+            sealing::seal_places(&self.tenant, places, tx.keys(), None)?;
+        }
+        Ok(Sealed {
+            document: doc.to_string(),
+            records,
+        })
+    }
 }
 
 fn records(incident: &Incident, events: &[IncidentEvent]) -> Vec<AuditRecord> {
@@ -39,6 +125,20 @@ fn records(incident: &Incident, events: &[IncidentEvent]) -> Vec<AuditRecord> {
             }),
         })
         .collect()
+}
+
+impl crate::Store {
+    /// Incidents from their rows, the text people wrote opened (or [`sealing::ERASED`]).
+    async fn open_incidents(
+        &self,
+        rows: &[sqlx::any::AnyRow],
+    ) -> Result<Vec<Incident>, StoreError> {
+        let mut incidents: Vec<Incident> = self.open_documents(rows, "incident document").await?;
+        for (incident, row) in incidents.iter_mut().zip(rows) {
+            incident.version = row.try_get("version")?;
+        }
+        Ok(incidents)
+    }
 }
 
 /// Which incidents to list.
@@ -80,13 +180,23 @@ impl TenantStore<'_> {
         .bind(id.number() as i64)
         .fetch_optional(&self.store.pool)
         .await?;
-        row.as_ref().map(from_row).transpose()
+        let rows: Vec<_> = row.into_iter().collect();
+        Ok(self.store.open_incidents(&rows).await?.pop())
     }
 
     /// Incidents, newest first.
     pub async fn list_incidents(
         &self,
         filter: &IncidentFilter,
+    ) -> Result<Vec<Incident>, StoreError> {
+        self.list_incidents_before(filter, None).await
+    }
+
+    /// Incidents numbered below `before` (all when `None`), newest first: a keyset page.
+    pub async fn list_incidents_before(
+        &self,
+        filter: &IncidentFilter,
+        before: Option<u64>,
     ) -> Result<Vec<Incident>, StoreError> {
         let mut sql = String::from("SELECT version, document FROM incidents WHERE tenant_id = $1");
         if filter.open_only {
@@ -95,6 +205,9 @@ impl TenantStore<'_> {
         let since = filter.opened_since.map(ts);
         if since.is_some() {
             sql.push_str(" AND opened_at >= $2");
+        }
+        if let Some(before) = before {
+            sql.push_str(&format!(" AND number < {}", before.min(i64::MAX as u64)));
         }
         sql.push_str(&format!(
             " ORDER BY number DESC LIMIT {}",
@@ -105,7 +218,7 @@ impl TenantStore<'_> {
             query = query.bind(since);
         }
         let rows = query.fetch_all(&self.store.pool).await?;
-        rows.iter().map(from_row).collect()
+        self.store.open_incidents(&rows).await
     }
 
     /// The incidents that name `change` as a suspect: (incident, score, strong).
@@ -149,6 +262,7 @@ impl TenantStore<'_> {
         .try_get("value")?;
         incident.id = IncidentId::from_number(number as u64);
         incident.version = 1;
+        let sealed = self.seal_incident(&mut tx, &incident, events, None).await?;
         sqlx::query(
             "INSERT INTO incidents (tenant_id, number, state, severity, opened_at, updated_at, version, document) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -160,11 +274,11 @@ impl TenantStore<'_> {
         .bind(ts(incident.opened_at))
         .bind(ts(incident.updated_at))
         .bind(incident.version)
-        .bind(document(&incident)?)
+        .bind(sealed.document)
         .execute(&mut *tx)
         .await?;
         self.index(&mut tx, &incident).await?;
-        audit::append(&mut tx, &self.tenant, &records(&incident, events)).await?;
+        audit::append(&mut tx, &self.tenant, &sealed.records).await?;
         tx.commit().await?;
         Ok(incident)
     }
@@ -177,6 +291,28 @@ impl TenantStore<'_> {
         events: &[IncidentEvent],
     ) -> Result<(), StoreError> {
         let mut tx = self.store.begin_write().await?;
+        // The document as last written (locked on PostgreSQL), for its tokens: see
+        // `TenantStore::save_change`.
+        let lock = match self.store.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT document FROM incidents WHERE tenant_id = $1 AND number = $2 AND version = $3{lock}"
+        )))
+        .bind(self.tenant.clone())
+        .bind(incident.id.number() as i64)
+        .bind(incident.version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(stored) = stored else {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict);
+        };
+        let stored: Value = read_document(&stored, "incident document")?;
+        let sealed = self
+            .seal_incident(&mut tx, incident, events, Some(&stored))
+            .await?;
         let updated = sqlx::query(
             "UPDATE incidents SET state = $1, severity = $2, updated_at = $3, version = $4, document = $5 \
              WHERE tenant_id = $6 AND number = $7 AND version = $8",
@@ -185,7 +321,7 @@ impl TenantStore<'_> {
         .bind(incident.severity.as_str())
         .bind(ts(incident.updated_at))
         .bind(incident.version + 1)
-        .bind(document(incident)?)
+        .bind(sealed.document)
         .bind(self.tenant.clone())
         .bind(incident.id.number() as i64)
         .bind(incident.version)
@@ -196,7 +332,7 @@ impl TenantStore<'_> {
             return Err(StoreError::Conflict);
         }
         self.index(&mut tx, incident).await?;
-        audit::append(&mut tx, &self.tenant, &records(incident, events)).await?;
+        audit::append(&mut tx, &self.tenant, &sealed.records).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -246,6 +382,14 @@ impl TenantStore<'_> {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.store.begin_write().await?;
+        // A problem record's title and description are its writer's.
+        let mut stored = document.clone();
+        if kind == NamedKind::Problem {
+            let subjects = BTreeSet::from([format!("{}:{actor}", self.tenant)]);
+            tx.subject_keys(&subjects, at).await?;
+            let places = sealing::top_level_text(&mut stored, actor, &["title", "description"]);
+            sealing::seal_places(&self.tenant, places, tx.keys(), None)?;
+        }
         let sql = format!(
             "INSERT INTO {} (tenant_id, name, document) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant_id, name) DO UPDATE SET document = excluded.document",
@@ -254,7 +398,7 @@ impl TenantStore<'_> {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.tenant.clone())
             .bind(name.to_owned())
-            .bind(document.to_string())
+            .bind(stored.to_string())
             .execute(&mut *tx)
             .await?;
         let record = AuditRecord {
@@ -287,21 +431,37 @@ impl TenantStore<'_> {
             .bind(name.to_owned())
             .fetch_optional(&self.store.pool)
             .await?;
-        row.map(|r| read_document(&r, kind.table())).transpose()
+        let rows: Vec<_> = row.into_iter().collect();
+        Ok(self.store.open_documents(&rows, kind.table()).await?.pop())
     }
 
     /// Every named document of `kind`, by name.
     pub async fn named(&self, kind: NamedKind) -> Result<Vec<(String, Value)>, StoreError> {
+        self.named_after(kind, None, i64::MAX).await
+    }
+
+    /// Named documents of `kind` named after `after` (from the first when `None`), by name, at
+    /// most `limit`.
+    pub async fn named_after(
+        &self,
+        kind: NamedKind,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(String, Value)>, StoreError> {
         let sql = format!(
-            "SELECT name, document FROM {} WHERE tenant_id = $1 ORDER BY name",
+            "SELECT name, document FROM {} WHERE tenant_id = $1 AND name > $2 ORDER BY name LIMIT $3",
             kind.table()
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.tenant.clone())
+            .bind(after.unwrap_or("").to_owned())
+            .bind(limit.max(1))
             .fetch_all(&self.store.pool)
             .await?;
+        let documents: Vec<Value> = self.store.open_documents(&rows, kind.table()).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("name")?, read_document(r, kind.table())?)))
+            .zip(documents)
+            .map(|(r, document)| Ok((r.try_get("name")?, document)))
             .collect()
     }
 }

@@ -9,32 +9,54 @@
 
 use crate::audit::{self, AuditRecord};
 use crate::batch::{Batcher, Job};
-use crate::{Backend, StoreError, TenantStore, begin_write, read_document, ts};
+use crate::sealing;
+use crate::{Backend, PayloadKek, StoreError, TenantStore, begin_write, read_document, ts};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use steward_core::inventory::{Model, ModelSummary, ModelVersion};
 
+/// A model as stored, attested text still sealed: registrations read and write models this way,
+/// since they never touch attested fields, so those tokens pass through unchanged.
 fn from_row(row: &<Any as sqlx::Database>::Row) -> Result<Model, StoreError> {
     let mut model: Model = read_document(row, "model document")?;
     model.version = row.try_get("version")?;
     Ok(model)
 }
 
-/// Writes `model` as read at `model.version` plus its changes: inserted when new (version 0),
-/// else updated if nobody saved it since ([`StoreError::Conflict`] otherwise). Returns the
-/// record as saved, at its new version. (One statement per model: a multi-row `UPDATE … FROM
+impl crate::Store {
+    /// Models from their rows, the attested text opened (or [`sealing::ERASED`]).
+    async fn open_models(&self, rows: &[sqlx::any::AnyRow]) -> Result<Vec<Model>, StoreError> {
+        let mut models: Vec<Model> = self.open_documents(rows, "model document").await?;
+        for (model, row) in models.iter_mut().zip(rows) {
+            model.version = row.try_get("version")?;
+        }
+        Ok(models)
+    }
+}
+
+/// `model` at its next version, as JSON.
+fn next_document(model: &Model) -> Result<(Model, serde_json::Value), StoreError> {
+    let mut saved = model.clone();
+    saved.version += 1;
+    let document =
+        serde_json::to_value(&saved).map_err(|e| StoreError::corrupt("model document", e))?;
+    Ok((saved, document))
+}
+
+/// Writes `model` as read at `model.version` plus its changes, as `document` (the next version,
+/// sealed): inserted when new (version 0), else updated if nobody saved it since
+/// ([`StoreError::Conflict`] otherwise). (One statement per model: a multi-row `UPDATE … FROM
 /// (VALUES …)` measured four times slower on PostgreSQL in the registration benchmark.)
 async fn put_model(
     conn: &mut AnyConnection,
     tenant: &str,
     model: &Model,
-) -> Result<Model, StoreError> {
-    let mut saved = model.clone();
-    saved.version += 1;
-    let document =
-        serde_json::to_string(&saved).map_err(|e| StoreError::corrupt("model document", e))?;
+    document: String,
+) -> Result<(), StoreError> {
+    let version = model.version + 1;
     let written = if model.version == 0 {
         sqlx::query(
             "INSERT INTO models (tenant_id, name, status, updated_at, version, document) \
@@ -44,7 +66,7 @@ async fn put_model(
         .bind(model.name.clone())
         .bind(model.status().to_owned())
         .bind(ts(model.updated_at))
-        .bind(saved.version)
+        .bind(version)
         .bind(document)
         .execute(&mut *conn)
         .await?
@@ -55,7 +77,7 @@ async fn put_model(
         )
         .bind(model.status().to_owned())
         .bind(ts(model.updated_at))
-        .bind(saved.version)
+        .bind(version)
         .bind(document)
         .bind(tenant.to_owned())
         .bind(model.name.clone())
@@ -66,7 +88,7 @@ async fn put_model(
     if written.rows_affected() != 1 {
         return Err(StoreError::Conflict);
     }
-    Ok(saved)
+    Ok(())
 }
 
 /// Most registrations written in one transaction.
@@ -90,14 +112,22 @@ pub struct Registered {
     pub created: bool,
     /// False when the same version was registered before with the same content.
     pub changed: bool,
+    /// True when the artifact's digest was known already under another version name: the
+    /// registration joined that version (whose name `version` carries) instead of adding one.
+    pub joined: bool,
 }
 
 pub(crate) type Registrations = Batcher<Registration, Registered>;
 
-pub(crate) fn start_registrations(write_pool: AnyPool, backend: Backend) -> Registrations {
+pub(crate) fn start_registrations(
+    write_pool: AnyPool,
+    backend: Backend,
+    kek: Arc<PayloadKek>,
+) -> Registrations {
     Batcher::start(MAX_REGISTRATIONS, move |batch| {
         let pool = write_pool.clone();
-        async move { register_batch(&pool, backend, batch).await }
+        let kek = kek.clone();
+        async move { register_batch(&pool, backend, &kek, batch).await }
     })
 }
 
@@ -105,10 +135,11 @@ pub(crate) fn start_registrations(write_pool: AnyPool, backend: Backend) -> Regi
 async fn register_batch(
     pool: &AnyPool,
     backend: Backend,
+    kek: &Arc<PayloadKek>,
     batch: Vec<Job<Registration, Registered>>,
 ) {
     let items: Vec<&Registration> = batch.iter().map(|job| &job.item).collect();
-    match register(pool, backend, &items).await {
+    match register(pool, backend, kek, &items).await {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {
                 job.answer(Ok(result));
@@ -122,7 +153,7 @@ async fn register_batch(
         Err(error) => {
             tracing::debug!(%error, size = batch.len(), "a registration batch failed; writing its registrations one by one");
             for job in batch {
-                let result = register(pool, backend, &[&job.item])
+                let result = register(pool, backend, kek, &[&job.item])
                     .await
                     .map(|mut r| r.remove(0));
                 job.answer(result);
@@ -137,9 +168,10 @@ async fn register_batch(
 async fn register(
     pool: &AnyPool,
     backend: Backend,
+    kek: &Arc<PayloadKek>,
     items: &[&Registration],
 ) -> Result<Vec<Registered>, StoreError> {
-    let mut tx = begin_write(pool, backend).await?;
+    let mut tx = begin_write(pool, backend, kek).await?;
     // Models in a fixed order, so two writers locking several never wait on each other in a
     // circle; the audit log's head is locked after them.
     let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
@@ -185,18 +217,17 @@ async fn register(
         let mut changed_any = false;
         for i in indexes {
             let item = items[i];
-            let kept = |model: &Model| {
-                model
-                    .versions
-                    .iter()
-                    .find(|v| v.same_as(&item.version))
-                    .cloned()
-            };
-            let before = kept(&model);
-            let changed = model.see_version(item.version.clone(), item.at);
+            let before = model
+                .registered_as(&item.version)
+                .map(|i| model.versions[i].clone());
+            let (name, changed) = model.register_version(item.version.clone(), item.at);
             // Unchanged, it answers the version as stored (its "last seen" is not written).
-            let version = if changed { kept(&model) } else { before }
-                .ok_or_else(|| StoreError::Corrupt("a registered version went missing".into()))?;
+            let version = if changed {
+                model.versions.iter().find(|v| v.version == name).cloned()
+            } else {
+                before
+            }
+            .ok_or_else(|| StoreError::Corrupt("a registered version went missing".into()))?;
             if changed {
                 let (action, details) = if created {
                     (
@@ -221,6 +252,7 @@ async fn register(
                 });
             }
             results[i] = Some(Registered {
+                joined: name != item.version.version,
                 version,
                 created: created && changed,
                 changed,
@@ -234,7 +266,10 @@ async fn register(
     }
     for (tenant, models) in &changed_models {
         for model in models {
-            put_model(&mut tx, tenant, model).await?;
+            // Read with its tokens (`from_row`), written back with them: registrations add
+            // versions, never attested text.
+            let (_, document) = next_document(model)?;
+            put_model(&mut tx, tenant, model, document.to_string()).await?;
         }
     }
     for (tenant, records) in events {
@@ -252,7 +287,8 @@ impl TenantStore<'_> {
                 .bind(name.to_owned())
                 .fetch_optional(&self.store.pool)
                 .await?;
-        row.as_ref().map(from_row).transpose()
+        let rows: Vec<_> = row.into_iter().collect();
+        Ok(self.store.open_models(&rows).await?.pop())
     }
 
     /// Every model's summary, by name: what a list shows, read without building whole records.
@@ -261,9 +297,35 @@ impl TenantStore<'_> {
             .bind(self.tenant.clone())
             .fetch_all(&self.store.pool)
             .await?;
-        rows.iter()
-            .map(|row| read_document(row, "model document"))
-            .collect()
+        self.store.open_documents(&rows, "model document").await
+    }
+
+    /// The summaries of models named after `after` (from the first when `None`), by name, at
+    /// most `limit`; only those of `status` when given.
+    pub async fn model_summaries_after(
+        &self,
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ModelSummary>, StoreError> {
+        let status_clause = if status.is_some() {
+            " AND status = $4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT document FROM models WHERE tenant_id = $1 AND name > $2{status_clause} \
+             ORDER BY name LIMIT $3"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.tenant.clone())
+            .bind(after.unwrap_or("").to_owned())
+            .bind(limit.max(1));
+        if let Some(status) = status {
+            query = query.bind(status.to_owned());
+        }
+        let rows = query.fetch_all(&self.store.pool).await?;
+        self.store.open_documents(&rows, "model document").await
     }
 
     /// Every model, by name.
@@ -273,7 +335,7 @@ impl TenantStore<'_> {
                 .bind(self.tenant.clone())
                 .fetch_all(&self.store.pool)
                 .await?;
-        rows.iter().map(from_row).collect()
+        self.store.open_models(&rows).await
     }
 
     /// Creates (`model.version == 0`) or saves a model read at `model.version`, with one audit
@@ -289,7 +351,40 @@ impl TenantStore<'_> {
         changed: &[String],
     ) -> Result<(), StoreError> {
         let mut tx = self.store.begin_write().await?;
-        let saved = put_model(&mut tx, &self.tenant, model).await?;
+        // The record as last written (locked on PostgreSQL), for its tokens: see
+        // `TenantStore::save_change`.
+        let stored = if model.version == 0 {
+            None
+        } else {
+            let lock = match self.store.backend {
+                Backend::Postgres => " FOR UPDATE",
+                Backend::Sqlite => "",
+            };
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT document FROM models WHERE tenant_id = $1 AND name = $2 AND version = $3{lock}"
+            )))
+            .bind(self.tenant.clone())
+            .bind(model.name.clone())
+            .bind(model.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                tx.rollback().await?;
+                return Err(StoreError::Conflict);
+            };
+            Some(read_document::<serde_json::Value>(&row, "model document")?)
+        };
+        let (_, mut saved) = next_document(model)?;
+        let mut subjects = BTreeSet::from([format!("{}:{actor}", self.tenant)]);
+        sealing::subjects_of(
+            &self.tenant,
+            &sealing::model_text(&mut saved),
+            &mut subjects,
+        );
+        tx.subject_keys(&subjects, model.updated_at).await?;
+        let places = sealing::model_text(&mut saved);
+        sealing::seal_places(&self.tenant, places, tx.keys(), stored.as_ref())?;
+        put_model(&mut tx, &self.tenant, model, saved.to_string()).await?;
         if let Some(action) = action {
             let record = AuditRecord {
                 occurred_at: model.updated_at,
@@ -309,7 +404,9 @@ impl TenantStore<'_> {
 
     /// Registers a version of model `name` as stated by `actor` at `at` (creating the model if
     /// new): written with other registrations waiting at the same time, in one transaction, each
-    /// with its own audit event; registering the same content again writes nothing.
+    /// with its own audit event; registering the same content again writes nothing, and an
+    /// artifact the model holds already (the same digest) joins that version
+    /// ([`Model::register_version`]).
     pub async fn register_version(
         &self,
         name: &str,
@@ -403,6 +500,29 @@ impl TenantStore<'_> {
         .await?;
         rows.iter()
             .map(|row| read_document(row, "inventory record"))
+            .collect()
+    }
+
+    /// Records of `kind` keyed after `after` (from the first when `None`), by key, at most
+    /// `limit`, each with its key.
+    pub async fn records_after<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: RecordKind,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key, document FROM inventory_records WHERE tenant_id = $1 AND kind = $2 \
+             AND key > $3 ORDER BY key LIMIT $4",
+        )
+        .bind(self.tenant.clone())
+        .bind(kind.as_str())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit.max(1))
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("key")?, read_document(row, "inventory record")?)))
             .collect()
     }
 
@@ -522,6 +642,37 @@ impl TenantStore<'_> {
         .await?;
         rows.iter()
             .map(|row| read_document(row, "scan report"))
+            .collect()
+    }
+
+    /// Scan reports before `before` — a (`started_at`, `id`) pair as this returns them — newest
+    /// first, at most `limit`, each with that pair.
+    pub async fn scans_before(
+        &self,
+        before: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<((String, String), serde_json::Value)>, StoreError> {
+        let after = if before.is_some() {
+            " AND (started_at < $3 OR (started_at = $3 AND id < $4))"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT started_at, id, document FROM inventory_scans WHERE tenant_id = $1{after} \
+             ORDER BY started_at DESC, id DESC LIMIT $2"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.tenant.clone())
+            .bind(limit.max(1));
+        if let Some((started_at, id)) = before {
+            query = query.bind(started_at.to_owned()).bind(id.to_owned());
+        }
+        let rows = query.fetch_all(&self.store.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let key = (row.try_get("started_at")?, row.try_get("id")?);
+                Ok((key, read_document(row, "scan report")?))
+            })
             .collect()
     }
 

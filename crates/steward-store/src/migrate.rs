@@ -6,7 +6,7 @@
 //! a binary whose copy of an applied migration differs refuses to start, because editing an
 //! applied migration silently forks schemas between installations.
 
-use crate::{Backend, StoreError};
+use crate::{Backend, PayloadKek, StoreError};
 use sqlx::{AnyConnection, Row};
 
 struct Migration {
@@ -59,6 +59,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_inventory_records.sql"),
         postgres: include_str!("../migrations/postgres/0007_inventory_records.sql"),
     },
+    Migration {
+        version: 8,
+        name: "sealed_text",
+        sqlite: include_str!("../migrations/sqlite/0008_sealed_text.sql"),
+        postgres: include_str!("../migrations/postgres/0008_sealed_text.sql"),
+    },
 ];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.
@@ -68,7 +74,11 @@ fn checksum(sql: &str) -> String {
     steward_audit::hash::sha256(sql.as_bytes()).to_hex()
 }
 
-pub(crate) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+pub(crate) async fn run(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    kek: &PayloadKek,
+) -> Result<(), StoreError> {
     if backend == Backend::Postgres {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DO $$ BEGIN PERFORM pg_advisory_lock({ADVISORY_LOCK_KEY}); END $$;"
@@ -76,7 +86,7 @@ pub(crate) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<()
         .execute(&mut *conn)
         .await?;
     }
-    let result = apply_pending(conn, backend).await;
+    let result = apply_pending(conn, backend, kek).await;
     if backend == Backend::Postgres {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DO $$ BEGIN PERFORM pg_advisory_unlock({ADVISORY_LOCK_KEY}); END $$;"
@@ -87,7 +97,11 @@ pub(crate) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<()
     result
 }
 
-async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+async fn apply_pending(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    kek: &PayloadKek,
+) -> Result<(), StoreError> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS steward_migrations (
             version BIGINT PRIMARY KEY,
@@ -132,6 +146,10 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(),
             // The window columns are derived from each change's document, which SQL cannot
             // read the same way on both backends: fill them from Rust, in the same transaction.
             crate::changes::backfill_windows(&mut tx).await?;
+        }
+        if migration.version == 8 {
+            // Wrapping keys and sealing text needs the KEK, which SQL does not have.
+            crate::legacy::seal_existing(&mut tx, kek).await?;
         }
         sqlx::query("INSERT INTO steward_migrations (version, name, checksum) VALUES ($1, $2, $3)")
             .bind(migration.version)

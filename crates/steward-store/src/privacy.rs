@@ -166,7 +166,8 @@ impl TenantStore<'_> {
 
 impl Store {
     /// Deletes payloads past their class's retention (never leaves or tree nodes), skipping
-    /// subjects under legal hold, then the keys of subjects with nothing left. Recorded as an event.
+    /// subjects under legal hold, then the rows of erased subjects with nothing left. Recorded as
+    /// an event.
     pub async fn apply_retention(
         &self,
         retention: &Retention,
@@ -214,8 +215,11 @@ impl Store {
             }
             outcome.payloads_deleted += query.execute(&mut *tx).await?.rows_affected();
         }
+        // A live key also seals its subject's text in the records (changes, incidents, models),
+        // which outlive their payloads: only rows whose key is already gone (erased) and that
+        // have nothing left are removed. A person's text goes with erasure, not payload expiry.
         outcome.keys_deleted = sqlx::query(
-            "DELETE FROM audit_subject_keys WHERE legal_hold IS NULL \
+            "DELETE FROM audit_subject_keys WHERE legal_hold IS NULL AND key IS NULL \
              AND subject NOT IN (SELECT DISTINCT subject FROM audit_payloads)",
         )
         .execute(&mut *tx)

@@ -9,10 +9,11 @@
 
 use crate::audit;
 use crate::batch::{Batcher, Job};
-use crate::changes::{document, transition_records};
-use crate::{StoreError, WriteTx, begin_write, ts, values_clause};
+use crate::changes::{plain_document, seal_document, transition_records};
+use crate::{PayloadKek, StoreError, WriteTx, begin_write, ts, values_clause};
 use sqlx::{AnyConnection, AnyPool, Row};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use steward_core::ChangeId;
 use steward_core::change::{Change, Transition};
 
@@ -27,10 +28,15 @@ pub(crate) struct Submissions {
 
 impl Submissions {
     /// Starts the writer task; it ends when the last `Submissions` handle is dropped.
-    pub(crate) fn start(write_pool: AnyPool, backend: crate::Backend) -> Submissions {
+    pub(crate) fn start(
+        write_pool: AnyPool,
+        backend: crate::Backend,
+        kek: Arc<PayloadKek>,
+    ) -> Submissions {
         let batcher = Batcher::start(MAX_BATCH, move |batch| {
             let pool = write_pool.clone();
-            async move { save_batch(&pool, backend, batch).await }
+            let kek = kek.clone();
+            async move { save_batch(&pool, backend, &kek, batch).await }
         });
         Submissions { batcher }
     }
@@ -45,10 +51,15 @@ impl Submissions {
     }
 }
 
-async fn save_batch(pool: &AnyPool, backend: crate::Backend, batch: Vec<Job<Item, Change>>) {
+async fn save_batch(
+    pool: &AnyPool,
+    backend: crate::Backend,
+    kek: &Arc<PayloadKek>,
+    batch: Vec<Job<Item, Change>>,
+) {
     let (mut items, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|job| (job.item, job.reply)).unzip();
-    match persist(pool, backend, &mut items).await {
+    match persist(pool, backend, kek, &mut items).await {
         Ok(()) => {
             for ((_, change, _), reply) in items.into_iter().zip(replies) {
                 let _ = reply.send(Ok(change));
@@ -63,7 +74,7 @@ async fn save_batch(pool: &AnyPool, backend: crate::Backend, batch: Vec<Job<Item
             tracing::warn!(%error, size = items.len(), "a submission batch failed; saving its changes one by one");
             for (item, reply) in items.into_iter().zip(replies) {
                 let mut single = vec![item];
-                let result = persist(pool, backend, &mut single).await;
+                let result = persist(pool, backend, kek, &mut single).await;
                 let _ = reply.send(result.map(|()| single.remove(0).1));
             }
         }
@@ -76,9 +87,10 @@ type Item = (String, Change, Vec<Transition>);
 async fn persist(
     pool: &AnyPool,
     backend: crate::Backend,
+    kek: &Arc<PayloadKek>,
     items: &mut [Item],
 ) -> Result<(), StoreError> {
-    let mut tx = begin_write(pool, backend).await?;
+    let mut tx = begin_write(pool, backend, kek).await?;
     let mut by_tenant: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, (tenant, _, _)) in items.iter().enumerate() {
         by_tenant.entry(tenant.clone()).or_default().push(i);
@@ -91,15 +103,38 @@ async fn persist(
             items[i].1.id = ChangeId::from_number((first + k as i64) as u64);
         }
     }
+    // Every payload key the batch needs (the writers of the sealed text, the actors of the audit
+    // payloads) in one statement, in name order (tenants in order, so across tenants too), before
+    // the log head; a new requester's key is created here, in this transaction.
+    let mut subjects = BTreeSet::new();
+    let mut records = BTreeMap::new();
+    let mut documents = Vec::with_capacity(items.len());
+    for (tenant, change, _) in items.iter() {
+        documents.push(Some(plain_document(change, tenant, &mut subjects)?));
+    }
+    for (tenant, indexes) in &by_tenant {
+        let group: Vec<_> = indexes
+            .iter()
+            .flat_map(|&i| transition_records(&items[i].1, &items[i].2))
+            .collect();
+        audit::subjects(tenant, &group, &mut subjects);
+        records.insert(tenant, group);
+    }
+    if let Some((_, first, _)) = items.first() {
+        tx.subject_keys(&subjects, first.updated_at).await?;
+    }
     for (tenant, indexes) in &by_tenant {
         let group: Vec<&Item> = indexes.iter().map(|&i| &items[i]).collect();
-        insert_changes(&mut tx, tenant, &group).await?;
+        let mut sealed = Vec::with_capacity(indexes.len());
+        for &i in indexes {
+            let document = documents[i].take().unwrap_or_default();
+            sealed.push(seal_document(document, tenant, tx.keys(), None)?);
+        }
+        insert_changes(&mut tx, tenant, &group, sealed).await?;
         insert_targets(&mut tx, tenant, &group).await?;
-        let records: Vec<_> = group
-            .iter()
-            .flat_map(|(_, change, transitions)| transition_records(change, transitions))
-            .collect();
-        audit::append(&mut tx, tenant, &records).await?;
+        if let Some(records) = records.get(tenant) {
+            audit::append(&mut tx, tenant, records).await?;
+        }
     }
     tx.commit().await
 }
@@ -117,10 +152,12 @@ async fn reserve_numbers(tx: &mut WriteTx, tenant: &str, count: usize) -> Result
     .try_get("value")?)
 }
 
+/// Inserts a tenant's new changes, with their sealed documents in the same order.
 async fn insert_changes(
-    conn: &mut AnyConnection,
+    tx: &mut WriteTx,
     tenant: &str,
     group: &[&Item],
+    documents: Vec<String>,
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO changes (tenant_id, number, state, change_type, requester, category, environment, \
@@ -129,7 +166,7 @@ async fn insert_changes(
         values_clause(group.len(), 16)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (_, change, _) in group {
+    for ((_, change, _), document) in group.iter().zip(documents) {
         query = query
             .bind(tenant.to_owned())
             .bind(change.id.number() as i64)
@@ -144,11 +181,11 @@ async fn insert_changes(
             .bind(ts(change.created_at))
             .bind(ts(change.updated_at))
             .bind(change.version)
-            .bind(document(change)?)
+            .bind(document)
             .bind(change.effective_window().map(|w| ts(w.start)))
             .bind(change.effective_window().map(|w| ts(w.end)));
     }
-    query.execute(&mut *conn).await?;
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

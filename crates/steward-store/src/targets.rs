@@ -88,6 +88,23 @@ impl TenantStore<'_> {
         rows.iter().map(from_row).collect()
     }
 
+    /// Targets named after `after` (from the first when `None`), by name, at most `limit`.
+    pub async fn list_targets_after(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Target>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM targets WHERE tenant_id = $1 AND name > $2 ORDER BY name LIMIT $3"
+        )))
+        .bind(self.tenant.clone())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit.max(1))
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// The targets among `names` that exist, in no particular order.
     pub async fn targets_named(&self, names: &[TargetName]) -> Result<Vec<Target>, StoreError> {
         if names.is_empty() {

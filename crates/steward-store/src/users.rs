@@ -68,11 +68,20 @@ impl TenantStore<'_> {
             .transpose()
     }
 
-    pub async fn list_users(&self) -> Result<Vec<(UserName, Roles)>, StoreError> {
-        let rows = sqlx::query("SELECT name, roles FROM users WHERE tenant_id = $1 ORDER BY name")
-            .bind(self.tenant.clone())
-            .fetch_all(&self.store.pool)
-            .await?;
+    /// Accounts named after `after` (from the first when `None`), by name, at most `limit`.
+    pub async fn list_users(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(UserName, Roles)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, roles FROM users WHERE tenant_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        )
+        .bind(self.tenant.clone())
+        .bind(after.unwrap_or("").to_owned())
+        .bind(limit.max(1))
+        .fetch_all(&self.store.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let name: String = r.try_get("name")?;

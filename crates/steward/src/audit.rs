@@ -74,8 +74,6 @@ pub enum AuditCommand {
     },
 }
 
-const PAGE: u64 = 10_000;
-
 fn key_text(given: &str) -> anyhow::Result<String> {
     let path = Path::new(given);
     if path.is_file() {
@@ -108,43 +106,30 @@ async fn server_key(client: &Client) -> anyhow::Result<VerifierKey> {
     Ok(VerifierKey::parse(key["key"].as_str().unwrap_or_default())?)
 }
 
+/// Every leaf, in index order, following the server's cursors; the number of leaves.
 async fn fetch_leaves(
     client: &Client,
     mut each: impl FnMut(BundleLeaf) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    let mut from = 0u64;
-    loop {
-        let page = client
-            .call_with_query(
-                Method::GET,
-                "/api/v1/audit/leaves",
-                &[("from", from.to_string()), ("limit", PAGE.to_string())],
-                None,
-            )
-            .await?;
-        let leaves: Vec<BundleLeaf> =
-            serde_json::from_value(page).context("unexpected leaves page")?;
-        let n = leaves.len() as u64;
-        for leaf in leaves {
-            from = leaf.index + 1;
-            each(leaf)?;
-        }
-        if n < PAGE {
-            return Ok(from);
-        }
-    }
+    let mut next = 0u64;
+    crate::paging::each_item(client, "/api/v1/audit/leaves", &[], |leaf| {
+        let leaf: BundleLeaf = serde_json::from_value(leaf).context("unexpected leaf")?;
+        next = leaf.index + 1;
+        each(leaf)
+    })
+    .await?;
+    Ok(next)
 }
 
+/// Every signed checkpoint's note, oldest first, following the server's cursors.
 async fn fetch_notes(client: &Client) -> anyhow::Result<Vec<String>> {
-    let all = client
-        .call(Method::GET, "/api/v1/audit/checkpoints", None)
-        .await?;
-    Ok(all
-        .as_array()
-        .context("unexpected checkpoints answer")?
-        .iter()
-        .filter_map(|c| c["note"].as_str().map(str::to_owned))
-        .collect())
+    let mut notes = Vec::new();
+    crate::paging::each_item(client, "/api/v1/audit/checkpoints", &[], |c| {
+        notes.extend(c["note"].as_str().map(str::to_owned));
+        Ok(())
+    })
+    .await?;
+    Ok(notes)
 }
 
 pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::Result<()> {

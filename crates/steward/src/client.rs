@@ -11,13 +11,34 @@ pub struct Client {
     token: Option<String>,
 }
 
-/// A refusal from the server, already turned into one readable line.
+/// A refusal from the server: one readable line for people, and the answer's JSON error body
+/// (`{"error", "details"}`) for `--output json`.
 #[derive(Debug)]
-pub struct ServerRefused(pub String);
+pub struct ServerRefused {
+    pub line: String,
+    pub body: Value,
+}
+
+impl ServerRefused {
+    fn new(status: StatusCode, text: String) -> ServerRefused {
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        let line = refusal_line(status, &value);
+        // A body that is not Steward's error shape (a proxy's HTML page, say) is wrapped in it.
+        let body = if value.get("error").is_some_and(Value::is_string) {
+            value
+        } else {
+            serde_json::json!({
+                "error": line,
+                "details": {"status": status.as_u16(), "body": value},
+            })
+        };
+        ServerRefused { line, body }
+    }
+}
 
 impl std::fmt::Display for ServerRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.line)
     }
 }
 
@@ -51,11 +72,10 @@ impl Client {
         body: Option<&Value>,
     ) -> anyhow::Result<Value> {
         let (status, text) = self.exchange(method, path, query, body).await?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status.is_success() {
-            Ok(value)
+            Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
         } else {
-            Err(ServerRefused(refusal_line(status, &value)).into())
+            Err(ServerRefused::new(status, text).into())
         }
     }
 
@@ -65,8 +85,7 @@ impl Client {
         if status.is_success() {
             Ok(text)
         } else {
-            let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-            Err(ServerRefused(refusal_line(status, &value)).into())
+            Err(ServerRefused::new(status, text).into())
         }
     }
 

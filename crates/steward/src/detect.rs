@@ -8,18 +8,19 @@
 
 use crate::output;
 use anyhow::{Context, bail};
-use chrono::DateTime;
 use clap::Subcommand;
 use std::fmt::Write;
 use std::path::PathBuf;
 use steward_core::detect::DetectorConfig;
+use steward_core::time::{Tz, WrittenTime};
 
 #[derive(Debug, Subcommand)]
 pub enum DetectCommand {
     /// Score a CSV of `timestamp,value` rows with a detector; writes
     /// `timestamp,value,anomaly_score`.
     ///
-    /// Timestamps are RFC 3339 or Unix seconds and are written back as given; an optional header
+    /// Timestamps are Unix seconds, RFC 3339, or local times read in --tz (the forms every time
+    /// flag takes), and are written back as given; an optional header
     /// row `timestamp,value` is skipped. An empty value (or NaN) is a missing sample: it is
     /// written with an empty score and not fed to the detector. Scores are in [0, 1].
     Replay {
@@ -40,6 +41,9 @@ pub enum DetectCommand {
         /// Write the scored CSV to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The IANA time zone that timestamps without an offset are read in.
+        #[arg(long, env = "STEWARD_TZ", default_value = "UTC")]
+        tz: String,
     },
 }
 
@@ -50,7 +54,9 @@ pub fn run(command: DetectCommand) -> anyhow::Result<()> {
             detector,
             params,
             out,
+            tz,
         } => {
+            let zone = crate::times::zone(&tz)?;
             let config = DetectorConfig::parse(&detector, &params).map_err(anyhow::Error::msg)?;
             let input = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
@@ -58,7 +64,7 @@ pub fn run(command: DetectCommand) -> anyhow::Result<()> {
                 std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?
             };
-            let scored = replay(&config, &input)
+            let scored = replay(&config, &input, zone)
                 .with_context(|| format!("{} is not a timestamp,value CSV", file.display()))?;
             match out {
                 Some(path) => std::fs::write(&path, scored)
@@ -79,7 +85,7 @@ struct Row<'a> {
 }
 
 /// Scores every row of `input`; the output CSV, or the first malformed line.
-fn replay(config: &DetectorConfig, input: &str) -> anyhow::Result<String> {
+fn replay(config: &DetectorConfig, input: &str, zone: Tz) -> anyhow::Result<String> {
     let mut rows = Vec::new();
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
@@ -87,7 +93,7 @@ fn replay(config: &DetectorConfig, input: &str) -> anyhow::Result<String> {
         if line.is_empty() || (rows.is_empty() && is_header(line)) {
             continue;
         }
-        rows.push(parse_row(line).with_context(|| format!("line {number}"))?);
+        rows.push(parse_row(line, zone).with_context(|| format!("line {number}"))?);
     }
     let mut detector = config.build();
     let mut out = String::with_capacity(input.len() + 8 * rows.len() + 32);
@@ -117,7 +123,7 @@ fn is_header(line: &str) -> bool {
         && fields.next().is_none()
 }
 
-fn parse_row(line: &str) -> anyhow::Result<Row<'_>> {
+fn parse_row(line: &str, zone: Tz) -> anyhow::Result<Row<'_>> {
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
     let [timestamp, value_text] = fields[..] else {
         bail!(
@@ -125,7 +131,7 @@ fn parse_row(line: &str) -> anyhow::Result<Row<'_>> {
             fields.len()
         );
     };
-    let seconds = parse_time(timestamp)?;
+    let seconds = parse_time(timestamp, zone)?;
     let value = if value_text.is_empty() {
         None
     } else {
@@ -144,17 +150,23 @@ fn parse_row(line: &str) -> anyhow::Result<Row<'_>> {
     })
 }
 
-/// RFC 3339 (`2026-11-30T10:00:00Z`) or Unix seconds (`1795000000`, `1795000000.5`).
-fn parse_time(text: &str) -> anyhow::Result<f64> {
+/// Unix seconds (`1795000000`, `1795000000.5`), or any time `steward_core::time` reads
+/// (`2026-11-30T10:00:00Z`; `2026-11-30 10:00` in `zone`).
+fn parse_time(text: &str, zone: Tz) -> anyhow::Result<f64> {
     if let Ok(seconds) = text.parse::<f64>()
         && seconds.is_finite()
     {
         return Ok(seconds);
     }
-    match DateTime::parse_from_rfc3339(text) {
-        Ok(time) => Ok(time.timestamp() as f64 + f64::from(time.timestamp_subsec_nanos()) / 1e9),
-        Err(_) if text.is_empty() => bail!("the timestamp is empty"),
-        Err(_) => bail!("timestamp `{text}` is neither RFC 3339 nor Unix seconds"),
+    if text.is_empty() {
+        bail!("the timestamp is empty");
+    }
+    match WrittenTime::parse(text) {
+        Ok(written) => {
+            let time = written.instant_in(zone);
+            Ok(time.timestamp() as f64 + f64::from(time.timestamp_subsec_nanos()) / 1e9)
+        }
+        Err(e) => bail!("timestamp {e}, or Unix seconds"),
     }
 }
 
@@ -167,7 +179,7 @@ mod tests {
     }
 
     fn error(input: &str) -> String {
-        let e = replay(&robust_z(), input).expect_err("refused");
+        let e = replay(&robust_z(), input, Tz::UTC).expect_err("refused");
         e.chain()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
@@ -181,7 +193,7 @@ mod tests {
             let _ = writeln!(input, "{},{}", 1_795_000_000 + 60 * i, 10 + i % 3);
         }
         input.push_str("2026-11-30T10:00:00Z,\n1795009999,50\n");
-        let out = replay(&robust_z(), &input).expect("scored");
+        let out = replay(&robust_z(), &input, Tz::UTC).expect("scored");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "timestamp,value,anomaly_score");
         assert_eq!(lines.len(), 43);
@@ -196,14 +208,19 @@ mod tests {
     }
 
     #[test]
-    fn times_parse_in_both_forms() {
-        assert_eq!(parse_time("1795000000").expect("unix"), 1_795_000_000.0);
-        assert_eq!(parse_time("1795000000.25").expect("unix"), 1_795_000_000.25);
+    fn times_parse_as_unix_seconds_or_as_every_time_flag() {
+        let utc = |text: &str| parse_time(text, Tz::UTC);
+        assert_eq!(utc("1795000000").expect("unix"), 1_795_000_000.0);
+        assert_eq!(utc("1795000000.25").expect("unix"), 1_795_000_000.25);
         assert_eq!(
-            parse_time("2026-11-30T10:00:00.5+01:00").expect("rfc 3339"),
+            utc("2026-11-30T10:00:00.5+01:00").expect("rfc 3339"),
             1_796_029_200.5
         );
-        assert!(parse_time("yesterday").is_err());
+        assert_eq!(
+            parse_time("2026-11-30 10:00:00.5", Tz::Europe__Berlin).expect("local"),
+            1_796_029_200.5
+        );
+        assert!(utc("yesterday").is_err());
     }
 
     #[test]
@@ -218,7 +235,10 @@ mod tests {
         );
         assert_eq!(
             error("1,2\nnoon,3\n"),
-            "line 2: timestamp `noon` is neither RFC 3339 nor Unix seconds"
+            format!(
+                "line 2: timestamp 'noon' is not a time: write {}, or Unix seconds",
+                steward_core::time::ACCEPTED_FORMS
+            )
         );
         assert_eq!(
             error("1,inf\n"),

@@ -37,7 +37,8 @@ pub enum PolicyCommand {
     Backtest {
         /// The candidate policy set: a directory of .rego files.
         dir: PathBuf,
-        /// Replay changes created on or after this date (2026-01-01 or an RFC 3339 time).
+        /// Replay changes created on or after this time: 2026-01-01 (midnight in --tz), a local
+        /// time or RFC 3339.
         #[arg(long)]
         since: String,
         /// Judge with the built-in pack as well as DIR, as a server with default settings would.
@@ -59,14 +60,16 @@ pub enum WindowCommand {
         /// `everywhere`, `environment:NAME` or `target:NAME` (covers the target's children too).
         #[arg(long, default_value = "everywhere")]
         scope: String,
-        /// IANA time zone of --starts/--ends.
-        #[arg(long, default_value = "UTC")]
-        timezone: String,
-        /// Local start of the first occurrence: 2026-12-24T18:00.
+        /// The window's IANA time zone: its times repeat in it, and --starts/--ends are read in
+        /// it [default: --tz].
         #[arg(long)]
+        timezone: Option<String>,
+        /// Start of the first occurrence: local (2026-12-24T18:00, 2026-12-24 18:00, 2026-12-24)
+        /// in the window's zone, or RFC 3339 with an offset (converted to the window's zone).
+        #[arg(long, alias = "start")]
         starts: String,
-        /// Local end of the first occurrence.
-        #[arg(long)]
+        /// End of the first occurrence, written as --starts.
+        #[arg(long, alias = "end")]
         ends: String,
         /// RFC 5545 recurrence rule, e.g. FREQ=WEEKLY;BYDAY=SA,SU.
         #[arg(long)]
@@ -75,8 +78,11 @@ pub enum WindowCommand {
         #[arg(long)]
         reason: String,
     },
-    /// List windows and freezes with their next occurrence.
-    List,
+    /// List windows and freezes, by name, with their next occurrence.
+    List {
+        #[command(flatten)]
+        list: crate::paging::ListArgs,
+    },
     /// Delete a window or freeze.
     Delete { name: String },
 }
@@ -95,7 +101,12 @@ fn modules(dir: Option<&PathBuf>, builtin: bool) -> anyhow::Result<Vec<Module>> 
     Ok(modules)
 }
 
-pub async fn run_policy(client: &Client, json: bool, command: PolicyCommand) -> anyhow::Result<()> {
+pub async fn run_policy(
+    client: &Client,
+    json: bool,
+    tz: &str,
+    command: PolicyCommand,
+) -> anyhow::Result<()> {
     match command {
         PolicyCommand::Test { dir, builtin } => {
             let results = steward_policy::run_tests(&modules(dir.as_ref(), builtin)?)?;
@@ -132,7 +143,7 @@ pub async fn run_policy(client: &Client, json: bool, command: PolicyCommand) -> 
             Ok(())
         }
         PolicyCommand::Eval { change } => {
-            let document = crate::read_document(&change)?;
+            let document = crate::read_change(&change, tz)?;
             let answer = client
                 .call(Method::POST, "/api/v1/policy/evaluate", Some(&document))
                 .await?;
@@ -161,7 +172,7 @@ pub async fn run_policy(client: &Client, json: bool, command: PolicyCommand) -> 
             with_builtin,
         } => {
             let set = PolicySet::new(modules(Some(&dir), with_builtin)?)?;
-            let since = parse_since(&since)?;
+            let since = crate::times::instant("--since", &since, crate::times::zone(tz)?)?;
             let report = backtest(client, &set, &since).await?;
             print(json, &report, backtest_text)
         }
@@ -179,16 +190,6 @@ fn strings(v: &Value) -> Vec<&str> {
 
 use output::emit as print;
 
-fn parse_since(text: &str) -> anyhow::Result<String> {
-    if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
-        return Ok(text.to_owned());
-    }
-    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
-        format!("--since '{text}' is not a date like 2026-01-01 or an RFC 3339 time")
-    })?;
-    Ok(format!("{day}T00:00:00Z"))
-}
-
 fn messages(verdicts: &[RuleVerdict], pick: fn(&RuleVerdict) -> &Vec<String>) -> Vec<String> {
     verdicts
         .iter()
@@ -201,16 +202,11 @@ async fn backtest(client: &Client, set: &PolicySet, since: &str) -> anyhow::Resu
     let mut warned = Vec::new();
     let (mut replayed, mut allowed_finished, mut allowed_failed) = (0u64, 0u64, 0u64);
     let (mut denied_failed, mut all_finished, mut all_failed) = (0u64, 0u64, 0u64);
-    let mut before: Option<u64> = None;
-    loop {
-        let mut query = vec![("since", since.to_owned()), ("limit", "1000".to_owned())];
-        if let Some(b) = before {
-            query.push(("before", b.to_string()));
-        }
-        let page = client
-            .call_with_query(Method::GET, "/api/v1/policy/inputs", &query, None)
-            .await?;
-        for change in page["changes"].as_array().into_iter().flatten() {
+    crate::paging::each_item(
+        client,
+        "/api/v1/policy/inputs",
+        &[("since", since.to_owned())],
+        |change| {
             replayed += 1;
             let verdicts = set.evaluate(&change["input"]).map_err(|e| {
                 anyhow::anyhow!("the candidate policy set failed on {}: {e}", change["id"])
@@ -225,7 +221,7 @@ async fn backtest(client: &Client, set: &PolicySet, since: &str) -> anyhow::Resu
             if verdicts.iter().any(|v| v.verdict == Verdict::Deny) {
                 denied_failed += u64::from(failed);
                 denied.push(row(messages(&verdicts, |v| &v.deny)));
-                continue;
+                return Ok(());
             }
             if verdicts.iter().any(|v| v.verdict == Verdict::Warn) {
                 warned.push(row(messages(&verdicts, |v| &v.warn)));
@@ -234,12 +230,10 @@ async fn backtest(client: &Client, set: &PolicySet, since: &str) -> anyhow::Resu
                 allowed_finished += 1;
                 allowed_failed += u64::from(failed);
             }
-        }
-        match page["next"].as_u64() {
-            Some(next) => before = Some(next),
-            None => break,
-        }
-    }
+            Ok(())
+        },
+    )
+    .await?;
     let rate = |failed: u64, finished: u64| (finished > 0).then(|| failed as f64 / finished as f64);
     Ok(json!({
         "policy_set": set.version(),
@@ -302,7 +296,12 @@ fn backtest_text(v: &Value) -> String {
     out
 }
 
-pub async fn run_window(client: &Client, json: bool, command: WindowCommand) -> anyhow::Result<()> {
+pub async fn run_window(
+    client: &Client,
+    json: bool,
+    tz: &str,
+    command: WindowCommand,
+) -> anyhow::Result<()> {
     match command {
         WindowCommand::Create {
             name,
@@ -314,6 +313,8 @@ pub async fn run_window(client: &Client, json: bool, command: WindowCommand) -> 
             rrule,
             reason,
         } => {
+            // The server reads the times in the window's zone, with the same parser as the CLI.
+            let timezone = timezone.unwrap_or_else(|| tz.to_owned());
             let body = json!({
                 "name": name, "kind": kind, "scope": scope, "timezone": timezone,
                 "starts": starts, "ends": ends, "rrule": rrule, "reason": reason,
@@ -323,9 +324,11 @@ pub async fn run_window(client: &Client, json: bool, command: WindowCommand) -> 
                 .await?;
             print(json, &window, output::window_line)
         }
-        WindowCommand::List => {
-            let windows = client.call(Method::GET, "/api/v1/windows", None).await?;
-            print(json, &windows, |v| output::lines(v, output::window_line))
+        WindowCommand::List { list } => {
+            let windows = crate::paging::fetch(client, "/api/v1/windows", &[], &list).await?;
+            crate::paging::print(json, &windows, &list, |v| {
+                output::lines(v, output::window_line)
+            })
         }
         WindowCommand::Delete { name } => {
             let window = client

@@ -4,6 +4,7 @@
 
 use crate::client::Client;
 use crate::output::{self, emit as print};
+use crate::paging::{self, ListArgs};
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -17,6 +18,8 @@ pub enum IncidentCommand {
         /// Only triggered, acknowledged or contained ones.
         #[arg(long)]
         open: bool,
+        #[command(flatten)]
+        list: ListArgs,
     },
     /// One incident: signals, suspects, containment, review, timeline.
     Show { id: String },
@@ -74,7 +77,7 @@ pub enum IncidentCommand {
     Problem { id: String, problem: String },
     /// Mean time to acknowledge, contain, resolve; change-related share; change failure rate.
     Metrics {
-        /// Since (RFC 3339; default 30 days ago).
+        /// Since: RFC 3339, or a date or local time in --tz [default: 30 days ago].
         #[arg(long)]
         since: Option<String>,
     },
@@ -182,8 +185,11 @@ pub enum DetectorCommand {
         #[arg(long)]
         severity: Option<String>,
     },
-    /// The detector rules.
-    List,
+    /// The detector rules, by name.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+    },
 }
 
 fn incident_line(v: &Value) -> String {
@@ -298,6 +304,7 @@ fn metrics_text(v: &Value) -> String {
 pub async fn run_incident(
     client: &Client,
     json: bool,
+    tz: &str,
     command: IncidentCommand,
     read: impl Fn(&PathBuf) -> anyhow::Result<Value>,
 ) -> anyhow::Result<()> {
@@ -306,18 +313,19 @@ pub async fn run_incident(
         async move { client.call(Method::POST, &path, Some(&body)).await }
     };
     let shown = match command {
-        IncidentCommand::List { open } => {
+        IncidentCommand::List { open, list } => {
             let query = if open {
                 vec![("open", "true".to_owned())]
             } else {
                 vec![]
             };
-            let list = client
-                .call_with_query(Method::GET, "/api/v1/incidents", &query, None)
-                .await?;
-            return print(json, &list, |v| output::lines(v, incident_line));
+            let page = paging::fetch(client, "/api/v1/incidents", &query, &list).await?;
+            return paging::print(json, &page, &list, |v| output::lines(v, incident_line));
         }
         IncidentCommand::Metrics { since } => {
+            let since = since
+                .map(|s| crate::times::instant("--since", &s, crate::times::zone(tz)?))
+                .transpose()?;
             let query: Vec<(&str, String)> = since.into_iter().map(|s| ("since", s)).collect();
             let metrics = client
                 .call_with_query(Method::GET, "/api/v1/incident-metrics", &query, None)
@@ -431,22 +439,17 @@ pub async fn run_detector(
                 format!("detector {} saved\n", v["name"].as_str().unwrap_or(""))
             })
         }
-        DetectorCommand::List => {
-            let rules = client.call(Method::GET, "/api/v1/detectors", None).await?;
-            print(json, &rules, |v| {
-                v.as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(name, r)| {
-                                format!(
-                                    "{name:<24} {} {}\n",
-                                    r["metric"].as_str().unwrap_or(""),
-                                    r["config"]
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
+        DetectorCommand::List { list } => {
+            let rules = paging::fetch(client, "/api/v1/detectors", &[], &list).await?;
+            paging::print(json, &rules, &list, |v| {
+                output::lines(v, |d| {
+                    format!(
+                        "{:<24} {} {}\n",
+                        d["name"].as_str().unwrap_or(""),
+                        d["rule"]["metric"].as_str().unwrap_or(""),
+                        d["rule"]["config"]
+                    )
+                })
             })
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::client::Client;
 use crate::output::emit as print;
+use crate::paging::{self, ListArgs};
 use anyhow::Context;
 use clap::Subcommand;
 use reqwest::Method;
@@ -58,19 +59,25 @@ pub enum InventoryCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Kept scan reports, newest first.
+    /// Kept scan reports, newest first (the last 10 unless --limit or --all says otherwise).
     Scans {
-        #[arg(long, default_value_t = 10)]
-        limit: i64,
+        #[command(flatten)]
+        list: ListArgs,
     },
     /// The inventory against what runs, now: orphans, production models running nowhere,
-    /// unapproved or unvalidated models running, digest mismatches.
-    Reconcile,
+    /// versions running or marked for production without a completed change that names them,
+    /// unvalidated models running, digest mismatches.
+    Reconcile {
+        #[command(flatten)]
+        list: ListArgs,
+    },
     /// Where models run, as the latest scans found them.
     Deployments {
         /// Include deployments no longer seen running.
         #[arg(long)]
-        all: bool,
+        include_gone: bool,
+        #[command(flatten)]
+        list: ListArgs,
     },
     /// Register a version of a model (stated by you, e.g. from a training pipeline).
     Register {
@@ -95,35 +102,33 @@ pub enum InventoryCommand {
         /// Only models in production.
         #[arg(long)]
         in_production: bool,
-        /// As the inventory stood then (RFC 3339, or a date: the end of that day, UTC).
+        /// As the inventory stood then: RFC 3339, a local time in --tz, or a date (the end of
+        /// that day in --tz).
         #[arg(long)]
         at: Option<String>,
+        #[command(flatten)]
+        list: ListArgs,
     },
     /// One model: fields with where each came from, versions, completeness.
     Show {
         name: String,
+        /// As the model stood then, written as for `list --at`.
         #[arg(long)]
         at: Option<String>,
         /// Also list the record's history: every create, update and status change.
         #[arg(long)]
         history: bool,
     },
-    /// State fields of a model: `field=value` (a JSON value, or text).
+    /// State fields of a model: `field=value` (a JSON value, or text). The model must exist
+    /// (found by a scan, registered, or created here with `--create`).
     Set {
         name: String,
-        #[arg(required = true)]
+        #[arg(required_unless_present = "create")]
         values: Vec<String>,
+        /// Create the model if the inventory does not have it yet.
+        #[arg(long)]
+        create: bool,
     },
-}
-
-/// `2026-11-01` means the end of that day; an RFC 3339 time is taken as given.
-fn at_param(at: &str) -> anyhow::Result<String> {
-    if chrono::DateTime::parse_from_rfc3339(at).is_ok() {
-        return Ok(at.to_owned());
-    }
-    let day = chrono::NaiveDate::parse_from_str(at, "%Y-%m-%d")
-        .with_context(|| format!("--at {at}: give a date (2026-11-01) or an RFC 3339 time"))?;
-    Ok(format!("{day}T23:59:59Z"))
 }
 
 fn model_line(v: &Value) -> String {
@@ -158,7 +163,7 @@ fn model_line(v: &Value) -> String {
                     .unwrap_or_else(|| "standard change".to_owned())
             ),
             (Value::String(p), Value::Null) if v.get("approval").is_some() => {
-                format!("; v{p} in production, no approved change")
+                format!("; v{p} in production, no completed change names it")
             }
             (Value::String(p), _) => format!("; v{p} in production"),
             _ => String::new(),
@@ -219,8 +224,14 @@ fn model_details(v: &Value) -> String {
                 .map(|t| format!(", implemented {t}"))
                 .unwrap_or_default()
         ));
+        if approval["version"].is_null() {
+            out.push_str("                     (it names the model, not a version)\n");
+        }
     } else if v.get("approval").is_some() {
-        out.push_str("  approved by:       no approved change names this model\n");
+        out.push_str(match v["production_version"].as_str() {
+            Some(_) => "  approved by:       no completed change names the version in production\n",
+            None => "  approved by:       no completed change names this model\n",
+        });
     }
     for d in v["deployments"].as_array().into_iter().flatten() {
         out.push_str(&format!(
@@ -277,7 +288,7 @@ fn model_details(v: &Value) -> String {
 
 fn finding_line(f: &Value) -> String {
     format!(
-        "{:<19} {}\n",
+        "{:<29} {}\n",
         f["kind"].as_str().unwrap_or(""),
         f["detail"].as_str().unwrap_or("")
     )
@@ -335,7 +346,13 @@ fn write_out(out: Option<PathBuf>, text: &str) -> anyhow::Result<()> {
     }
 }
 
-pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyhow::Result<()> {
+pub async fn run(
+    client: &Client,
+    json: bool,
+    tz: &str,
+    command: InventoryCommand,
+) -> anyhow::Result<()> {
+    let at_param = |at: &str| crate::times::day_end("--at", at, crate::times::zone(tz)?);
     match command {
         InventoryCommand::Scan {
             files,
@@ -366,6 +383,13 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 kubeconfig: kubeconfig.clone(),
             }));
             let terminal = std::io::stderr().is_terminal();
+            // With --output json, stderr holds only the JSON error (the report is on stdout).
+            let narrate = |line: String| {
+                if !json {
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+            };
             let mut reports = Vec::new();
             for spec in &specs {
                 let name = spec.name();
@@ -378,14 +402,14 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 if terminal {
                     eprint!("\r\x1b[2K");
                 }
-                eprintln!(
+                narrate(format!(
                     "{}: {}",
                     report.source,
                     match &report.error {
                         Some(e) => format!("cannot scan: {e}"),
                         None => "read".to_owned(),
                     }
-                );
+                ));
                 reports.push(report);
             }
             let failed = reports.iter().filter(|r| r.error.is_some()).count();
@@ -417,16 +441,13 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 .await?;
             write_out(out, &text)
         }
-        InventoryCommand::Scans { limit } => {
-            let scans = client
-                .call_with_query(
-                    Method::GET,
-                    "/api/v1/inventory/scans",
-                    &[("limit", limit.to_string())],
-                    None,
-                )
-                .await?;
-            print(json, &scans, |v| {
+        InventoryCommand::Scans { mut list } => {
+            // Scan reports are long: ten unless asked for more.
+            if !list.all {
+                list.limit = list.limit.or(Some(10));
+            }
+            let scans = paging::fetch(client, "/api/v1/inventory/scans", &[], &list).await?;
+            paging::print(json, &scans, &list, |v| {
                 let mut out = String::new();
                 for s in v.as_array().into_iter().flatten() {
                     out.push_str(&format!(
@@ -442,11 +463,10 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 out
             })
         }
-        InventoryCommand::Reconcile => {
-            let findings = client
-                .call(Method::GET, "/api/v1/inventory/reconciliation", None)
-                .await?;
-            print(json, &findings, |v| {
+        InventoryCommand::Reconcile { list } => {
+            let findings =
+                paging::fetch(client, "/api/v1/inventory/reconciliation", &[], &list).await?;
+            paging::print(json, &findings, &list, |v| {
                 if v.as_array().is_some_and(Vec::is_empty) {
                     "the inventory matches what runs\n".to_owned()
                 } else {
@@ -454,16 +474,15 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 }
             })
         }
-        InventoryCommand::Deployments { all } => {
-            let deployments = client
-                .call_with_query(
-                    Method::GET,
-                    "/api/v1/inventory/deployments",
-                    &[("all", all.to_string())],
-                    None,
-                )
-                .await?;
-            print(json, &deployments, |v| {
+        InventoryCommand::Deployments { include_gone, list } => {
+            let deployments = paging::fetch(
+                client,
+                "/api/v1/inventory/deployments",
+                &[("all", include_gone.to_string())],
+                &list,
+            )
+            .await?;
+            paging::print(json, &deployments, &list, |v| {
                 crate::output::lines(v, |d| {
                     format!(
                         "{:<7} {}/{:<32} {:<24} {}{}\n",
@@ -503,6 +522,13 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 )
                 .await?;
             print(json, &answer, |v| {
+                let kept = v["version"]["version"].as_str().unwrap_or("");
+                if v["joined"] == true {
+                    return format!(
+                        "{}: that artifact is v{kept} already, so the registration joined v{kept} (no new version)\n",
+                        v["model"].as_str().unwrap_or("")
+                    );
+                }
                 let said = if v["changed"] == false {
                     "was registered already with the same content"
                 } else if v["created"] == true {
@@ -510,14 +536,14 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 } else {
                     "registered"
                 };
-                format!(
-                    "{} v{} {said}\n",
-                    v["model"].as_str().unwrap_or(""),
-                    v["version"]["version"].as_str().unwrap_or("")
-                )
+                format!("{} v{kept} {said}\n", v["model"].as_str().unwrap_or(""))
             })
         }
-        InventoryCommand::List { in_production, at } => {
+        InventoryCommand::List {
+            in_production,
+            at,
+            list,
+        } => {
             let mut query: Vec<(&str, String)> = Vec::new();
             if in_production {
                 query.push(("status", "production".into()));
@@ -525,10 +551,10 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
             if let Some(at) = at {
                 query.push(("at", at_param(&at)?));
             }
-            let models = client
-                .call_with_query(Method::GET, "/api/v1/models", &query, None)
-                .await?;
-            print(json, &models, |v| crate::output::lines(v, model_line))
+            let models = paging::fetch(client, "/api/v1/models", &query, &list).await?;
+            paging::print(json, &models, &list, |v| {
+                crate::output::lines(v, model_line)
+            })
         }
         InventoryCommand::Show { name, at, history } => {
             let mut query: Vec<(&str, String)> = match at {
@@ -543,7 +569,11 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 .await?;
             print(json, &model, model_details)
         }
-        InventoryCommand::Set { name, values } => {
+        InventoryCommand::Set {
+            name,
+            values,
+            create,
+        } => {
             let mut fields = Map::new();
             for pair in values {
                 let (k, v) = pair
@@ -553,9 +583,10 @@ pub async fn run(client: &Client, json: bool, command: InventoryCommand) -> anyh
                 fields.insert(k.to_owned(), value);
             }
             let model = client
-                .call(
+                .call_with_query(
                     Method::PUT,
                     &format!("/api/v1/models/{name}"),
+                    &[("create", create.to_string())],
                     Some(&Value::Object(fields)),
                 )
                 .await?;

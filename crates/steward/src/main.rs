@@ -1,8 +1,10 @@
 //! `steward`: the server (`steward serve`) and the command-line client for everything else.
 //!
 //! Client commands talk to a server over its REST API (`--server`, `--token`), print readable text
-//! or, with `--output json`, the API's JSON unchanged. Errors end the process with status 1 and one
-//! readable line on stderr.
+//! or, with `--output json`, the API's JSON unchanged. Errors end the process with status 1 (2 for
+//! `steward gate`, whose 1 means "refused") and one readable line on stderr; with `--output json`
+//! that line is the JSON error body `{"error": …, "details": …}`, the server's own when it refused.
+//! Times typed on the command line go through one parser (`times`, over `steward_core::time`).
 
 mod audit;
 mod client;
@@ -11,7 +13,9 @@ mod governance;
 mod incident;
 mod inventory;
 mod output;
+mod paging;
 mod serve;
+mod times;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,9 +55,12 @@ struct ClientArgs {
     /// Your API token.
     #[arg(long, env = "STEWARD_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
-    /// text for people, json for scripts (the API's JSON, with stable keys).
+    /// text for people, json for scripts (the API's JSON, with stable keys; errors as JSON too).
     #[arg(long, short = 'o', value_enum, default_value = "text", global = true)]
     output: OutputFormat,
+    /// The IANA time zone that dates and local times (2026-12-01, 2026-12-01T22:00) are read in.
+    #[arg(long, env = "STEWARD_TZ", default_value = "UTC", global = true)]
+    tz: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,10 +112,12 @@ enum Command {
         #[command(subcommand)]
         command: incident::DetectorCommand,
     },
-    /// Your notifications: rollbacks of your changes, executions that need you.
+    /// Your notifications, newest first: rollbacks of your changes, executions that need you.
     Notifications {
         #[command(flatten)]
         client: ClientArgs,
+        #[command(flatten)]
+        list: paging::ListArgs,
     },
     /// Resources a change can touch.
     Target {
@@ -139,7 +148,9 @@ enum Command {
         command: ChangeCommand,
     },
     /// The deployment gate for pipelines: exit 0 (and why) when the change may deploy to the
-    /// target now — approved, in its window, outside freezes, covering the target — else exit 1.
+    /// target now — approved, in its window, outside freezes, covering the target — exit 1 when
+    /// it may not, exit 2 when the question could not be answered (unknown change, bad token,
+    /// server down, bad flags).
     Gate {
         #[command(flatten)]
         client: ClientArgs,
@@ -175,10 +186,10 @@ enum Command {
         /// Only this environment.
         #[arg(long)]
         environment: Option<String>,
-        /// Start of the period, RFC 3339 [default: 30 days ago].
+        /// Start of the period: 2026-12-01, 2026-12-01T22:00 (in --tz) or RFC 3339 [default: 30 days ago].
         #[arg(long)]
         from: Option<String>,
-        /// End of the period, RFC 3339 [default: a year ahead].
+        /// End of the period, written as --from [default: a year ahead].
         #[arg(long)]
         to: Option<String>,
         /// Write the feed to this file instead of standard output.
@@ -196,8 +207,11 @@ enum UserCommand {
         #[arg(long = "role", required = true)]
         roles: String,
     },
-    /// List accounts.
-    List,
+    /// List accounts, by name.
+    List {
+        #[command(flatten)]
+        list: paging::ListArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,21 +238,28 @@ enum TargetCommand {
         #[arg(long)]
         parent: Option<String>,
     },
-    /// List targets.
-    List,
+    /// List targets, by name.
+    List {
+        #[command(flatten)]
+        list: paging::ListArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum CatalogCommand {
-    /// List catalog items.
-    List,
+    /// List catalog items, by name.
+    List {
+        #[command(flatten)]
+        list: paging::ListArgs,
+    },
     /// Create or replace a catalog item from a YAML or JSON file (admin only).
     Put { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
 enum ChangeCommand {
-    /// Submit a change request from a YAML or JSON file (`-` reads standard input).
+    /// Submit a change request from a YAML or JSON file (`-` reads standard input). Its
+    /// `window.start`/`end` may be RFC 3339, or dates and local times read in --tz.
     Submit {
         file: PathBuf,
         /// Record the CI/CD run raising it, from the pipeline's environment: the commit
@@ -260,8 +281,8 @@ enum ChangeCommand {
         /// Only changes past their approval deadline.
         #[arg(long)]
         overdue: bool,
-        #[arg(long)]
-        limit: Option<i64>,
+        #[command(flatten)]
+        list: paging::ListArgs,
     },
     /// Show a change: type, state, risk with factors, approvals and history.
     Show { id: String },
@@ -285,10 +306,14 @@ enum ChangeCommand {
     /// Schedule an approved change (into its requested window unless given one).
     Schedule {
         id: String,
+        /// The window's start: RFC 3339, or a date or local time read in --tz.
         #[arg(long, requires = "end")]
         start: Option<String>,
         #[arg(long, requires = "start")]
         end: Option<String>,
+        /// An overlapping change (CHG-n) you checked this one can run beside; repeatable.
+        #[arg(long = "acknowledge-conflict")]
+        acknowledge_conflicts: Vec<String>,
     },
     /// Start implementing an approved or scheduled change; a change with steps runs them now,
     /// inside its window and outside freezes.
@@ -316,6 +341,13 @@ enum ChangeCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Let an emergency change you approved start outside its window, now (for two hours);
+    /// recorded in the audit log with your reason.
+    OverrideWindow {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Close a finished change.
     Close {
         id: String,
@@ -339,19 +371,116 @@ enum ChangeCommand {
     },
 }
 
-fn main() {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(1);
+impl Command {
+    /// How a client command reaches the server; `None` for the local ones.
+    fn client_args(&self) -> Option<&ClientArgs> {
+        match self {
+            Command::Serve(_) | Command::Detect { .. } => None,
+            Command::User { client, .. }
+            | Command::Whoami { client }
+            | Command::Incident { client, .. }
+            | Command::Inventory { client, .. }
+            | Command::Problem { client, .. }
+            | Command::Detector { client, .. }
+            | Command::Notifications { client, .. }
+            | Command::Target { client, .. }
+            | Command::Catalog { client, .. }
+            | Command::Audit { client, .. }
+            | Command::Change { client, .. }
+            | Command::Gate { client, .. }
+            | Command::Policy { client, .. }
+            | Command::Window { client, .. }
+            | Command::Calendar { client, .. } => Some(client),
         }
-    };
-    if let Err(e) = runtime.block_on(run(cli)) {
-        eprintln!("error: {}", one_line(&e));
-        std::process::exit(1);
     }
+}
+
+/// `steward gate` answered no: exit 1, which a pipeline tells apart from an error (2).
+#[derive(Debug)]
+struct GateRefused {
+    reason: String,
+    verdict: Value,
+}
+
+impl std::fmt::Display for GateRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused: {}", self.reason)
+    }
+}
+
+impl std::error::Error for GateRefused {}
+
+fn main() {
+    let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
+    let json = cli
+        .command
+        .client_args()
+        .is_some_and(|c| c.output == OutputFormat::Json);
+    let gate = matches!(cli.command, Command::Gate { .. });
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    if let Err(e) = result {
+        let refused = e.downcast_ref::<GateRefused>();
+        to_stderr(&error_report(&e, json));
+        std::process::exit(match refused {
+            Some(_) => 1,
+            None if gate => 2,
+            None => 1,
+        });
+    }
+}
+
+/// What stderr says about `error`: one readable line, or with `--output json` one line of JSON,
+/// `{"error": …, "details": …}` — the server's own body when it refused.
+fn error_report(error: &anyhow::Error, json: bool) -> String {
+    if !json {
+        return format!("error: {}", one_line(error));
+    }
+    let body = if let Some(refused) = error.downcast_ref::<GateRefused>() {
+        json!({ "error": refused.to_string(), "details": refused.verdict })
+    } else if let Some(refused) = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<client::ServerRefused>())
+    {
+        refused.body.clone()
+    } else {
+        json!({ "error": one_line(error), "details": null })
+    };
+    body.to_string()
+}
+
+/// A command line clap could not read: its usage message (exit 2), as JSON when the command line
+/// asked for `--output json`. Help and version are printed as usual.
+fn usage_error(error: clap::Error) -> ! {
+    if !error.use_stderr() || !asks_for_json(std::env::args().skip(1)) {
+        error.exit()
+    }
+    let usage = error.render().to_string();
+    // What went wrong, on one line: the text before clap's `Usage:` paragraph.
+    let what = usage.split("\n\nUsage:").next().unwrap_or_default();
+    let what = what.strip_prefix("error: ").unwrap_or(what);
+    let message = what.split_whitespace().collect::<Vec<_>>().join(" ");
+    to_stderr(&json!({ "error": message, "details": { "usage": usage } }).to_string());
+    std::process::exit(error.exit_code())
+}
+
+/// One line on stderr. A closed stderr (`… 2>&1 | head`) must not turn the exit status into a
+/// panic's 101: a pipeline reads the status, not the text.
+fn to_stderr(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Whether the arguments contain `--output json` (or `-o json`, `--output=json`, `-ojson`).
+fn asks_for_json(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    args.iter().enumerate().any(|(i, arg)| {
+        let next_is_json = args.get(i + 1).is_some_and(|n| n == "json");
+        ((arg == "--output" || arg == "-o") && next_is_json)
+            || ["--output=json", "-ojson", "-o=json"].contains(&arg.as_str())
+    })
 }
 
 /// The error and its causes on one line.
@@ -401,6 +530,17 @@ fn pipeline_from_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Val
     }))
 }
 
+/// Reads a change request file: its window's times become RFC 3339 instants, read in `zone`.
+fn read_change(path: &PathBuf, zone: &str) -> anyhow::Result<Value> {
+    let mut document = read_document(path)?;
+    times::normalise_window(
+        &mut document,
+        times::zone(zone)?,
+        &path.display().to_string(),
+    )?;
+    Ok(document)
+}
+
 /// Reads a YAML or JSON document (`-` for standard input) into JSON.
 fn read_document(path: &PathBuf) -> anyhow::Result<Value> {
     let text = if path.as_os_str() == "-" {
@@ -420,6 +560,8 @@ fn read_document(path: &PathBuf) -> anyhow::Result<Value> {
 struct Ctx {
     client: Client,
     output: OutputFormat,
+    /// `--tz`, checked when a time needs it.
+    tz: String,
 }
 
 impl Ctx {
@@ -427,11 +569,26 @@ impl Ctx {
         Ok(Ctx {
             client: Client::new(&args.server, args.token.clone())?,
             output: args.output,
+            tz: args.tz.clone(),
         })
+    }
+
+    fn zone(&self) -> anyhow::Result<steward_core::time::Tz> {
+        times::zone(&self.tz)
     }
 
     fn print(&self, value: &Value, text: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
         output::emit(self.output == OutputFormat::Json, value, text)
+    }
+
+    /// Prints a page of a list: its items as `text` renders them, then how to get the rest.
+    fn print_page(
+        &self,
+        page: &Value,
+        list: &paging::ListArgs,
+        text: impl FnOnce(&Value) -> String,
+    ) -> anyhow::Result<()> {
+        paging::print(self.output == OutputFormat::Json, page, list, text)
     }
 
     async fn transition(
@@ -440,8 +597,12 @@ impl Ctx {
         step: &str,
         comment: Option<String>,
         window: Option<Value>,
+        acknowledge_conflicts: Vec<String>,
     ) -> anyhow::Result<()> {
-        let body = json!({ "step": step, "comment": comment, "window": window });
+        let body = json!({
+            "step": step, "comment": comment, "window": window,
+            "acknowledge_conflicts": acknowledge_conflicts,
+        });
         let change = self
             .client
             .call(
@@ -465,6 +626,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             incident::run_incident(
                 &ctx.client,
                 ctx.output == OutputFormat::Json,
+                &ctx.tz,
                 command,
                 read_document,
             )
@@ -473,7 +635,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect { command } => detect::run(command),
         Command::Inventory { client, command } => {
             let ctx = Ctx::new(&client)?;
-            inventory::run(&ctx.client, ctx.output == OutputFormat::Json, command).await
+            inventory::run(
+                &ctx.client,
+                ctx.output == OutputFormat::Json,
+                &ctx.tz,
+                command,
+            )
+            .await
         }
         Command::Problem { client, command } => {
             let ctx = Ctx::new(&client)?;
@@ -483,13 +651,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = Ctx::new(&client)?;
             incident::run_detector(&ctx.client, ctx.output == OutputFormat::Json, command).await
         }
-        Command::Notifications { client } => {
+        Command::Notifications { client, list } => {
             let ctx = Ctx::new(&client)?;
-            let inbox = ctx
-                .client
-                .call(Method::GET, "/api/v1/notifications", None)
-                .await?;
-            ctx.print(&inbox, output::notification_lines)
+            let inbox = paging::fetch(&ctx.client, "/api/v1/notifications", &[], &list).await?;
+            ctx.print_page(&inbox, &list, output::notification_lines)
         }
         Command::Whoami { client } => {
             let ctx = Ctx::new(&client)?;
@@ -515,9 +680,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .await?;
                     ctx.print(&user, output::created_user)
                 }
-                UserCommand::List => {
-                    let users = ctx.client.call(Method::GET, "/api/v1/users", None).await?;
-                    ctx.print(&users, |v| output::lines(v, output::user_line))
+                UserCommand::List { list } => {
+                    let users = paging::fetch(&ctx.client, "/api/v1/users", &[], &list).await?;
+                    ctx.print_page(&users, &list, |v| output::lines(v, output::user_line))
                 }
             }
         }
@@ -543,24 +708,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .await?;
                     ctx.print(&target, output::target_line)
                 }
-                TargetCommand::List => {
-                    let targets = ctx
-                        .client
-                        .call(Method::GET, "/api/v1/targets", None)
-                        .await?;
-                    ctx.print(&targets, |v| output::lines(v, output::target_line))
+                TargetCommand::List { list } => {
+                    let targets = paging::fetch(&ctx.client, "/api/v1/targets", &[], &list).await?;
+                    ctx.print_page(&targets, &list, |v| output::lines(v, output::target_line))
                 }
             }
         }
         Command::Catalog { client, command } => {
             let ctx = Ctx::new(&client)?;
             match command {
-                CatalogCommand::List => {
-                    let items = ctx
-                        .client
-                        .call(Method::GET, "/api/v1/catalog", None)
-                        .await?;
-                    ctx.print(&items, |v| output::lines(v, output::catalog_line))
+                CatalogCommand::List { list } => {
+                    let items = paging::fetch(&ctx.client, "/api/v1/catalog", &[], &list).await?;
+                    ctx.print_page(&items, &list, |v| output::lines(v, output::catalog_line))
                 }
                 CatalogCommand::Put { file } => {
                     let document = read_document(&file)?;
@@ -596,23 +755,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     None,
                 )
                 .await?;
-            let reason = verdict["reason"].as_str().unwrap_or("no reason given");
-            if verdict["allowed"].as_bool() == Some(true) {
-                ctx.print(&verdict, |_| format!("allowed: {reason}\n"))
-            } else {
-                if ctx.output == OutputFormat::Json {
-                    output::emit(true, &verdict, |_| String::new())?;
+            let reason = verdict["reason"]
+                .as_str()
+                .unwrap_or("no reason given")
+                .to_owned();
+            match verdict["allowed"].as_bool() {
+                Some(true) => ctx.print(&verdict, |_| format!("allowed: {reason}\n")),
+                Some(false) => {
+                    if ctx.output == OutputFormat::Json {
+                        output::emit(true, &verdict, |_| String::new())?;
+                    }
+                    Err(GateRefused { reason, verdict }.into())
                 }
-                bail!("refused: {reason}")
+                // Neither yes nor no is not an answer: an error (2), never a refusal (1).
+                None => bail!("the server's gate answer has no `allowed`: {verdict}"),
             }
         }
         Command::Policy { client, command } => {
             let ctx = Ctx::new(&client)?;
-            governance::run_policy(&ctx.client, ctx.output == OutputFormat::Json, command).await
+            governance::run_policy(
+                &ctx.client,
+                ctx.output == OutputFormat::Json,
+                &ctx.tz,
+                command,
+            )
+            .await
         }
         Command::Window { client, command } => {
             let ctx = Ctx::new(&client)?;
-            governance::run_window(&ctx.client, ctx.output == OutputFormat::Json, command).await
+            governance::run_window(
+                &ctx.client,
+                ctx.output == OutputFormat::Json,
+                &ctx.tz,
+                command,
+            )
+            .await
         }
         Command::Calendar {
             client,
@@ -623,6 +800,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => {
             let ctx = Ctx::new(&client)?;
+            let zone = ctx.zone()?;
+            let from = from
+                .map(|t| times::instant("--from", &t, zone))
+                .transpose()?;
+            let to = to.map(|t| times::instant("--to", &t, zone)).transpose()?;
             governance::run_calendar(&ctx.client, target, environment, from, to, out).await
         }
         Command::Audit { client, command } => {
@@ -638,7 +820,7 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
             file,
             from_pipeline,
         } => {
-            let mut document = read_document(&file)?;
+            let mut document = read_change(&file, &ctx.tz)?;
             if from_pipeline {
                 let pipeline = pipeline_from_env(|name| std::env::var(name).ok())?;
                 match document.as_object_mut() {
@@ -660,7 +842,7 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
             target,
             requester,
             overdue,
-            limit,
+            list,
         } => {
             let mut query = Vec::new();
             let mut add = |k: &'static str, v: Option<String>| {
@@ -673,12 +855,8 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
             add("target", target);
             add("requester", requester);
             add("overdue", overdue.then(|| "true".to_owned()));
-            add("limit", limit.map(|l| l.to_string()));
-            let changes = ctx
-                .client
-                .call_with_query(Method::GET, "/api/v1/changes", &query, None)
-                .await?;
-            ctx.print(&changes, output::change_table)
+            let changes = paging::fetch(&ctx.client, "/api/v1/changes", &query, &list).await?;
+            ctx.print_page(&changes, &list, output::change_table)
         }
         ChangeCommand::Show { id } => {
             let change = ctx
@@ -722,21 +900,35 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
                 .await?;
             ctx.print(&change, output::change_summary)
         }
-        ChangeCommand::Schedule { id, start, end } => {
+        ChangeCommand::Schedule {
+            id,
+            start,
+            end,
+            acknowledge_conflicts,
+        } => {
             let window = match (start, end) {
-                (Some(start), Some(end)) => Some(json!({ "start": start, "end": end })),
+                (Some(start), Some(end)) => {
+                    let zone = ctx.zone()?;
+                    Some(json!({
+                        "start": times::instant("--start", &start, zone)?,
+                        "end": times::instant("--end", &end, zone)?,
+                    }))
+                }
                 _ => None,
             };
-            ctx.transition(&id, "schedule", None, window).await
+            ctx.transition(&id, "schedule", None, window, acknowledge_conflicts)
+                .await
         }
         ChangeCommand::Implement { id, comment } => {
-            ctx.transition(&id, "implement", comment, None).await
+            ctx.transition(&id, "implement", comment, None, vec![])
+                .await
         }
         ChangeCommand::Complete { id, comment } => {
-            ctx.transition(&id, "complete", comment, None).await
+            ctx.transition(&id, "complete", comment, None, vec![]).await
         }
         ChangeCommand::Fail { id, comment } => {
-            ctx.transition(&id, "fail", Some(comment), None).await
+            ctx.transition(&id, "fail", Some(comment), None, vec![])
+                .await
         }
         ChangeCommand::Rollback { id, reason } => {
             let change = ctx
@@ -749,8 +941,23 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
                 .await?;
             ctx.print(&change, output::change_summary)
         }
-        ChangeCommand::Close { id, comment } => ctx.transition(&id, "close", comment, None).await,
-        ChangeCommand::Cancel { id, comment } => ctx.transition(&id, "cancel", comment, None).await,
+        ChangeCommand::OverrideWindow { id, reason } => {
+            let change = ctx
+                .client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/changes/{id}/window-override"),
+                    Some(&json!({ "reason": reason })),
+                )
+                .await?;
+            ctx.print(&change, output::change_summary)
+        }
+        ChangeCommand::Close { id, comment } => {
+            ctx.transition(&id, "close", comment, None, vec![]).await
+        }
+        ChangeCommand::Cancel { id, comment } => {
+            ctx.transition(&id, "cancel", comment, None, vec![]).await
+        }
         ChangeCommand::Fulfil {
             id,
             obligation,
@@ -766,5 +973,47 @@ async fn run_change(ctx: Ctx, command: ChangeCommand) -> anyhow::Result<()> {
                 .await?;
             ctx.print(&change, output::change_summary)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_output_is_recognised_in_every_spelling_clap_takes() {
+        let check = |args: &[&str], expected: bool| {
+            let owned: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+            assert_eq!(asks_for_json(owned.into_iter()), expected, "{args:?}");
+        };
+        check(&["gate", "--output", "json"], true);
+        check(&["gate", "-o", "json"], true);
+        check(&["gate", "--output=json"], true);
+        check(&["gate", "-ojson"], true);
+        check(&["gate", "-o=json"], true);
+        check(&["gate", "--output", "text"], false);
+        check(&["gate", "--change", "json"], false);
+        check(&["gate"], false);
+    }
+
+    #[test]
+    fn errors_are_one_line_or_one_json_body() {
+        let error = anyhow::anyhow!("cannot read x.yaml").context("change.yaml");
+        assert_eq!(
+            error_report(&error, false),
+            "error: change.yaml: cannot read x.yaml"
+        );
+        let body: Value = serde_json::from_str(&error_report(&error, true)).expect("json");
+        assert_eq!(
+            body,
+            json!({"error": "change.yaml: cannot read x.yaml", "details": null})
+        );
+        let refused = anyhow::Error::new(GateRefused {
+            reason: "window closed".into(),
+            verdict: json!({"allowed": false, "reason": "window closed"}),
+        });
+        let body: Value = serde_json::from_str(&error_report(&refused, true)).expect("json");
+        assert_eq!(body["error"], "refused: window closed");
+        assert_eq!(body["details"]["allowed"], false);
     }
 }

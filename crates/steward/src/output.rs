@@ -134,7 +134,22 @@ pub fn change_summary(v: &Value) -> String {
     if s(v, "/state") == "pending_approval" && !waiting.is_empty() {
         let _ = writeln!(out, "waiting for: {waiting}");
     }
+    window_override_line(&mut out, v);
     out
+}
+
+/// The emergency window override, when there is one.
+fn window_override_line(out: &mut String, v: &Value) {
+    if let Some(o) = v.get("window_override").filter(|o| !o.is_null()) {
+        let _ = writeln!(
+            out,
+            "  window overridden by {} at {}: may start until {} ({})",
+            s(o, "/by"),
+            s(o, "/at"),
+            s(o, "/until"),
+            s(o, "/reason")
+        );
+    }
 }
 
 pub fn change_table(v: &Value) -> String {
@@ -149,7 +164,7 @@ pub fn change_table(v: &Value) -> String {
         "ID", "TYPE", "STATE", "RISK", "REQUESTER", "TARGETS", "TITLE"
     );
     for c in items {
-        let overdue = if c.pointer("/approvals/overdue").and_then(Value::as_bool) == Some(true) {
+        let overdue = if c.get("overdue").and_then(Value::as_bool) == Some(true) {
             " [OVERDUE]"
         } else {
             ""
@@ -160,7 +175,9 @@ pub fn change_table(v: &Value) -> String {
             s(c, "/id"),
             s(c, "/type"),
             s(c, "/state"),
-            score(c),
+            c.get("risk_score")
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
             s(c, "/requester"),
             list(c, "/targets"),
             s(c, "/title")
@@ -189,6 +206,21 @@ pub fn change_details(v: &Value) -> String {
     let _ = writeln!(out, "  category:    {}", s(v, "/category"));
     if let Some(w) = v.get("window").filter(|w| !w.is_null()) {
         let _ = writeln!(out, "  window:      {} → {}", s(w, "/start"), s(w, "/end"));
+    }
+    window_override_line(&mut out, v);
+    let started = v.get("implementation_started_at").and_then(Value::as_str);
+    let ended = v.get("implementation_ended_at").and_then(Value::as_str);
+    if started.is_some() || ended.is_some() {
+        let _ = writeln!(
+            out,
+            "  implemented: started {}{}{}",
+            started.unwrap_or("(not recorded)"),
+            v.get("implementer")
+                .and_then(Value::as_str)
+                .map(|who| format!(" by {who}"))
+                .unwrap_or_default(),
+            ended.map(|e| format!(", ended {e}")).unwrap_or_default()
+        );
     }
     if let Some(p) = v.get("pipeline").filter(|p| !p.is_null()) {
         let _ = writeln!(

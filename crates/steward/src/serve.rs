@@ -43,6 +43,11 @@ pub struct ServeArgs {
     /// The checkpoint signing key, 64 hex digits [default: generated into the data directory].
     #[arg(long, env = "STEWARD_AUDIT_SIGNING_KEY", hide_env_values = true)]
     audit_signing_key: Option<String>,
+    /// The file holding the key-encryption key that wraps the per-person payload keys in the
+    /// database (32 bytes, or 64 hex digits) [default: DATA_DIR/payload-kek, created on first
+    /// start]. Every server sharing one database needs the same file.
+    #[arg(long, env = "STEWARD_PAYLOAD_KEK_FILE")]
+    payload_kek_file: Option<PathBuf>,
     /// Days audit payloads (free text, personal data) are kept [default: 2555, 7 years].
     #[arg(long, env = "STEWARD_AUDIT_RETENTION_DAYS")]
     audit_retention_days: Option<u32>,
@@ -170,6 +175,8 @@ struct FilePolicy {
 struct FileAudit {
     origin: Option<String>,
     signing_key: Option<String>,
+    /// The payload key-encryption key's file.
+    payload_kek_file: Option<PathBuf>,
     retention_days: Option<u32>,
     /// Per event class (`change`, `user`, …): days to keep payloads.
     #[serde(default)]
@@ -207,6 +214,19 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     })
 }
 
+/// Creates the data directory readable only by its owner (0700): it holds the database, the
+/// admin token and the keys. (The server narrows an existing one when it starts.)
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
     let file = match &args.config {
         Some(path) => read_file(path)?,
@@ -223,7 +243,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
     let database_url = match args.database_url.or(file.database_url) {
         Some(url) => url,
         None => {
-            std::fs::create_dir_all(&data_dir).with_context(|| {
+            private_dir(&data_dir).with_context(|| {
                 format!("cannot create the data directory {}", data_dir.display())
             })?;
             format!(
@@ -306,6 +326,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
             .or(file.audit.origin)
             .unwrap_or_else(|| "steward.local/audit".to_owned()),
         audit_signing_key: args.audit_signing_key.or(file.audit.signing_key),
+        payload_kek_file: args.payload_kek_file.or(file.audit.payload_kek_file),
         audit_retention: steward_server::Retention {
             default_days: args
                 .audit_retention_days
@@ -489,7 +510,26 @@ mod tests {
         );
         assert!(config.database_url.contains("steward.db"));
         assert!(data.is_dir(), "the data directory is created");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&data).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "only its owner may enter it");
+        }
         assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+    }
+
+    #[test]
+    fn the_payload_kek_file_comes_from_the_flag_or_the_file() {
+        let (_dir, path) = config_file("[audit]\npayload_kek_file = \"/etc/steward/kek\"\n");
+        let config = resolve_args(&["--config", &path]).expect("valid");
+        assert_eq!(
+            config.payload_kek_file,
+            Some(PathBuf::from("/etc/steward/kek"))
+        );
+        let config =
+            resolve_args(&["--config", &path, "--payload-kek-file", "/run/kek"]).expect("valid");
+        assert_eq!(config.payload_kek_file, Some(PathBuf::from("/run/kek")));
     }
 
     #[test]

@@ -20,7 +20,8 @@ mod reconcile;
 mod records;
 pub mod report;
 pub use reconcile::{
-    Approval, Finding, FindingKind, approval_at, change_covers, names_model, reconcile,
+    Approval, Finding, FindingKind, VersionRef, approval_at, change_covers, completed, names_model,
+    names_version, reconcile,
 };
 pub use records::{
     Dataset, Deployment, FoundVersion, Lineage, LineageEdge, LineageNode, Run, ScanProblem,
@@ -208,6 +209,24 @@ impl ModelVersion {
                 && self.digest == found.digest
                 && self.source == found.source)
     }
+
+    /// Whether its artifact has this digest. Registrations join a version by digest from any
+    /// source ([`Model::register_version`]); scans only from their own source
+    /// ([`ModelVersion::same_as`]), or two sources that each see one artifact would take the
+    /// version over from each other on every scan.
+    fn holds_digest(&self, digest: &str) -> bool {
+        self.digest
+            .as_deref()
+            .is_some_and(|own| own.eq_ignore_ascii_case(digest))
+    }
+
+    /// How changes name this version: its name and its content digest.
+    pub fn reference(&self) -> VersionRef<'_> {
+        VersionRef {
+            version: &self.version,
+            digest: self.digest.as_deref(),
+        }
+    }
 }
 
 fn marked_production(aliases: &[String], stage: Option<&str>) -> bool {
@@ -242,14 +261,27 @@ pub struct ModelSummary {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A version's name, aliases and stage.
+/// A version's name, digest, aliases and stage.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct VersionSummary {
     pub version: String,
+    /// Its artifact's digest: a change may name the version by it.
+    #[serde(default)]
+    pub digest: Option<String>,
     #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(default)]
     pub stage: Option<String>,
+}
+
+impl VersionSummary {
+    /// As [`ModelVersion::reference`].
+    pub fn reference(&self) -> VersionRef<'_> {
+        VersionRef {
+            version: &self.version,
+            digest: self.digest.as_deref(),
+        }
+    }
 }
 
 impl ModelSummary {
@@ -270,11 +302,15 @@ impl ModelSummary {
     /// The name of the version the registry marks as serving production, as
     /// [`Model::production_version`].
     pub fn production_version(&self) -> Option<&str> {
+        self.production().map(|v| v.version.as_str())
+    }
+
+    /// The version the registry marks as serving production, as [`Model::production_version`].
+    pub fn production(&self) -> Option<&VersionSummary> {
         self.versions
             .iter()
             .rev()
             .find(|v| marked_production(&v.aliases, v.stage.as_deref()))
-            .map(|v| v.version.as_str())
     }
 }
 
@@ -288,6 +324,7 @@ impl From<&Model> for ModelSummary {
                 .iter()
                 .map(|v| VersionSummary {
                     version: v.version.clone(),
+                    digest: v.digest.clone(),
                     aliases: v.aliases.clone(),
                     stage: v.stage.clone(),
                 })
@@ -587,10 +624,52 @@ impl Model {
         }
     }
 
-    /// Records a discovered version (matched by name, or by digest), returning whether anything
-    /// but `last_seen` changed.
-    pub fn see_version(&mut self, mut found: ModelVersion, now: DateTime<Utc>) -> bool {
-        if let Some(existing) = self.versions.iter_mut().find(|v| v.same_as(&found)) {
+    /// Records a discovered version (matched by name, or by digest from the same source),
+    /// returning whether anything but `last_seen` changed.
+    pub fn see_version(&mut self, found: ModelVersion, now: DateTime<Utc>) -> bool {
+        let existing = self.versions.iter().position(|v| v.same_as(&found));
+        self.record_version(existing, found, now)
+    }
+
+    /// Records a registered version, returning the name it is kept under and whether anything
+    /// but `last_seen` changed. An artifact the model holds already (the same digest, from any
+    /// source) joins that version, under that version's name; otherwise the version of the same
+    /// name is replaced, or a new one added.
+    pub fn register_version(
+        &mut self,
+        registered: ModelVersion,
+        now: DateTime<Utc>,
+    ) -> (String, bool) {
+        let existing = self.registered_as(&registered);
+        let name = existing.map_or_else(
+            || registered.version.clone(),
+            |i| self.versions[i].version.clone(),
+        );
+        let changed = self.record_version(existing, registered, now);
+        (name, changed)
+    }
+
+    /// Which version `registered` would join: the one holding its digest, else the one of its
+    /// name. A digest match wins, so a known artifact is never given a second name.
+    pub fn registered_as(&self, registered: &ModelVersion) -> Option<usize> {
+        registered
+            .digest
+            .as_deref()
+            .and_then(|d| self.versions.iter().position(|v| v.holds_digest(d)))
+            .or_else(|| {
+                self.versions
+                    .iter()
+                    .position(|v| v.version == registered.version)
+            })
+    }
+
+    fn record_version(
+        &mut self,
+        existing: Option<usize>,
+        mut found: ModelVersion,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if let Some(existing) = existing.and_then(|i| self.versions.get_mut(i)) {
             existing.last_seen = now;
             let changed = existing.artifact_uri != found.artifact_uri
                 || existing.digest != found.digest
@@ -737,6 +816,26 @@ mod tests {
             .with_timezone(&Utc)
     }
 
+    /// A bare version as a source finds it.
+    fn found(name: &str, uri: &str, digest: Option<&str>, source: &str) -> ModelVersion {
+        ModelVersion {
+            version: name.into(),
+            artifact_uri: uri.into(),
+            digest: digest.map(str::to_owned),
+            framework: None,
+            trained_at: None,
+            metrics: BTreeMap::new(),
+            source: source.into(),
+            first_seen: now(),
+            last_seen: now(),
+            metadata: json!({}),
+            problems: vec![],
+            run_id: None,
+            aliases: vec![],
+            stage: None,
+        }
+    }
+
     #[test]
     fn attested_fields_are_checked_by_kind() {
         let values = json!({"purpose": "  score card fraud  ", "risk_tier": "extreme", "validation_last": "2026-13-01",
@@ -851,28 +950,58 @@ mod tests {
         );
         assert!(!model.discover("architecture", json!("bert"), "files:/models", now()));
         assert_eq!(model.fields["architecture"], "BertModel");
-        let version = ModelVersion {
-            version: "1".into(),
-            artifact_uri: "file:///models/m.safetensors".into(),
-            digest: Some("sha256:ab".into()),
-            framework: None,
-            trained_at: None,
-            metrics: BTreeMap::new(),
-            source: "files:/models".into(),
-            first_seen: now(),
-            last_seen: now(),
-            metadata: json!({}),
-            problems: vec![],
-            run_id: None,
-            aliases: vec![],
-            stage: None,
-        };
+        let version = found(
+            "1",
+            "file:///models/m.safetensors",
+            Some("sha256:ab"),
+            "files:/models",
+        );
         assert!(model.see_version(version.clone(), now()));
         assert!(!model.see_version(version, now() + chrono::Duration::hours(1)));
         assert_eq!(
             model.versions[0].last_seen,
             now() + chrono::Duration::hours(1)
         );
+    }
+
+    #[test]
+    fn a_registered_artifact_the_model_holds_joins_its_version() {
+        let version = |name: &str, digest: Option<&str>, source: &str| {
+            found(name, &format!("s3://models/m/{name}"), digest, source)
+        };
+        let (d7, d8) = ("sha256:77", "sha256:88");
+        let mut model = Model::new("m", now());
+        model.see_version(version("7", Some(d7), "mlflow:http://mlflow"), now());
+        model.see_version(version("8", Some(d8), "mlflow:http://mlflow"), now());
+        let later = now() + chrono::Duration::hours(1);
+        let names =
+            |m: &Model| -> Vec<String> { m.versions.iter().map(|v| v.version.clone()).collect() };
+        // (registered name, digest) → (kept as, versions after)
+        let cases: [(&str, Option<&str>, &str, &[&str]); 4] = [
+            ("9", Some(d7), "7", &["7", "8"]),
+            (
+                "8",
+                Some(&"SHA256:77".to_ascii_lowercase()),
+                "7",
+                &["7", "8"],
+            ),
+            ("8", None, "8", &["7", "8"]),
+            ("9", Some("sha256:99"), "9", &["7", "8", "9"]),
+        ];
+        for (name, digest, kept_as, after) in cases {
+            let mut m = model.clone();
+            let (kept, changed) = m.register_version(version(name, digest, "attested:mia"), later);
+            assert_eq!(
+                (kept.as_str(), changed),
+                (kept_as, true),
+                "{name} {digest:?}"
+            );
+            assert_eq!(names(&m), after, "{name} {digest:?}");
+        }
+        // Scans still match a digest only from their own source.
+        let mut scanned = model.clone();
+        assert!(scanned.see_version(version("9", Some(d7), "files:h:/m"), later));
+        assert_eq!(names(&scanned), ["7", "8", "9"]);
     }
 
     #[test]

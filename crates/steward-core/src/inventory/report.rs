@@ -180,10 +180,11 @@ pub struct ModelChanges {
 
 /// The kinds of finding in report order. [`kind_title`] matches on every kind, so a new kind
 /// does not compile until it has a title — and then belongs here too.
-const FINDING_KINDS: [FindingKind; 5] = [
+const FINDING_KINDS: [FindingKind; 6] = [
     FindingKind::Orphan,
     FindingKind::NotRunning,
     FindingKind::Unapproved,
+    FindingKind::InProductionWithoutChange,
     FindingKind::ValidationExpired,
     FindingKind::DigestMismatch,
 ];
@@ -192,7 +193,10 @@ fn kind_title(kind: FindingKind) -> &'static str {
     match kind {
         FindingKind::Orphan => "Orphans: running, not registered",
         FindingKind::NotRunning => "Registered for production, not running",
-        FindingKind::Unapproved => "Running without an approved change",
+        FindingKind::Unapproved => "Running without a completed change that names it",
+        FindingKind::InProductionWithoutChange => {
+            "Marked for production without a completed change that names it"
+        }
         FindingKind::ValidationExpired => "Running with a validation missing or expired",
         FindingKind::DigestMismatch => "Running an artifact other than the registered one",
     }
@@ -1076,6 +1080,7 @@ mod tests {
                 ),
                 (FindingKind::NotRunning, vec![]),
                 (FindingKind::Unapproved, vec!["no approved change"]),
+                (FindingKind::InProductionWithoutChange, vec![]),
                 (FindingKind::ValidationExpired, vec![]),
                 (FindingKind::DigestMismatch, vec!["runs sha256:ff"]),
             ]

@@ -3,9 +3,10 @@
 //! spans every tenant of the installation.
 
 use super::body::QueryParams;
+use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
 use crate::audit_log;
-use crate::auth::Caller;
+use crate::auth::{Caller, ErasePersonalData, ManageRetention, Permit, ReadAuditLog};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -78,6 +79,7 @@ pub struct ConsistencyProofView {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
     /// The leaf index (the event's `seq`).
     pub index: Option<u64>,
@@ -89,6 +91,7 @@ pub struct InclusionQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     pub first: u64,
     /// The latest checkpoint's size when absent.
@@ -97,11 +100,10 @@ pub struct ConsistencyQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct LeavesQuery {
     /// First leaf index (default 0).
     pub from: Option<u64>,
-    /// At most this many (default and maximum 10,000).
-    pub limit: Option<u64>,
 }
 
 /// The key that verifies this log's checkpoints.
@@ -110,16 +112,19 @@ pub async fn public_key(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<PublicKeyView>, ApiError> {
-    caller.as_log_reader()?;
+    caller.may::<ReadAuditLog>(&state)?;
     Ok(Json(PublicKeyView {
         key: state.checkpointer.verifier_key(),
     }))
 }
 
-async fn latest(state: &AppState) -> Result<StoredCheckpoint, ApiError> {
+async fn latest(
+    state: &AppState,
+    permit: &Permit<'_, ReadAuditLog>,
+) -> Result<StoredCheckpoint, ApiError> {
     state
         .checkpointer
-        .checkpoint_now(&state.store)
+        .checkpoint_now(permit.log())
         .await?
         .ok_or_else(|| ApiError::NotFound("the audit log has no checkpoint yet".into()))
 }
@@ -130,36 +135,49 @@ pub async fn checkpoint(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<CheckpointView>, ApiError> {
-    caller.as_log_reader()?;
-    Ok(Json(latest(&state).await?.into()))
+    let permit = caller.may::<ReadAuditLog>(&state)?;
+    Ok(Json(latest(&state, &permit).await?.into()))
 }
 
-/// Every signed checkpoint, oldest first.
-#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", responses((status = 200, body = Vec<CheckpointView>)), security(("token" = [])))]
+/// Every signed checkpoint, oldest first, a page at a time (the first page is asked after
+/// signing one covering every committed event).
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "audit", params(PageQuery),
+    responses((status = 200, body = Page<CheckpointView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn checkpoints(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<CheckpointView>>, ApiError> {
-    caller.as_log_reader()?;
-    latest(&state).await?;
-    let all = state.store.checkpoints(false).await?;
-    Ok(Json(all.into_iter().map(CheckpointView::from).collect()))
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<CheckpointView>>, ApiError> {
+    let permit = caller.may::<ReadAuditLog>(&state)?;
+    let after: Option<u64> = page.after("checkpoints")?;
+    if after.is_none() {
+        latest(&state, &permit).await?;
+    }
+    let rows = permit.log().checkpoints_after(after, page.fetch()).await?;
+    let page = page.page("checkpoints", rows, |c| c.size);
+    Ok(Json(page.map(CheckpointView::from)))
 }
 
-/// Leaves in index order, for export and verification.
-#[utoipa::path(get, path = "/api/v1/audit/leaves", tag = "audit", params(LeavesQuery), responses((status = 200, body = Vec<LeafView>)), security(("token" = [])))]
+/// Leaves in index order from `from`, a page at a time, for export and verification.
+#[utoipa::path(get, path = "/api/v1/audit/leaves", tag = "audit", params(LeavesQuery, PageQuery),
+    responses((status = 200, body = Page<LeafView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn leaves(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<LeavesQuery>,
-) -> Result<Json<Vec<LeafView>>, ApiError> {
-    caller.as_log_reader()?;
-    let limit = query.limit.unwrap_or(10_000).clamp(1, 10_000);
-    let leaves = state
-        .store
-        .audit_leaves(query.from.unwrap_or(0), limit)
-        .await?;
-    Ok(Json(leaves.into_iter().map(LeafView::from).collect()))
+    Paged {
+        page,
+        filters: query,
+    }: Paged<LeavesQuery>,
+) -> Result<Json<Page<LeafView>>, ApiError> {
+    let permit = caller.may::<ReadAuditLog>(&state)?;
+    let after: Option<u64> = page.after("leaves")?;
+    let from = match after {
+        Some(last) => query.from.unwrap_or(0).max(last.saturating_add(1)),
+        None => query.from.unwrap_or(0),
+    };
+    let leaves = permit.log().audit_leaves(from, page.fetch() as u64).await?;
+    let page = page.page("leaves", leaves, |l| l.index);
+    Ok(Json(page.map(LeafView::from)))
 }
 
 fn hexes(hashes: &[steward_audit::Hash]) -> Vec<String> {
@@ -174,11 +192,11 @@ pub async fn inclusion(
     caller: Caller,
     QueryParams(query): QueryParams<InclusionQuery>,
 ) -> Result<Json<InclusionProofView>, ApiError> {
-    caller.as_log_reader()?;
+    let permit = caller.may::<ReadAuditLog>(&state)?;
     let index = match (query.index, &query.event_id) {
         (Some(index), None) => index,
-        (None, Some(event_id)) => state
-            .store
+        (None, Some(event_id)) => permit
+            .log()
             .audit_index_of(event_id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no audit event {event_id}")))?,
@@ -192,7 +210,7 @@ pub async fn inclusion(
     let (size, note) = match query.size {
         Some(size) => (size, None),
         None => {
-            let c = latest(&state).await?;
+            let c = latest(&state, &permit).await?;
             (c.size, Some(c.note))
         }
     };
@@ -204,10 +222,10 @@ pub async fn inclusion(
     }
     // A size beyond the log shows up as nodes the tree does not have; only then is the log's
     // size read, so the common case costs one query for the nodes.
-    let (leaf, path) = match audit_log::inclusion_proof(&state.store, index, size).await {
+    let (leaf, path) = match audit_log::inclusion_proof(permit.log(), index, size).await {
         Ok(proof) => proof,
         Err(error) => {
-            let committed = state.store.audit_size().await?;
+            let committed = permit.log().audit_size().await?;
             if size > committed {
                 return Err(ApiError::invalid_field(
                     "size",
@@ -234,12 +252,12 @@ pub async fn consistency(
     caller: Caller,
     QueryParams(query): QueryParams<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProofView>, ApiError> {
-    caller.as_log_reader()?;
+    let permit = caller.may::<ReadAuditLog>(&state)?;
     let second = match query.second {
         Some(second) => second,
-        None => latest(&state).await?.size,
+        None => latest(&state, &permit).await?.size,
     };
-    let committed = state.store.audit_size().await?;
+    let committed = permit.log().audit_size().await?;
     if second > committed {
         return Err(ApiError::invalid_field(
             "second",
@@ -249,7 +267,7 @@ pub async fn consistency(
     if query.first > second {
         return Err(ApiError::invalid_field("first", "must not exceed second"));
     }
-    let proof = audit_log::consistency_proof(&state.store, query.first, second).await?;
+    let proof = audit_log::consistency_proof(permit.log(), query.first, second).await?;
     Ok(Json(ConsistencyProofView {
         first: query.first,
         second,
@@ -303,9 +321,9 @@ pub async fn erase(
     axum::extract::Path(user): axum::extract::Path<String>,
     super::body::JsonBody(body): super::body::JsonBody<EraseInput>,
 ) -> Result<Json<ErasureView>, ApiError> {
-    let officer = caller.as_privacy_officer()?;
+    let officer = caller.may::<ErasePersonalData>(&state)?;
     let basis = required("basis", &body.basis)?;
-    let store = caller.store(&state.store);
+    let store = officer.store();
     let subject = format!("{}:{user}", store.tenant_id());
     match store
         .erase_subject(
@@ -340,10 +358,10 @@ pub async fn hold(
     axum::extract::Path(user): axum::extract::Path<String>,
     super::body::JsonBody(body): super::body::JsonBody<HoldInput>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let officer = caller.as_privacy_officer()?;
+    let officer = caller.may::<ErasePersonalData>(&state)?;
     let reason = required("reason", &body.reason)?;
-    caller
-        .store(&state.store)
+    officer
+        .store()
         .set_legal_hold(
             officer.principal().name.as_str(),
             &user,
@@ -363,9 +381,9 @@ pub async fn release(
     caller: Caller,
     axum::extract::Path(user): axum::extract::Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let officer = caller.as_privacy_officer()?;
-    caller
-        .store(&state.store)
+    let officer = caller.may::<ErasePersonalData>(&state)?;
+    officer
+        .store()
         .set_legal_hold(
             officer.principal().name.as_str(),
             &user,
@@ -382,9 +400,9 @@ pub async fn retention(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<RetentionView>, ApiError> {
-    caller.as_admin()?;
-    let done = state
-        .store
+    let permit = caller.may::<ManageRetention>(&state)?;
+    let done = permit
+        .log()
         .apply_retention(&state.config.audit_retention, state.clock.now())
         .await?;
     Ok(Json(RetentionView {

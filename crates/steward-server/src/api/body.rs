@@ -37,7 +37,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Query parameters; a value of the wrong type is a 422 naming the problem.
+/// Query parameters of an endpoint that is not a list (lists take [`super::page::Paged`]); a
+/// value of the wrong type is a 422 naming the problem, and with `#[serde(deny_unknown_fields)]`
+/// on `T` (every query struct has it) an unknown parameter is a 422 naming it.
 #[derive(Debug)]
 pub struct QueryParams<T>(pub T);
 
@@ -48,8 +50,8 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
         parts: &mut axum::http::request::Parts,
         _state: &S,
     ) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| QueryParams(q.0))
-            .map_err(|e| ApiError::Invalid(vec![FieldError::new("(query)", e.body_text())]))
+        serde_urlencoded::from_str::<T>(parts.uri.query().unwrap_or(""))
+            .map(QueryParams)
+            .map_err(|e| ApiError::Invalid(vec![super::page::query_error(&e.to_string(), &[])]))
     }
 }

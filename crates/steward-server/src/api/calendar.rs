@@ -5,12 +5,14 @@
 //! changes, without needing VTIMEZONE definitions it might interpret differently.
 
 use super::body::{JsonBody, QueryParams};
+use super::created::Created;
+use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, KeepCalendar, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,9 +36,10 @@ pub struct WindowInput {
     pub scope: String,
     /// IANA time zone of `starts`/`ends`: `Europe/London`, `Asia/Kolkata`, `UTC`.
     pub timezone: String,
-    /// Local wall-clock start of the first occurrence: `2026-12-24T18:00`.
+    /// Start of the first occurrence: local wall-clock time in `timezone` (`2026-12-24T18:00`,
+    /// `2026-12-24 18:00`, `2026-12-24`), or RFC 3339 with an offset, converted into `timezone`.
     pub starts: String,
-    /// Local wall-clock end of the first occurrence.
+    /// End of the first occurrence, written as `starts`.
     pub ends: String,
     /// RFC 5545 recurrence: `FREQ=WEEKLY;BYDAY=SA,SU`. Absent for a one-off window.
     pub rrule: Option<String>,
@@ -66,19 +69,25 @@ pub struct OccurrenceView {
     pub end: DateTime<Utc>,
 }
 
-const LOCAL_FORMATS: &[&str] = &["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"];
-
-fn local_time(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDateTime> {
-    let parsed = LOCAL_FORMATS
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok());
-    if parsed.is_none() {
-        errors.push(FieldError::new(
-            field,
-            "must be a local time without offset, like 2026-12-24T18:00 (the zone is `timezone`)",
-        ));
-    }
-    parsed
+/// A window's wall-clock time in its own zone, read by the parser every typed time goes through
+/// (`steward_core::time`): a local time as written, a date at midnight, a time with an offset
+/// converted into the zone.
+fn local_time(
+    field: &str,
+    text: &str,
+    timezone: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<NaiveDateTime> {
+    // An unknown zone is named by `CalendarWindow::validate`; the local forms need none.
+    let zone = steward_core::time::parse_zone(timezone).unwrap_or(steward_core::time::Tz::UTC);
+    steward_core::time::parse_wall_clock(text, zone)
+        .map_err(|e| {
+            errors.push(FieldError::new(
+                field,
+                format!("{e} (without an offset it is read in `timezone`)"),
+            ))
+        })
+        .ok()
 }
 
 fn view(w: &CalendarWindow, now: DateTime<Utc>) -> WindowView {
@@ -108,14 +117,14 @@ fn view(w: &CalendarWindow, now: DateTime<Utc>) -> WindowView {
 /// Create a maintenance window or a freeze. Changes whose window falls in a freeze are refused
 /// (emergencies need the CISO); changes already approved are refused when they try to run in it.
 #[utoipa::path(post, path = "/api/v1/windows", tag = "calendar", request_body = WindowInput,
-    responses((status = 201, body = WindowView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = WindowView, headers(("Location" = String, description = "the path of what was created"))), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn create_window(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(input): JsonBody<WindowInput>,
-) -> Result<(StatusCode, Json<WindowView>), ApiError> {
-    let keeper = caller.as_calendar_keeper()?;
+) -> Result<Created<WindowView>, ApiError> {
+    let keeper = caller.may::<KeepCalendar>(&state)?;
     let mut errors = Vec::new();
     let name = WindowName::parse(&input.name)
         .map_err(|e| errors.push(FieldError::new("name", e.to_string())))
@@ -130,8 +139,8 @@ pub async fn create_window(
         .parse::<Scope>()
         .map_err(|e| errors.push(FieldError::new("scope", e)))
         .ok();
-    let starts = local_time("starts", &input.starts, &mut errors);
-    let ends = local_time("ends", &input.ends, &mut errors);
+    let starts = local_time("starts", &input.starts, &input.timezone, &mut errors);
+    let ends = local_time("ends", &input.ends, &input.timezone, &mut errors);
     let (Some(name), Some(kind), Some(scope), Some(starts), Some(ends)) =
         (name, kind, scope, starts, ends)
     else {
@@ -155,7 +164,7 @@ pub async fn create_window(
     };
     window.validate().map_err(ApiError::Invalid)?;
     if let Scope::Target(target) = &window.scope {
-        let store = caller.store(&state.store);
+        let store = keeper.store();
         if store
             .targets_named(std::slice::from_ref(target))
             .await?
@@ -167,21 +176,51 @@ pub async fn create_window(
             ));
         }
     }
-    caller.store(&state.store).insert_window(&window).await?;
+    keeper.store().insert_window(&window).await?;
     tracing::info!(window = %window.name, kind = %window.kind, scope = %window.scope, "calendar window created");
-    Ok((StatusCode::CREATED, Json(view(&window, now))))
+    Ok(Created::at(
+        format!("/api/v1/windows/{}", window.name),
+        view(&window, now),
+    ))
 }
 
-/// Every maintenance window and freeze, with its next occurrence.
-#[utoipa::path(get, path = "/api/v1/windows", tag = "calendar",
-    responses((status = 200, body = Vec<WindowView>)), security(("token" = [])))]
+/// The maintenance windows and freezes by name, each with its next occurrence, a page at a time.
+#[utoipa::path(get, path = "/api/v1/windows", tag = "calendar", params(PageQuery),
+    responses((status = 200, body = Page<WindowView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list_windows(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<WindowView>>, ApiError> {
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<WindowView>>, ApiError> {
     let now = state.clock.now();
-    let windows = caller.store(&state.store).calendar_windows().await?;
-    Ok(Json(windows.iter().map(|w| view(w, now)).collect()))
+    let after: Option<String> = page.after("windows")?;
+    let windows = caller
+        .may::<ReadRecords>(&state)?
+        .store()
+        .calendar_windows_after(after.as_deref(), page.fetch())
+        .await?;
+    let page = page.page("windows", windows, |w| w.name.to_string());
+    Ok(Json(page.map(|w| view(&w, now))))
+}
+
+/// One window or freeze, by name, with its next occurrence.
+#[utoipa::path(get, path = "/api/v1/windows/{name}", tag = "calendar",
+    params(("name" = String, Path, description = "the window's name")),
+    responses((status = 200, body = WindowView), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn get_window(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<WindowView>, ApiError> {
+    let reader = caller.may::<ReadRecords>(&state)?;
+    let now = state.clock.now();
+    let windows = reader.store().calendar_windows().await?;
+    let window = windows
+        .iter()
+        .find(|w| w.name.as_str() == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no window '{name}'")))?;
+    Ok(Json(view(window, now)))
 }
 
 /// Delete a maintenance window or freeze (audited with what it was).
@@ -194,12 +233,12 @@ pub async fn delete_window(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<WindowView>, ApiError> {
-    let keeper = caller.as_calendar_keeper()?;
+    let keeper = caller.may::<KeepCalendar>(&state)?;
     let name =
         WindowName::parse(&name).map_err(|_| ApiError::NotFound(format!("no window '{name}'")))?;
     let now = state.clock.now();
-    let deleted = caller
-        .store(&state.store)
+    let deleted = keeper
+        .store()
         .delete_window(&name, keeper.principal().name.as_str(), now)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no window '{name}'")))?;
@@ -208,6 +247,7 @@ pub async fn delete_window(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct FeedQuery {
     /// Only changes touching this target, and windows that cover it.
     pub target: Option<String>,
@@ -246,7 +286,7 @@ pub async fn feed(
         .map(str::parse::<Environment>)
         .transpose()
         .map_err(|e| ApiError::invalid_field("environment", e))?;
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let target: Option<Target> = match query.target.as_deref() {
         None => None,
         Some(name) => {

@@ -1,8 +1,9 @@
 //! The standard-change catalog (admin-managed).
 
 use super::body::JsonBody;
+use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, ManageCatalog, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -37,14 +38,25 @@ fn to_view(item: &CatalogItem) -> Result<CatalogItemView, ApiError> {
     Ok(serde_json::from_value(value).map_err(anyhow::Error::from)?)
 }
 
-/// List the catalog.
-#[utoipa::path(get, path = "/api/v1/catalog", tag = "catalog", responses((status = 200, body = Vec<CatalogItemView>)), security(("token" = [])))]
+/// List the catalog, by name, a page at a time.
+#[utoipa::path(get, path = "/api/v1/catalog", tag = "catalog", params(PageQuery),
+    responses((status = 200, body = Page<CatalogItemView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list_catalog(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<CatalogItemView>>, ApiError> {
-    let items = caller.store(&state.store).list_catalog().await?;
-    Ok(Json(items.iter().map(to_view).collect::<Result<_, _>>()?))
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<CatalogItemView>>, ApiError> {
+    let after: Option<String> = page.after("catalog")?;
+    let items = caller
+        .may::<ReadRecords>(&state)?
+        .store()
+        .list_catalog(after.as_deref(), page.fetch())
+        .await?;
+    let page = page.page("catalog", items, |item| item.name.clone());
+    Ok(Json(Page {
+        items: page.items.iter().map(to_view).collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Create or replace a catalog item (admin only).
@@ -58,7 +70,7 @@ pub async fn put_catalog_item(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<CatalogItemView>,
 ) -> Result<Json<CatalogItemView>, ApiError> {
-    let admin = caller.as_admin()?;
+    let admin = caller.may::<ManageCatalog>(&state)?;
     if body.name != name {
         return Err(ApiError::invalid_field(
             "name",
@@ -68,8 +80,8 @@ pub async fn put_catalog_item(
     let value = serde_json::to_value(&body).map_err(anyhow::Error::from)?;
     let item: CatalogItem = serde_json::from_value(value)
         .map_err(|e| ApiError::invalid_field("(body)", e.to_string()))?;
-    caller
-        .store(&state.store)
+    admin
+        .store()
         .put_catalog_item(admin.principal().name.as_str(), &item)
         .await?;
     Ok(Json(to_view(&item)?))

@@ -7,14 +7,18 @@
 //! same old state.
 
 use super::body::{JsonBody, QueryParams};
-use super::views::{ChangeView, HistoryEntryView};
+use super::created::Created;
+use super::page::{Page, PageQuery, Paged};
+use super::views::{ChangeSummaryView, ChangeView, HistoryEntryView};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{
+    ApproveChanges, Caller, CancelChanges, FulfilObligations, ImplementChanges, ReadRecords,
+    SubmitChanges,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::execution;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -147,6 +151,7 @@ pub struct TransitionInput {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// A lifecycle state, e.g. pending_approval.
     pub state: Option<String>,
@@ -158,8 +163,6 @@ pub struct ListQuery {
     pub requester: Option<String>,
     /// Only changes past their approval SLA.
     pub overdue: Option<bool>,
-    /// At most this many, newest first (default 100, max 1000).
-    pub limit: Option<i64>,
 }
 
 fn parse_id(id: &str) -> Result<ChangeId, ApiError> {
@@ -312,16 +315,16 @@ async fn flag_conflicts(
 
 /// Submit a change request. Every bad field is named in one 422.
 #[utoipa::path(post, path = "/api/v1/changes", tag = "changes", request_body = SubmitChange, responses(
-    (status = 201, body = ChangeView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    (status = 201, body = ChangeView, headers(("Location" = String, description = "the path of what was created"))), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn submit_change(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(document): JsonBody<Value>,
-) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
-    let submitter = caller.as_submitter()?;
+) -> Result<Created<ChangeView>, ApiError> {
+    let submitter = caller.may::<SubmitChanges>(&state)?;
     let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
-    let store = caller.store(&state.store);
+    let store = submitter.store();
     let principal = submitter.principal();
     let loaded = load_facts(&store, &request, principal.roles.iter().collect()).await?;
     let title = request.title.clone();
@@ -348,20 +351,25 @@ pub async fn submit_change(
     let change = store.insert_change(change, transitions).await?;
     flag_conflicts(&state, &store, &change, &loaded.schedule).await;
     tracing::info!(change = %change.id, r#type = %change.classification.change_type, state = %change.state, "change submitted");
-    Ok((
-        StatusCode::CREATED,
-        Json(ChangeView::new(&change, state.clock.now())),
+    Ok(Created::at(
+        format!("/api/v1/changes/{}", change.id),
+        ChangeView::new(&change, state.clock.now()),
     ))
 }
 
-/// List changes, newest first.
-#[utoipa::path(get, path = "/api/v1/changes", tag = "changes", params(ListQuery), responses(
-    (status = 200, body = Vec<ChangeView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
+/// List changes, newest first, a page at a time: each as a summary (`GET /changes/{id}` shows
+/// the whole record).
+#[utoipa::path(get, path = "/api/v1/changes", tag = "changes", params(ListQuery, PageQuery), responses(
+    (status = 200, body = Page<ChangeSummaryView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list_changes(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<ListQuery>,
-) -> Result<Json<Vec<ChangeView>>, ApiError> {
+    Paged {
+        page,
+        filters: query,
+    }: Paged<ListQuery>,
+) -> Result<Json<Page<ChangeSummaryView>>, ApiError> {
+    let before: Option<u64> = page.after("changes")?;
     let mut errors = Vec::new();
     let state_filter = query.state.as_deref().and_then(|s| {
         let parsed = ChangeState::parse(s);
@@ -410,13 +418,17 @@ pub async fn list_changes(
         target,
         requester,
         overdue_at: query.overdue.unwrap_or(false).then_some(now),
-        limit: query.limit.unwrap_or(100),
+        before_number: before,
+        limit: page.fetch(),
         ..ChangeFilter::default()
     };
-    let changes = caller.store(&state.store).list_changes(&filter).await?;
-    Ok(Json(
-        changes.iter().map(|c| ChangeView::new(c, now)).collect(),
-    ))
+    let changes = caller
+        .may::<ReadRecords>(&state)?
+        .store()
+        .list_changes(&filter)
+        .await?;
+    let page = page.page("changes", changes, |c| c.id.number());
+    Ok(Json(page.map(|c| ChangeSummaryView::new(&c, now))))
 }
 
 /// Show one change with its history.
@@ -429,7 +441,7 @@ pub async fn get_change(
     Path(id): Path<String>,
 ) -> Result<Json<ChangeView>, ApiError> {
     let id = parse_id(&id)?;
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let change = load(&store, &id).await?;
     let history = store.audit_events_for("change", &id.to_string()).await?;
     let targets = targets_of(&store, &change.request.targets).await?;
@@ -552,11 +564,11 @@ async fn decide(
     decision: Decision,
     body: DecisionInput,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let actor = caller.as_actor()?;
+    let actor = caller.may::<ApproveChanges>(&state)?;
     let comment = required_note("comment", &body.comment)?;
     let acknowledged = parse_acknowledged(&body.acknowledge_conflicts)?;
     let id = parse_id(&id)?;
-    let store = caller.store(&state.store);
+    let store = actor.store();
     let principal = actor.principal();
     let current = load(&store, &id).await?;
     let targets = targets_of(&store, &current.request.targets).await?;
@@ -628,9 +640,9 @@ pub async fn submit_draft(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let submitter = caller.as_submitter()?;
+    let submitter = caller.may::<SubmitChanges>(&state)?;
     let id = parse_id(&id)?;
-    let store = caller.store(&state.store);
+    let store = submitter.store();
     let draft = load(&store, &id).await?;
     let loaded = load_facts(
         &store,
@@ -665,13 +677,20 @@ pub async fn transition_change(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<TransitionInput>,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let actor = caller.as_actor()?;
     let step = Step::parse(&body.step).filter(|s| *s != Step::Submit).ok_or_else(|| {
         ApiError::invalid_field(
             "step",
             format!("'{}' is not one of: schedule, implement, complete, fail, rollback, close, cancel", body.step),
         )
     })?;
+    // Withdrawing is the requester's (a pipeline's too); every other step is a person's work.
+    let (principal, store) = if step == Step::Cancel {
+        let permit = caller.may::<CancelChanges>(&state)?;
+        (permit.principal(), permit.store())
+    } else {
+        let permit = caller.may::<ImplementChanges>(&state)?;
+        (permit.principal(), permit.store())
+    };
     let window = match body.window {
         Some(w) if w.end <= w.start => {
             return Err(ApiError::invalid_field(
@@ -686,8 +705,6 @@ pub async fn transition_change(
         None => None,
     };
     let id = parse_id(&id)?;
-    let store = caller.store(&state.store);
-    let principal = actor.principal();
     // Nothing is scheduled into, or started inside, a freeze.
     let current = load(&store, &id).await?;
     let now = state.clock.now();
@@ -732,16 +749,18 @@ pub async fn transition_change(
                 )
                 .await;
             }
-            Step::Implement => {
-                if let Some(reason) = execution::refuse_start(&state, &store, &current).await? {
-                    return Err(ApiError::Conflict {
-                        message: format!("{id} cannot start now: {reason}"),
-                        details: serde_json::Value::Null,
-                    });
-                }
-            }
             _ => {}
         }
+    }
+    // Stepped or not, a change starts only when the gate the worker and pipelines ask allows it
+    // now: approved, window open (or an emergency's override of it), no freeze.
+    if step == Step::Implement
+        && let Some(reason) = execution::refuse_start(&state, &store, &current).await?
+    {
+        return Err(ApiError::Conflict {
+            message: format!("{id} cannot start now: {reason}"),
+            details: serde_json::json!({ "reason": "gate" }),
+        });
     }
     let grace = state.config.execution.lease_grace;
     let change = update_change(&store, &id, |change| {
@@ -809,10 +828,10 @@ pub async fn rollback_change(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RollbackInput>,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let actor = caller.as_actor()?;
+    let actor = caller.may::<ImplementChanges>(&state)?;
     let reason = required_note("reason", &body.reason)?;
     let id = parse_id(&id)?;
-    let store = caller.store(&state.store);
+    let store = actor.store();
     let principal = actor.principal();
     rollback_now(
         &state,
@@ -890,6 +909,43 @@ async fn rollback_now(
     Ok(Json(ChangeView::new(&change, state.clock.now())))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowOverrideInput {
+    /// Why the emergency cannot wait for its window: kept on the change and in the audit log.
+    pub reason: String,
+}
+
+/// Let an emergency change start outside its window, now: only someone who approved it (its
+/// CISO or VP Engineering) may, with a reason; recorded as `change.window_override`. The gate
+/// then allows starting it for the next two hours. Normal and standard changes have no override.
+#[utoipa::path(post, path = "/api/v1/changes/{id}/window-override", tag = "changes", request_body = WindowOverrideInput,
+    params(("id" = String, Path, description = "CHG-<n>")),
+    responses((status = 200, body = ChangeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn override_window(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<WindowOverrideInput>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let approver = caller.may::<ApproveChanges>(&state)?;
+    let reason = required_note("reason", &body.reason)?;
+    let id = parse_id(&id)?;
+    let store = approver.store();
+    let who = &approver.principal().name;
+    let change = update_change(&store, &id, |change| {
+        Ok(vec![change.override_window(
+            who,
+            reason.clone(),
+            state.clock.now(),
+        )?])
+    })
+    .await?;
+    tracing::info!(change = %change.id, by = %who, "window overridden");
+    Ok(Json(ChangeView::new(&change, state.clock.now())))
+}
+
 /// Record that an obligation is met: the post-implementation review (its text is the note), or
 /// whatever else a policy imposed. A change cannot close while it owes one.
 #[utoipa::path(post, path = "/api/v1/changes/{id}/obligations/{name}", tag = "changes", request_body = FulfilInput,
@@ -902,10 +958,10 @@ pub async fn fulfil_obligation(
     Path((id, name)): Path<(String, String)>,
     JsonBody(body): JsonBody<FulfilInput>,
 ) -> Result<Json<ChangeView>, ApiError> {
-    let actor = caller.as_actor()?;
+    let actor = caller.may::<FulfilObligations>(&state)?;
     let note = required_note("note", &body.note)?;
     let id = parse_id(&id)?;
-    let store = caller.store(&state.store);
+    let store = actor.store();
     let principal = actor.principal();
     let change = update_change(&store, &id, |change| {
         Ok(vec![change.fulfil(
@@ -956,6 +1012,7 @@ pub(crate) async fn gate_now(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct GateQuery {
     /// The target the pipeline is about to deploy to.
     pub target: String,
@@ -990,7 +1047,7 @@ pub async fn gate(
         .parse::<steward_core::target::Environment>()
         .map_err(|e| ApiError::invalid_field("environment", e))?;
     let id = parse_id(&id)?;
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let change = load(&store, &id).await?;
     let verdict = gate_now(&state, &store, &change, Some(&target), environment).await?;
     tracing::info!(change = %id, target = %target, allowed = verdict.allowed, by = %caller.name(), "deployment gate asked");

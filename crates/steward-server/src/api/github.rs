@@ -64,17 +64,18 @@ pub async fn deployment_protection(
             "the GitHub integration is not configured (set a webhook secret)".into(),
         ));
     };
-    if !steward_connectors::github::verify(
-        github.webhook_secret.as_bytes(),
+    let Some(hook) = crate::auth::VerifiedWebhook::github(
+        &state,
+        github,
         &body,
         header(&headers, "x-hub-signature-256"),
-    ) {
+    ) else {
         tracing::warn!("GitHub webhook refused: bad or missing X-Hub-Signature-256");
         return Err(ApiError::Unauthorized(
             "the X-Hub-Signature-256 header does not sign this body with the configured secret"
                 .into(),
         ));
-    }
+    };
     let event = header(&headers, "x-github-event").unwrap_or("");
     if event != "deployment_protection_rule" {
         return Ok(Json(ReviewView {
@@ -102,7 +103,7 @@ pub async fn deployment_protection(
     .flatten()
     .find_map(change_id_in);
 
-    let store = state.store.tenant(&github.tenant);
+    let store = hook.store();
     let now = state.clock.now();
     let (approved, reason, change_id) = match found {
         None => (

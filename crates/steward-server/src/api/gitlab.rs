@@ -55,12 +55,13 @@ pub async fn deployment(
         ));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if !steward_connectors::gitlab::token_matches(&gitlab.webhook_token, header("x-gitlab-token")) {
+    let Some(hook) = crate::auth::VerifiedWebhook::gitlab(&state, gitlab, header("x-gitlab-token"))
+    else {
         tracing::warn!("GitLab webhook refused: bad or missing X-Gitlab-Token");
         return Err(ApiError::Unauthorized(
             "the X-Gitlab-Token header does not match the configured webhook token".into(),
         ));
-    }
+    };
     let payload: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the webhook body is not JSON: {e}")))?;
     if header("x-gitlab-event") != Some("Deployment Hook") || payload["object_kind"] != "deployment"
@@ -76,7 +77,7 @@ pub async fn deployment(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let store = state.store.tenant(&gitlab.tenant);
+    let store = hook.store();
     let now = state.clock.now();
     let named = [payload["ref"].as_str(), payload["commit_title"].as_str()]
         .into_iter()

@@ -19,7 +19,12 @@ pub async fn healthz() -> Json<Value> {
     (status = 503, description = "the database does not answer", body = crate::error::ErrorBody),
 ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        crate::auth::database_answers(&state),
+    )
+    .await
+    {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");

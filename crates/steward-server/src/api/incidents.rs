@@ -6,8 +6,13 @@
 //! 4xx naming what is wrong and creates nothing.
 
 use super::body::{JsonBody, QueryParams};
+use super::created::Created;
+use super::page::{Page, PageQuery, Paged};
+use super::views::IncidentSummaryView;
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{
+    ApproveContainment, Caller, HandleIncidents, KeepDetectors, ReadRecords, SendSignals,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::incidents::{self, events_json, find_target, load, owners, update};
 use axum::Json;
@@ -42,12 +47,12 @@ struct Acting<'s> {
 }
 
 impl<'s> Acting<'s> {
-    fn new(state: &'s AppState, caller: &Caller, id: &str) -> Result<Acting<'s>, ApiError> {
-        let who = caller.as_actor()?.principal().name.clone();
+    fn new(state: &'s AppState, caller: &'s Caller, id: &str) -> Result<Acting<'s>, ApiError> {
+        let permit = caller.may::<HandleIncidents>(state)?;
         Ok(Acting {
-            who,
+            who: permit.who().clone(),
             id: parse_incident_id(id)?,
-            store: caller.store(&state.store),
+            store: permit.store(),
             now: state.clock.now(),
         })
     }
@@ -224,9 +229,9 @@ pub async fn alertmanager(
     caller: Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.as_signal_source()?;
+    let permit = caller.may::<SendSignals>(&state)?;
     let alerts = parse_alertmanager(&body).map_err(ApiError::Invalid)?;
-    let store = caller.store(&state.store);
+    let store = permit.store();
     let now = state.clock.now();
     let mut touched = Vec::new();
     let (mut firing, mut resolved) = (0, 0);
@@ -298,7 +303,7 @@ pub async fn pagerduty_event(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = pagerduty_caller(&state, &headers, &body).await?;
-    let source = caller.as_signal_source()?;
+    let source = caller.may::<SendSignals>(&state)?;
     let who = source.principal().name.clone();
     let Some(map) = body.as_object() else {
         return Err(ApiError::invalid_field(
@@ -371,7 +376,7 @@ pub async fn pagerduty_event(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let store = caller.store(&state.store);
+    let store = source.store();
     let now = state.clock.now();
     let key = dedup.unwrap_or_else(|| uuid_key(now));
     match (action, trigger) {
@@ -452,7 +457,7 @@ pub async fn pagerduty_change(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let caller = pagerduty_caller(&state, &headers, &body).await?;
-    let source = caller.as_signal_source()?;
+    let source = caller.may::<SendSignals>(&state)?;
     let payload = body.get("payload").and_then(Value::as_object);
     let summary = payload.and_then(|p| text(p, "summary"));
     let Some(summary) = summary.filter(|s| s.len() <= 1024) else {
@@ -465,7 +470,7 @@ pub async fn pagerduty_change(
     let at = payload
         .and_then(|p| timestamp(p.get("timestamp")))
         .unwrap_or(now);
-    let store = caller.store(&state.store);
+    let store = source.store();
     store
         .record_events(&[AuditRecord {
             occurred_at: now,
@@ -486,29 +491,39 @@ pub async fn pagerduty_change(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct IncidentListQuery {
     /// Only triggered, acknowledged or contained incidents.
     pub open: Option<bool>,
-    pub limit: Option<i64>,
 }
 
-/// List incidents, newest first.
-#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentListQuery),
-    responses((status = 200, body = [Object])), security(("token" = [])))]
+/// List incidents, newest first, a page at a time: each as a summary (`GET /incidents/{id}`
+/// shows the whole record).
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentListQuery, PageQuery),
+    responses((status = 200, body = Page<IncidentSummaryView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<IncidentListQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+    Paged {
+        page,
+        filters: query,
+    }: Paged<IncidentListQuery>,
+) -> Result<Json<Page<IncidentSummaryView>>, ApiError> {
+    let before: Option<u64> = page.after("incidents")?;
     let incidents = caller
-        .store(&state.store)
-        .list_incidents(&IncidentFilter {
-            open_only: query.open.unwrap_or(false),
-            opened_since: None,
-            limit: query.limit.unwrap_or(100),
-        })
+        .may::<ReadRecords>(&state)?
+        .store()
+        .list_incidents_before(
+            &IncidentFilter {
+                open_only: query.open.unwrap_or(false),
+                opened_since: None,
+                limit: page.fetch(),
+            },
+            before,
+        )
         .await?;
-    Ok(Json(incidents.iter().map(view).collect()))
+    let page = page.page("incidents", incidents, |i| i.id.number());
+    Ok(Json(page.map(|i| IncidentSummaryView::from(&i))))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -525,19 +540,19 @@ pub struct OpenInput {
 
 /// Open an incident by hand (a person noticed before any monitor did).
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", request_body = OpenInput,
-    responses((status = 201, body = Object), (status = 422, body = ErrorBody)), security(("token" = [])))]
+    responses((status = 201, body = Object, headers(("Location" = String, description = "the path of what was created"))), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn open(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<OpenInput>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let actor = caller.as_actor()?;
+) -> Result<Created<Value>, ApiError> {
+    let actor = caller.may::<HandleIncidents>(&state)?;
     let severity = Severity::parse(&body.severity)
         .ok_or_else(|| ApiError::invalid_field("severity", "must be sev1, sev2, sev3 or sev4"))?;
     if body.title.trim().is_empty() {
         return Err(ApiError::invalid_field("title", "must not be empty"));
     }
-    let store = caller.store(&state.store);
+    let store = actor.store();
     let names: Vec<&str> = body.targets.iter().map(String::as_str).collect();
     let target = find_target(&store, &names).await?;
     if target.is_none() {
@@ -560,9 +575,9 @@ pub async fn open(
     };
     let id = incidents::raise(&state, &store, signal).await?;
     let incident = load(&store, &id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(view_with_history(&store, &incident).await?),
+    Ok(Created::at(
+        format!("/api/v1/incidents/{id}"),
+        view_with_history(&store, &incident).await?,
     ))
 }
 
@@ -576,7 +591,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_incident_id(&id)?;
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let incident = load(&store, &id).await?;
     Ok(Json(view_with_history(&store, &incident).await?))
 }
@@ -732,10 +747,10 @@ pub async fn approve(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = caller.as_actor()?;
+    let actor = caller.may::<ApproveContainment>(&state)?;
     let principal = actor.principal();
     let id = parse_incident_id(&id)?;
-    let store = caller.store(&state.store);
+    let store = actor.store();
     let now = state.clock.now();
     let current = load(&store, &id).await?;
     let owners = owners(&store, &current.targets).await?;
@@ -796,6 +811,7 @@ pub async fn review(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct MetricsQuery {
     /// Incidents opened since (default: 30 days ago).
     pub since: Option<DateTime<Utc>>,
@@ -817,7 +833,7 @@ pub async fn metrics(
     caller: Caller,
     QueryParams(query): QueryParams<MetricsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let since = query
         .since
         .unwrap_or_else(|| state.clock.now() - Duration::days(30));
@@ -850,12 +866,12 @@ pub async fn metrics(
         .await?;
     let implemented: Vec<_> = changes
         .iter()
-        .filter(|c| steward_core::incident::implemented_at(c).is_some_and(|t| t >= since))
+        .filter(|c| c.implemented_at().is_some_and(|t| t >= since))
         .collect();
     let mut failed = 0;
     for c in &implemented {
         let linked = store.incidents_linked_to(&c.id).await?;
-        if c.state.outcome() == Some("failed") || linked.iter().any(|(_, _, strong)| *strong) {
+        if c.outcome.as_deref() == Some("failed") || linked.iter().any(|(_, _, strong)| *strong) {
             failed += 1;
         }
     }
@@ -902,7 +918,7 @@ pub async fn put_detector(
     Path(name): Path<String>,
     JsonBody(rule): JsonBody<DetectorRule>,
 ) -> Result<Json<Value>, ApiError> {
-    let keeper = caller.as_incident_keeper()?;
+    let keeper = caller.may::<KeepDetectors>(&state)?;
     check_name(&name)?;
     let config: DetectorConfig = serde_json::from_value(rule.config.clone())
         .map_err(|e| ApiError::invalid_field("config", e.to_string()))?;
@@ -918,8 +934,8 @@ pub async fn put_detector(
         ));
     }
     let document = serde_json::to_value(&rule).unwrap_or_default();
-    caller
-        .store(&state.store)
+    keeper
+        .store()
         .put_named(
             NamedKind::DetectorRule,
             &name,
@@ -949,18 +965,32 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The tenant's detector rules.
-#[utoipa::path(get, path = "/api/v1/detectors", tag = "incidents",
-    responses((status = 200, body = Object)), security(("token" = [])))]
+/// A detector rule with its name, as `PUT /detectors/{name}` answers it.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct DetectorRuleView {
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub rule: Value,
+}
+
+/// The tenant's detector rules by name, a page at a time.
+#[utoipa::path(get, path = "/api/v1/detectors", tag = "incidents", params(PageQuery),
+    responses((status = 200, body = Page<DetectorRuleView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list_detectors(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<DetectorRuleView>>, ApiError> {
+    let after: Option<String> = page.after("detectors")?;
     let rules = caller
-        .store(&state.store)
-        .named(NamedKind::DetectorRule)
+        .may::<ReadRecords>(&state)?
+        .store()
+        .named_after(NamedKind::DetectorRule, after.as_deref(), page.fetch())
         .await?;
-    Ok(Json(Value::Object(rules.into_iter().collect())))
+    let page = page.page("detectors", rules, |(name, _)| name.clone());
+    Ok(Json(
+        page.map(|(name, rule)| DetectorRuleView { name, rule }),
+    ))
 }
 
 #[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
@@ -984,12 +1014,12 @@ pub async fn put_playbook(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<PlaybookInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let keeper = caller.as_incident_keeper()?;
+    let keeper = caller.may::<KeepDetectors>(&state)?;
     check_name(&name)?;
     parse_actions(&body.actions).map_err(ApiError::Invalid)?;
     let document = serde_json::to_value(&body).unwrap_or_default();
-    caller
-        .store(&state.store)
+    keeper
+        .store()
         .put_named(
             NamedKind::Playbook,
             &name,
@@ -1169,12 +1199,12 @@ pub async fn put_problem(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<ProblemInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = caller.as_actor()?;
+    let actor = caller.may::<HandleIncidents>(&state)?;
     check_name(&name)?;
     if body.title.trim().is_empty() {
         return Err(ApiError::invalid_field("title", "must not be empty"));
     }
-    let store = caller.store(&state.store);
+    let store = actor.store();
     let fix = store
         .named_one(NamedKind::Problem, &name)
         .await?
@@ -1212,8 +1242,8 @@ pub async fn fix_problem(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<FixInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = caller.as_actor()?;
-    let store = caller.store(&state.store);
+    let actor = caller.may::<HandleIncidents>(&state)?;
+    let store = actor.store();
     let mut document = store
         .named_one(NamedKind::Problem, &name)
         .await?
@@ -1248,7 +1278,7 @@ pub async fn get_problem(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    problem_view(&caller.store(&state.store), &name)
+    problem_view(&caller.may::<ReadRecords>(&state)?.store(), &name)
         .await
         .map(Json)
 }

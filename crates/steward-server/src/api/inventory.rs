@@ -3,8 +3,11 @@
 //! metadata templates; and scan results uploaded by `steward inventory scan`.
 
 use super::body::{JsonBody, QueryParams};
+use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{
+    AttestModels, Caller, KeepTemplates, ReadRecords, RecordScans, RegisterVersions,
+};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -67,6 +70,7 @@ fn detail(model: &Model, templates: &Templates, day: NaiveDate) -> Value {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ModelsQuery {
     /// development, validation, production or retired.
     pub status: Option<String>,
@@ -74,15 +78,18 @@ pub struct ModelsQuery {
     pub at: Option<DateTime<Utc>>,
 }
 
-/// Every model with its status, completeness and whether its validation is current — now, or
-/// as recorded at `at`.
-#[utoipa::path(get, path = "/api/v1/models", tag = "inventory", params(ModelsQuery),
-    responses((status = 200, body = [Object])), security(("token" = [])))]
+/// Models by name, a page at a time, each with its status, completeness and whether its
+/// validation is current — now, or as recorded at `at`.
+#[utoipa::path(get, path = "/api/v1/models", tag = "inventory", params(ModelsQuery, PageQuery),
+    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<ModelsQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+    Paged {
+        page,
+        filters: query,
+    }: Paged<ModelsQuery>,
+) -> Result<Json<Page<Value>>, ApiError> {
     if let Some(s) = &query.status
         && !inventory::STATUSES.contains(&s.as_str())
     {
@@ -91,39 +98,58 @@ pub async fn list(
             "must be development, validation, production or retired",
         ));
     }
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let templates = templates(&store).await?;
-    let current = store.list_model_summaries().await?;
-    let (models, day) = match query.at {
-        None => (current, state.clock.now().date_naive()),
-        Some(at) => {
-            let mut then = Vec::new();
-            for m in &current {
-                if let Some(old) = store.model_at(&m.name, at).await? {
-                    then.push(ModelSummary::from(&old));
+    let after: Option<String> = page.after("models")?;
+    let Some(at) = query.at else {
+        let models = store
+            .model_summaries_after(query.status.as_deref(), after.as_deref(), page.fetch())
+            .await?;
+        let day = state.clock.now().date_naive();
+        let page = page.page("models", models, |m| m.name.clone());
+        return Ok(Json(page.map(|m| summary(&m, &templates, day))));
+    };
+    // As recorded at `at`: each model's record then comes from its history, so the status
+    // filter applies after the query. Walk today's models by name from the cursor until the
+    // page is full; the cursor is a name either way.
+    let mut then = Vec::new();
+    let mut scanned = after;
+    loop {
+        let batch = store
+            .model_summaries_after(None, scanned.as_deref(), page.fetch())
+            .await?;
+        let exhausted = batch.len() < page.fetch() as usize;
+        for m in &batch {
+            if then.len() > page.limit() {
+                break;
+            }
+            if let Some(old) = store.model_at(&m.name, at).await? {
+                let old = ModelSummary::from(&old);
+                if query.status.as_deref().is_none_or(|s| old.status() == s) {
+                    then.push(old);
                 }
             }
-            (then, at.date_naive())
         }
-    };
-    let models: Vec<&ModelSummary> = models
-        .iter()
-        .filter(|m| query.status.as_deref().is_none_or(|s| m.status() == s))
-        .collect();
-    let mut out: Vec<Value> = models.iter().map(|m| summary(m, &templates, day)).collect();
-    // As of a past time, say who had approved each model into service then.
-    if let Some(at) = query.at {
-        let changes = crate::inventory::approvable_changes(&store).await?;
-        for (m, v) in models.iter().zip(out.iter_mut()) {
-            let version = m.production_version();
-            v["approval"] = json!(inventory::approval_at(&changes, &m.name, version, at));
+        scanned = batch.last().map(|m| m.name.clone());
+        if exhausted || then.len() > page.limit() {
+            break;
         }
     }
-    Ok(Json(out))
+    let page = page.page("models", then, |m| m.name.clone());
+    // As of a past time, say who had approved each model into service then.
+    let changes = crate::inventory::approvable_changes(&store).await?;
+    let day = at.date_naive();
+    Ok(Json(page.map(|m| {
+        let mut v = summary(&m, &templates, day);
+        let version = m.production().map(|v| v.reference());
+        v["approval"] = json!(inventory::approval_at(&changes, &m.name, version, at));
+        v
+    })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ModelQuery {
     pub at: Option<DateTime<Utc>>,
     /// Include the model's audit history (every create, update and status change).
@@ -141,7 +167,7 @@ pub async fn get(
     Path(name): Path<String>,
     QueryParams(query): QueryParams<ModelQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let templates = templates(&store).await?;
     let (model, day) = match query.at {
         None => (
@@ -156,12 +182,12 @@ pub async fn get(
     })?;
     let mut value = detail(&model, &templates, day);
     let changes = crate::inventory::approvable_changes(&store).await?;
-    let version = model.production_version().map(|v| v.version.as_str());
-    value["production_version"] = json!(version);
+    let production = model.production_version();
+    value["production_version"] = json!(production.map(|v| &v.version));
     value["approval"] = json!(inventory::approval_at(
         &changes,
         &model.name,
-        version,
+        production.map(|v| v.reference()),
         query.at.unwrap_or_else(|| state.clock.now())
     ));
     if query.at.is_none() {
@@ -239,28 +265,50 @@ async fn save(
     store.save_model(model, Some(action), actor, changed).await
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AttestQuery {
+    /// Create the model if the inventory does not have it. Without it, an unknown name is a
+    /// 404, so a misspelt name never becomes a second model.
+    #[serde(default)]
+    pub create: bool,
+}
+
 /// State a model's fields (managers, compliance officers, admins): each a known field of its
-/// kind, recorded as attested by the caller; `null` clears one. Creates the model if new.
+/// kind, recorded as attested by the caller; `null` clears one. An unknown model is a 404 unless
+/// `?create=true` asks to create it (201 with its `Location`).
 #[utoipa::path(put, path = "/api/v1/models/{name}", tag = "inventory",
     request_body(content = Object, description = "field → value, e.g. {\"purpose\": \"…\", \"risk_tier\": \"high\"}"),
-    params(("name" = String, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    params(("name" = String, Path), AttestQuery),
+    responses((status = 200, body = Object), (status = 201, body = Object), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn attest(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    QueryParams(query): QueryParams<AttestQuery>,
     JsonBody(body): JsonBody<Map<String, Value>>,
-) -> Result<Json<Value>, ApiError> {
-    let keeper = caller.as_incident_keeper()?;
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let keeper = caller.may::<AttestModels>(&state)?;
     check_name("name", &name)?;
     let values = inventory::check_fields(&body).map_err(ApiError::Invalid)?;
-    let store = caller.store(&state.store);
+    let store = keeper.store();
     let who = keeper.principal().name.clone();
+    let mut created_it = false;
     for _ in 0..8 {
         let now = state.clock.now();
         let existing = store.get_model(&name).await?;
         let created = existing.is_none();
+        if created && !query.create {
+            return Err(ApiError::NotFound(format!(
+                "no model {name}: check the name (`steward inventory list`), or create it with \
+                 `steward inventory set {name} --create field=value …` (PUT \
+                 /api/v1/models/{name}?create=true)"
+            )));
+        }
         let mut model = existing.unwrap_or_else(|| Model::new(&name, now));
         let before = model.status().to_owned();
         let changed = model.attest(values.clone(), &who, now);
@@ -268,7 +316,10 @@ pub async fn attest(
             break;
         }
         match save(&store, &model, created, &before, who.as_str(), &changed).await {
-            Ok(()) => break,
+            Ok(()) => {
+                created_it = created;
+                break;
+            }
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -278,11 +329,20 @@ pub async fn attest(
         .get_model(&name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no model {name}")))?;
-    Ok(Json(detail(
-        &model,
-        &templates,
-        state.clock.now().date_naive(),
-    )))
+    let body = Json(detail(&model, &templates, state.clock.now().date_naive()));
+    Ok(if created_it {
+        (
+            axum::http::StatusCode::CREATED,
+            [(
+                axum::http::header::LOCATION,
+                format!("/api/v1/models/{name}"),
+            )],
+            body,
+        )
+            .into_response()
+    } else {
+        body.into_response()
+    })
 }
 
 /// The metadata templates: mandatory fields per risk tier and per regulatory tag.
@@ -292,7 +352,7 @@ pub async fn get_templates(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let t = templates(&caller.store(&state.store)).await?;
+    let t = templates(&caller.may::<ReadRecords>(&state)?.store()).await?;
     Ok(Json(json!(t)))
 }
 
@@ -306,12 +366,12 @@ pub async fn put_templates(
     caller: Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let officer = caller.as_privacy_officer()?;
+    let officer = caller.may::<KeepTemplates>(&state)?;
     let t: Templates = serde_json::from_value(body)
         .map_err(|e| ApiError::invalid_field("(body)", e.to_string()))?;
     t.validate().map_err(ApiError::Invalid)?;
-    caller
-        .store(&state.store)
+    officer
+        .store()
         .put_named(
             NamedKind::InventoryTemplates,
             "default",
@@ -345,7 +405,7 @@ pub async fn scan(
     caller: Caller,
     JsonBody(body): JsonBody<ScanInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let keeper = caller.as_incident_keeper()?;
+    let keeper = caller.may::<RecordScans>(&state)?;
     if body.sources.is_empty() {
         return Err(ApiError::invalid_field(
             "sources",
@@ -369,33 +429,33 @@ pub async fn scan(
             }
         }
     }
-    let store = caller.store(&state.store);
+    let store = keeper.store();
     let who = keeper.principal().name.to_string();
     let _one_at_a_time = state.scans.lock().await;
     let report = crate::inventory::record(&store, body.sources, &who, state.clock.now()).await?;
     Ok(Json(report))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ScansQuery {
-    /// At most this many, newest first (default 20, at most 500).
-    pub limit: Option<i64>,
-}
-
-/// Kept scan reports, newest first: sources, what each did, problems, reconciliation findings.
-#[utoipa::path(get, path = "/api/v1/inventory/scans", tag = "inventory", params(ScansQuery),
-    responses((status = 200, body = [Object])), security(("token" = [])))]
+/// Kept scan reports, newest first, a page at a time: sources, what each did, problems,
+/// reconciliation findings.
+#[utoipa::path(get, path = "/api/v1/inventory/scans", tag = "inventory", params(PageQuery),
+    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn scans(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<ScansQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "must be 1 to 500"));
-    }
-    Ok(Json(caller.store(&state.store).scans(limit).await?))
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<Value>>, ApiError> {
+    let before: Option<(String, String)> = page.after("scans")?;
+    let scans = caller
+        .may::<ReadRecords>(&state)?
+        .store()
+        .scans_before(
+            before.as_ref().map(|(at, id)| (at.as_str(), id.as_str())),
+            page.fetch(),
+        )
+        .await?;
+    let page = page.page("scans", scans, |(key, _)| key.clone());
+    Ok(Json(page.map(|(_, scan)| scan)))
 }
 
 /// One kept scan report.
@@ -407,77 +467,129 @@ pub async fn scan_report(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller
-        .store(&state.store)
+        .may::<ReadRecords>(&state)?
+        .store()
         .scan(&id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no scan {id}")))
 }
 
-/// The inventory against what runs, now: orphans, production models running nowhere, models
-/// running without an approved change or with an expired validation, digest mismatches.
-#[utoipa::path(get, path = "/api/v1/inventory/reconciliation", tag = "inventory",
-    responses((status = 200, body = [Object])), security(("token" = [])))]
+/// A finding's place in the reconciliation list: findings are computed, not stored, so the list
+/// is sorted by this and paged in memory (with the same cursor contract as stored lists).
+type FindingKey = (
+    inventory::FindingKind,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+fn finding_key(f: &Finding) -> FindingKey {
+    (
+        f.kind,
+        f.model.clone(),
+        f.version.clone(),
+        f.deployment.clone(),
+        f.detail.clone(),
+    )
+}
+
+/// The inventory against what runs, now, a page at a time: orphans, production models running
+/// nowhere, versions running or marked for production without a completed change that names
+/// them, expired validations, digest mismatches. Computed on each call and paged in memory.
+#[utoipa::path(get, path = "/api/v1/inventory/reconciliation", tag = "inventory", params(PageQuery),
+    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn reconciliation(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<Finding>>, ApiError> {
-    let store = caller.store(&state.store);
-    Ok(Json(
-        crate::inventory::reconciliation(&store, false, state.clock.now()).await?,
-    ))
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<Finding>>, ApiError> {
+    let store = caller.may::<ReadRecords>(&state)?.store();
+    let mut findings = crate::inventory::reconciliation(&store, false, state.clock.now()).await?;
+    findings.sort_by_key(finding_key);
+    Ok(Json(page.page_in_memory(
+        "reconciliation",
+        findings,
+        finding_key,
+        false,
+    )?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct DeploymentsQuery {
     /// Include deployments no longer seen running.
     #[serde(default)]
     pub all: bool,
 }
 
-/// Where models run, as the latest scans found them.
-#[utoipa::path(get, path = "/api/v1/inventory/deployments", tag = "inventory", params(DeploymentsQuery),
-    responses((status = 200, body = [Object])), security(("token" = [])))]
+/// Where models run, as the latest scans found them, by key, a page at a time.
+#[utoipa::path(get, path = "/api/v1/inventory/deployments", tag = "inventory", params(DeploymentsQuery, PageQuery),
+    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn deployments(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<DeploymentsQuery>,
-) -> Result<Json<Vec<Deployment>>, ApiError> {
-    let all: Vec<Deployment> = caller
-        .store(&state.store)
-        .records(RecordKind::Deployment)
-        .await?;
-    Ok(Json(
-        all.into_iter().filter(|d| query.all || d.running).collect(),
-    ))
+    Paged {
+        page,
+        filters: query,
+    }: Paged<DeploymentsQuery>,
+) -> Result<Json<Page<Deployment>>, ApiError> {
+    let store = caller.may::<ReadRecords>(&state)?.store();
+    // `running` is in the document, not a column: walk the keys from the cursor until the page
+    // is full of the deployments asked for.
+    let mut kept: Vec<(String, Deployment)> = Vec::new();
+    let mut scanned: Option<String> = page.after("deployments")?;
+    loop {
+        let batch: Vec<(String, Deployment)> = store
+            .records_after(RecordKind::Deployment, scanned.as_deref(), page.fetch())
+            .await?;
+        let exhausted = batch.len() < page.fetch() as usize;
+        scanned = batch.last().map(|(key, _)| key.clone());
+        kept.extend(batch.into_iter().filter(|(_, d)| query.all || d.running));
+        if exhausted || kept.len() > page.limit() {
+            break;
+        }
+    }
+    let page = page.page("deployments", kept, |(key, _)| key.clone());
+    Ok(Json(page.map(|(_, d)| d)))
 }
 
-/// Datasets training runs read.
-#[utoipa::path(get, path = "/api/v1/inventory/datasets", tag = "inventory",
-    responses((status = 200, body = [Object])), security(("token" = [])))]
+/// Datasets training runs read, by key, a page at a time.
+#[utoipa::path(get, path = "/api/v1/inventory/datasets", tag = "inventory", params(PageQuery),
+    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn datasets(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<Dataset>>, ApiError> {
-    Ok(Json(
-        caller
-            .store(&state.store)
-            .records(RecordKind::Dataset)
-            .await?,
-    ))
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<Dataset>>, ApiError> {
+    let after: Option<String> = page.after("datasets")?;
+    let rows: Vec<(String, Dataset)> = caller
+        .may::<ReadRecords>(&state)?
+        .store()
+        .records_after(RecordKind::Dataset, after.as_deref(), page.fetch())
+        .await?;
+    let page = page.page("datasets", rows, |(key, _)| key.clone());
+    Ok(Json(page.map(|(_, d)| d)))
 }
 
-/// Training runs behind registered versions.
-#[utoipa::path(get, path = "/api/v1/inventory/runs", tag = "inventory",
-    responses((status = 200, body = [Object])), security(("token" = [])))]
+/// Training runs behind registered versions, by key, a page at a time.
+#[utoipa::path(get, path = "/api/v1/inventory/runs", tag = "inventory", params(PageQuery),
+    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn runs(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<Run>>, ApiError> {
-    Ok(Json(
-        caller.store(&state.store).records(RecordKind::Run).await?,
-    ))
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<Run>>, ApiError> {
+    let after: Option<String> = page.after("runs")?;
+    let rows: Vec<(String, Run)> = caller
+        .may::<ReadRecords>(&state)?
+        .store()
+        .records_after(RecordKind::Run, after.as_deref(), page.fetch())
+        .await?;
+    let page = page.page("runs", rows, |(key, _)| key.clone());
+    Ok(Json(page.map(|(_, r)| r)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -503,7 +615,9 @@ pub struct VersionInput {
 
 /// Register a version of a model (managers, compliance officers, admins; e.g. a training
 /// pipeline's account): recorded as stated by the caller. Creates the model if new. Registering
-/// the same version again with the same content changes nothing.
+/// the same version again with the same content changes nothing; an artifact whose digest the
+/// model holds already joins that version (`joined`, and `version` names it) instead of becoming
+/// a second version.
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions", tag = "inventory", request_body = VersionInput,
     params(("name" = String, Path)),
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -514,7 +628,7 @@ pub async fn register_version(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<VersionInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let keeper = caller.as_incident_keeper()?;
+    let keeper = caller.may::<RegisterVersions>(&state)?;
     check_name("name", &name)?;
     if body.version.trim().is_empty() || body.version.len() > 128 {
         return Err(ApiError::invalid_field(
@@ -535,7 +649,7 @@ pub async fn register_version(
             "must be sha256: followed by 64 hex digits",
         ));
     }
-    let store = caller.store(&state.store);
+    let store = keeper.store();
     let who = keeper.principal().name.to_string();
     let now = state.clock.now();
     let version = ModelVersion {
@@ -570,11 +684,13 @@ pub async fn register_version(
         "version": registered.version,
         "created": registered.created,
         "changed": registered.changed,
+        "joined": registered.joined,
     })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct FormatQuery {
     /// The report: `json` (default), `markdown` or `html`; the export: `cyclonedx`.
     pub format: Option<String>,
@@ -601,7 +717,7 @@ pub async fn report(
             "must be json, markdown or html",
         ));
     }
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let now = state.clock.now();
     let models = store.list_models().await?;
     let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
@@ -612,13 +728,15 @@ pub async fn report(
         .flat_map(|m| {
             all_changes
                 .iter()
-                .filter(|c| inventory::names_model(c, &m.name, None))
+                .filter(|c| inventory::names_model(c, &m.name))
                 .map(|c| ModelChange {
                     model: m.name.clone(),
                     change: c.id.to_string(),
                     title: c.request.title.clone(),
                     state: c.state.as_str().to_owned(),
-                    at: c.updated_at,
+                    // When it was actually implemented; a change not implemented (or stored
+                    // before that was recorded) by its last update, never its planned window.
+                    at: c.implemented_at().unwrap_or(c.updated_at),
                 })
         })
         .collect();
@@ -667,7 +785,7 @@ pub async fn export(
     if query.format.as_deref().unwrap_or("cyclonedx") != "cyclonedx" {
         return Err(ApiError::invalid_field("format", "must be cyclonedx"));
     }
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let models = store.list_models().await?;
     let datasets: Vec<Dataset> = store.records(RecordKind::Dataset).await?;
     let runs: Vec<Run> = store.records(RecordKind::Run).await?;

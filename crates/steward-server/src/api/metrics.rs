@@ -1,9 +1,10 @@
 //! Metric samples in and out: `POST /metrics` from monitoring and pipelines, `GET /metrics` for
 //! people and for post-change verification.
 
-use super::body::{JsonBody, QueryParams};
+use super::body::JsonBody;
+use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, PushMetrics, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +14,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use steward_core::metrics::{self, Sample};
 use steward_core::submission::FieldError;
-use steward_store::SampleQuery;
+use steward_store::{SampleQuery, SamplesPushed};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,7 +38,10 @@ pub struct SamplesInput {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Accepted {
+    /// Samples in the batch.
     pub accepted: usize,
+    /// Of those, how many were not stored before (the rest were identical resends).
+    pub new: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -59,32 +63,51 @@ impl From<Sample> for SampleView {
     }
 }
 
-/// Push metric samples. All are stored, or none (422 naming every bad field). A sample resent
-/// for the same series and time replaces the earlier value.
+/// Push metric samples (monitoring service accounts only: the samples decide whether changes are
+/// rolled back, so no one judged by them may write them). All are stored, or none: 422 naming
+/// every bad field; 409 listing every sample whose series and time is stored with a different
+/// value (evidence is never overwritten). An identical resend is accepted and changes nothing.
+/// Each accepted batch is an audit event (`metrics.pushed`).
 #[utoipa::path(post, path = "/api/v1/metrics", tag = "metrics", request_body = SamplesInput,
-    responses((status = 200, body = Accepted), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Accepted), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn push(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(document): JsonBody<Value>,
 ) -> Result<Json<Accepted>, ApiError> {
-    caller.as_actor()?;
+    let permit = caller.may::<PushMetrics>(&state)?;
     let now = state.clock.now();
     let samples = metrics::parse_samples(&document, now).map_err(ApiError::Invalid)?;
-    let store = caller.store(&state.store);
-    store.insert_samples(&samples, now).await?;
+    let store = permit.store();
+    let new = match store
+        .insert_samples(permit.who().as_str(), &samples, now)
+        .await?
+    {
+        SamplesPushed::Stored { new } => new,
+        SamplesPushed::Refused(clashes) => {
+            return Err(ApiError::Conflict {
+                message: format!(
+                    "{} sample(s) contradict stored values for the same series and time; samples are evidence and are never overwritten: send only new samples (an identical resend is fine)",
+                    clashes.len()
+                ),
+                details: serde_json::json!({ "reason": "sample_conflict", "samples": clashes }),
+            });
+        }
+    };
     // The samples are stored; a detector failing must not make the sender resend them.
     if let Err(e) = super::incidents::detect(&state, &store, &samples).await {
         tracing::warn!(error = %e, "anomaly detection failed for a batch of samples");
     }
     Ok(Json(Accepted {
         accepted: samples.len(),
+        new,
     }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct SamplesQuery {
     pub name: String,
     /// Labels the series must carry: `model=fraud-scoring,env=prod`.
@@ -93,19 +116,21 @@ pub struct SamplesQuery {
     pub from: Option<DateTime<Utc>>,
     /// Default: now.
     pub to: Option<DateTime<Utc>>,
-    /// At most this many, oldest first (default 1,000, max 10,000).
-    pub limit: Option<usize>,
 }
 
-/// Read samples of one metric, filtered by labels and time.
-#[utoipa::path(get, path = "/api/v1/metrics", tag = "metrics", params(SamplesQuery),
-    responses((status = 200, body = Vec<SampleView>), (status = 422, body = ErrorBody)),
+/// Read samples of one metric, filtered by labels and time, oldest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/metrics", tag = "metrics", params(SamplesQuery, PageQuery),
+    responses((status = 200, body = Page<SampleView>), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn query(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<SamplesQuery>,
-) -> Result<Json<Vec<SampleView>>, ApiError> {
+    Paged {
+        page,
+        filters: query,
+    }: Paged<SamplesQuery>,
+) -> Result<Json<Page<SampleView>>, ApiError> {
+    let after: Option<(DateTime<Utc>, String)> = page.after("metrics")?;
     let now = state.clock.now();
     let mut labels = BTreeMap::new();
     for pair in query
@@ -124,14 +149,19 @@ pub async fn query(
         labels.insert(k.trim().to_owned(), v.trim().to_owned());
     }
     let samples = caller
-        .store(&state.store)
-        .samples(&SampleQuery {
-            name: query.name,
-            labels,
-            from: query.from.unwrap_or(now - Duration::hours(1)),
-            to: query.to.unwrap_or(now + Duration::seconds(1)),
-            limit: query.limit.unwrap_or(1000).clamp(1, 10_000),
-        })
+        .may::<ReadRecords>(&state)?
+        .store()
+        .samples_after(
+            &SampleQuery {
+                name: query.name,
+                labels,
+                from: query.from.unwrap_or(now - Duration::hours(1)),
+                to: query.to.unwrap_or(now + Duration::seconds(1)),
+                limit: page.fetch() as usize,
+            },
+            after.as_ref().map(|(at, labels)| (*at, labels.as_str())),
+        )
         .await?;
-    Ok(Json(samples.into_iter().map(SampleView::from).collect()))
+    let page = page.page("metrics", samples, |s| (s.time, s.labels_key()));
+    Ok(Json(page.map(SampleView::from)))
 }

@@ -5,6 +5,7 @@ pub mod body;
 pub mod calendar;
 pub mod catalog;
 pub mod changes;
+pub mod created;
 pub mod github;
 pub mod gitlab;
 pub mod health;
@@ -12,6 +13,7 @@ pub mod incidents;
 pub mod inventory;
 pub mod metrics;
 pub mod notifications;
+pub mod page;
 pub mod policy;
 pub mod targets;
 pub mod users;
@@ -45,14 +47,33 @@ impl Modify for TokenAuth {
     }
 }
 
+/// A 405 with the JSON error body every other error has (axum adds the `Allow` header).
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> (axum::http::StatusCode, Json<crate::error::ErrorBody>) {
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        Json(crate::error::ErrorBody {
+            error: format!(
+                "{method} is not allowed on {}: the Allow header and /api/v1/openapi.json list what is",
+                uri.path()
+            ),
+            details: serde_json::json!({ "method": method.as_str() }),
+        }),
+    )
+}
+
 /// The whole HTTP surface, with `/api/v1/openapi.json` describing it.
 pub fn router(state: AppState) -> Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::get_user))
         .routes(routes!(users::whoami))
         .routes(routes!(targets::create_target, targets::list_targets))
+        .routes(routes!(targets::get_target))
         .routes(routes!(catalog::list_catalog))
         .routes(routes!(catalog::put_catalog_item))
         .routes(routes!(changes::submit_change, changes::list_changes))
@@ -64,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::fulfil_obligation))
         .routes(routes!(changes::gate))
         .routes(routes!(changes::rollback_change))
+        .routes(routes!(changes::override_window))
         .routes(routes!(notifications::inbox))
         .routes(routes!(incidents::alertmanager))
         .routes(routes!(incidents::pagerduty_event))
@@ -99,7 +121,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(policy::evaluate))
         .routes(routes!(policy::stored_inputs))
         .routes(routes!(calendar::create_window, calendar::list_windows))
-        .routes(routes!(calendar::delete_window))
+        .routes(routes!(calendar::get_window, calendar::delete_window))
         .routes(routes!(calendar::feed))
         .routes(routes!(audit::public_key))
         .routes(routes!(audit::checkpoint))
@@ -123,6 +145,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             crate::error::ApiError::NotFound("no such endpoint: see /api/v1/openapi.json".into())
         })
+        // After every route: it applies to the routes added before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY_BYTES))
         .with_state(state)
 }

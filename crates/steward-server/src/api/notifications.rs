@@ -1,15 +1,15 @@
 //! Each person's notification inbox: what Steward told them (a rollback of their change, an
 //! execution that needs them), newest first.
 
-use super::body::QueryParams;
+use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NotificationView {
@@ -21,36 +21,30 @@ pub struct NotificationView {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct InboxQuery {
-    /// At most this many (default 50, at most 500).
-    pub limit: Option<i64>,
-}
-
-/// The caller's notifications, newest first.
-#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(InboxQuery),
-    responses((status = 200, body = [NotificationView]), (status = 401, body = ErrorBody)),
+/// The caller's notifications, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(PageQuery),
+    responses((status = 200, body = Page<NotificationView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn inbox(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<InboxQuery>,
-) -> Result<Json<Vec<NotificationView>>, ApiError> {
-    let store = caller.store(&state.store);
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<NotificationView>>, ApiError> {
+    let store = caller.may::<ReadRecords>(&state)?.store();
+    let before: Option<(DateTime<Utc>, String)> = page.after("notifications")?;
     let notices = store
-        .notifications(&caller.principal().name, query.limit.unwrap_or(50))
+        .notifications(
+            &caller.principal().name,
+            before.as_ref().map(|(at, id)| (*at, id.as_str())),
+            page.fetch(),
+        )
         .await?;
-    Ok(Json(
-        notices
-            .into_iter()
-            .map(|n| NotificationView {
-                id: n.id,
-                subject: n.subject,
-                body: n.body,
-                change: n.change,
-                created_at: n.created_at,
-            })
-            .collect(),
-    ))
+    let page = page.page("notifications", notices, |n| (n.created_at, n.id.clone()));
+    Ok(Json(page.map(|n| NotificationView {
+        id: n.id,
+        subject: n.subject,
+        body: n.body,
+        change: n.change,
+        created_at: n.created_at,
+    })))
 }

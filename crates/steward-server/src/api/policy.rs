@@ -1,10 +1,11 @@
 //! The policy set: what is loaded, what it says about a change before it is submitted, and the
 //! stored inputs a candidate policy set can be backtested against.
 
-use super::body::{JsonBody, QueryParams};
+use super::body::JsonBody;
 use super::changes::load_facts;
+use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, ReadPolicyInputs, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -96,7 +97,7 @@ pub async fn evaluate(
     JsonBody(document): JsonBody<Value>,
 ) -> Result<Json<EvaluationView>, ApiError> {
     let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
-    let store = caller.store(&state.store);
+    let store = caller.may::<ReadRecords>(&state)?.store();
     let principal = caller.principal();
     let loaded = load_facts(&store, &request, principal.roles.iter().collect()).await?;
     let Preview {
@@ -132,13 +133,10 @@ pub async fn evaluate(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct InputsQuery {
     /// Changes created at or after this time (RFC 3339).
     pub since: DateTime<Utc>,
-    /// Paging cursor: only changes numbered below this (`next` of the previous page).
-    pub before: Option<u64>,
-    /// At most this many (default 500, max 1000).
-    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -158,37 +156,34 @@ pub struct StoredInput {
     pub input: Value,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct StoredInputs {
-    pub changes: Vec<StoredInput>,
-    /// Pass as `before` for the next page; absent on the last.
-    pub next: Option<u64>,
-}
-
-/// The submission-time policy inputs of stored changes, newest first, for `steward policy
-/// backtest`. Drafts and changes stored before policies existed have none and are skipped.
-#[utoipa::path(get, path = "/api/v1/policy/inputs", tag = "policy", params(InputsQuery),
-    responses((status = 200, body = StoredInputs), (status = 403, body = ErrorBody)), security(("token" = [])))]
+/// The submission-time policy inputs of stored changes, newest first, a page at a time, for
+/// `steward policy backtest`. Drafts and changes stored before policies existed have none and
+/// are left out of their page, so a page may hold fewer than `limit`.
+#[utoipa::path(get, path = "/api/v1/policy/inputs", tag = "policy", params(InputsQuery, PageQuery),
+    responses((status = 200, body = Page<StoredInput>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn stored_inputs(
     State(state): State<AppState>,
     caller: Caller,
-    QueryParams(query): QueryParams<InputsQuery>,
-) -> Result<Json<StoredInputs>, ApiError> {
-    caller.as_policy_reader()?;
-    let limit = query.limit.unwrap_or(500).clamp(1, 1000);
-    let changes = caller
-        .store(&state.store)
+    Paged {
+        page,
+        filters: query,
+    }: Paged<InputsQuery>,
+) -> Result<Json<Page<StoredInput>>, ApiError> {
+    let permit = caller.may::<ReadPolicyInputs>(&state)?;
+    let before: Option<u64> = page.after("policy_inputs")?;
+    let changes = permit
+        .store()
         .list_changes(&ChangeFilter {
             created_since: Some(query.since),
-            before_number: query.before,
-            limit,
+            before_number: before,
+            limit: page.fetch(),
             ..ChangeFilter::default()
         })
         .await?;
-    let next = (changes.len() as i64 == limit)
-        .then(|| changes.last().map(|c| c.id.number()))
-        .flatten();
-    let changes = changes
+    let page = page.page("policy_inputs", changes, |c| c.id.number());
+    let next_cursor = page.next_cursor;
+    let items = page
+        .items
         .into_iter()
         .filter_map(|c| {
             let submission = c
@@ -207,5 +202,5 @@ pub async fn stored_inputs(
             })
         })
         .collect();
-    Ok(Json(StoredInputs { changes, next }))
+    Ok(Json(Page { items, next_cursor }))
 }

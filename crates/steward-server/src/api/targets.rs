@@ -1,13 +1,14 @@
 //! Targets: the resources changes touch.
 
 use super::body::JsonBody;
+use super::created::Created;
+use super::page::{Page, PageQuery, Paged};
 use super::views::TargetView;
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, ManageTargets, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use steward_core::submission::FieldError;
 use steward_core::target::{Target, TargetKind};
@@ -35,15 +36,15 @@ pub struct CreateTarget {
 
 /// Register a target (manager or admin).
 #[utoipa::path(post, path = "/api/v1/targets", tag = "targets", request_body = CreateTarget, responses(
-    (status = 201, body = TargetView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    (status = 201, body = TargetView, headers(("Location" = String, description = "the path of what was created"))), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn create_target(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<CreateTarget>,
-) -> Result<(StatusCode, Json<TargetView>), ApiError> {
-    let manager = caller.as_target_manager()?;
-    let store = caller.store(&state.store);
+) -> Result<Created<TargetView>, ApiError> {
+    let manager = caller.may::<ManageTargets>(&state)?;
+    let store = manager.store();
     let mut errors = Vec::new();
     let mut field = |name: &str, message: String| errors.push(FieldError::new(name, message));
     let name = TargetName::parse(&body.name)
@@ -127,15 +128,47 @@ pub async fn create_target(
     store
         .create_target(manager.principal().name.as_str(), &target)
         .await?;
-    Ok((StatusCode::CREATED, Json(TargetView::from(&target))))
+    Ok(Created::at(
+        format!("/api/v1/targets/{}", target.name),
+        TargetView::from(&target),
+    ))
 }
 
-/// List your tenant's targets.
-#[utoipa::path(get, path = "/api/v1/targets", tag = "targets", responses((status = 200, body = Vec<TargetView>)), security(("token" = [])))]
+/// List your tenant's targets, by name, a page at a time.
+#[utoipa::path(get, path = "/api/v1/targets", tag = "targets", params(PageQuery),
+    responses((status = 200, body = Page<TargetView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list_targets(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<TargetView>>, ApiError> {
-    let targets = caller.store(&state.store).list_targets().await?;
-    Ok(Json(targets.iter().map(TargetView::from).collect()))
+    Paged { page, .. }: Paged,
+) -> Result<Json<Page<TargetView>>, ApiError> {
+    let after: Option<String> = page.after("targets")?;
+    let targets = caller
+        .may::<ReadRecords>(&state)?
+        .store()
+        .list_targets_after(after.as_deref(), page.fetch())
+        .await?;
+    let page = page.page("targets", targets, |t| t.name.to_string());
+    Ok(Json(page.map(|t| TargetView::from(&t))))
+}
+
+/// One target, by name (where `POST /api/v1/targets` says it created it).
+#[utoipa::path(get, path = "/api/v1/targets/{name}", tag = "targets",
+    params(("name" = String, Path, description = "the target's name")),
+    responses((status = 200, body = TargetView), (status = 404, body = ErrorBody)), security(("token" = [])))]
+pub async fn get_target(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<TargetView>, ApiError> {
+    let reader = caller.may::<ReadRecords>(&state)?;
+    let missing = || ApiError::NotFound(format!("no target '{name}'"));
+    let parsed = TargetName::parse(&name).map_err(|_| missing())?;
+    let target = reader
+        .store()
+        .targets_named(std::slice::from_ref(&parsed))
+        .await?
+        .pop()
+        .ok_or_else(missing)?;
+    Ok(Json(TargetView::from(&target)))
 }

@@ -124,6 +124,15 @@ pub struct ChangeView {
     pub window: Option<WindowView>,
     pub scheduled_window: Option<WindowView>,
     pub implementer: Option<String>,
+    /// When implementation actually started (not the plan); null until then, and for changes
+    /// recorded before Steward kept it.
+    pub implementation_started_at: Option<DateTime<Utc>>,
+    /// When implementation actually ended: completed, failed or rolled back while running.
+    pub implementation_ended_at: Option<DateTime<Utc>>,
+    /// An approver's permission for this emergency to start outside its window: `by`,
+    /// `reason`, `at`, `until` and the `window` it overrode.
+    #[schema(value_type = Option<Object>)]
+    pub window_override: Option<Value>,
     pub links: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -256,6 +265,12 @@ impl ChangeView {
             window: window(&request.window),
             scheduled_window: window(&change.scheduled_window),
             implementer: change.implementer.as_ref().map(|u| u.to_string()),
+            implementation_started_at: change.implemented_at(),
+            implementation_ended_at: change.implementation_ended_at,
+            window_override: change
+                .window_override
+                .as_ref()
+                .and_then(|o| serde_json::to_value(o).ok()),
             links: request.links.clone(),
             created_at: change.created_at,
             submitted_at: change.submitted_at,
@@ -323,4 +338,107 @@ pub struct UserView {
     /// Only in the response to creating the user: shown once, stored hashed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+}
+
+/// A change as lists show it: enough to pick one out; `GET /changes/{id}` has the whole record.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangeSummaryView {
+    /// `CHG-<n>`
+    pub id: String,
+    pub title: String,
+    pub state: String,
+    /// standard, normal or emergency
+    #[serde(rename = "type")]
+    pub change_type: String,
+    /// low, medium or high
+    pub risk_level: String,
+    pub risk_score: u32,
+    pub requester: String,
+    pub targets: Vec<String>,
+    pub environment: String,
+    /// The window it runs in: the scheduled one, else the one requested.
+    pub window: Option<WindowView>,
+    /// Still awaiting approval after its SLA deadline.
+    pub overdue: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When implementation actually started and ended (never the plan).
+    pub implementation_started_at: Option<DateTime<Utc>>,
+    pub implementation_ended_at: Option<DateTime<Utc>>,
+}
+
+impl ChangeSummaryView {
+    pub fn new(change: &Change, now: DateTime<Utc>) -> ChangeSummaryView {
+        let request = &change.request;
+        ChangeSummaryView {
+            id: change.id.to_string(),
+            title: request.title.clone(),
+            state: change.state.to_string(),
+            change_type: change.classification.change_type.to_string(),
+            risk_level: change.risk.level.to_string(),
+            risk_score: change.risk.score,
+            requester: change.requester.to_string(),
+            targets: request.targets.iter().map(|t| t.to_string()).collect(),
+            environment: request.environment.to_string(),
+            window: change.effective_window().map(|w| WindowView {
+                start: w.start,
+                end: w.end,
+            }),
+            overdue: change.is_overdue(now),
+            created_at: change.created_at,
+            updated_at: change.updated_at,
+            implementation_started_at: change.implemented_at(),
+            implementation_ended_at: change.implementation_ended_at,
+        }
+    }
+}
+
+/// An incident as lists show it; `GET /incidents/{id}` has the whole record (signals, timeline,
+/// suspects, containment, review, history).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IncidentSummaryView {
+    /// `INC-<n>`
+    pub id: String,
+    pub title: String,
+    /// sev1 … sev4
+    pub severity: String,
+    /// triggered, acknowledged, contained, resolved or closed
+    pub state: String,
+    pub targets: Vec<String>,
+    pub owner: Option<String>,
+    /// A change is its likely cause.
+    pub change_related: bool,
+    /// The top suspect change, `CHG-<n>`, when there is one.
+    pub top_suspect: Option<String>,
+    /// A review is owed before it may close.
+    pub needs_review: bool,
+    pub problem: Option<String>,
+    /// When the anomaly began.
+    pub started_at: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&steward_core::incident::Incident> for IncidentSummaryView {
+    fn from(i: &steward_core::incident::Incident) -> Self {
+        IncidentSummaryView {
+            id: i.id.to_string(),
+            title: i.title.clone(),
+            severity: i.severity.to_string(),
+            state: i.state.to_string(),
+            targets: i.targets.iter().map(|t| t.to_string()).collect(),
+            owner: i.owner.as_ref().map(|o| o.to_string()),
+            change_related: i.change_related,
+            top_suspect: i.suspects.first().map(|s| s.change.to_string()),
+            needs_review: i.needs_review(),
+            problem: i.problem.clone(),
+            started_at: i.started_at,
+            opened_at: i.opened_at,
+            resolved_at: i.resolved_at,
+            closed_at: i.closed_at,
+            updated_at: i.updated_at,
+        }
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use steward_core::TenantId;
 use steward_core::change::Change;
 use steward_core::inventory::{
-    self, Dataset, Deployment, Finding, Model, Run, SourceReport, change_covers,
+    self, Dataset, Deployment, Finding, Model, Run, SourceKind, SourceReport,
 };
 use steward_store::{ChangeFilter, RecordKind, RecordWrite, StoreError, TenantStore};
 
@@ -102,6 +102,17 @@ async fn record_models(
 ) -> Result<(), StoreError> {
     let mut grouped: BTreeMap<&str, Vec<&inventory::FoundVersion>> = BTreeMap::new();
     for found in &report.versions {
+        // A model file whose header is corrupt or truncated is no evidence of a model: its
+        // problems are reported, and it creates or changes nothing.
+        if report.kind == SourceKind::Files && !found.version.problems.is_empty() {
+            outcome.problems.push(inventory::ScanProblem {
+                at: found.version.artifact_uri.clone(),
+                problem: "not recorded: its header cannot be read cleanly, so it is not taken \
+                          as a model version; fix or remove the file, then scan again"
+                    .to_owned(),
+            });
+            continue;
+        }
         grouped.entry(found.model.as_str()).or_default().push(found);
     }
     for (name, found) in grouped {
@@ -317,14 +328,11 @@ pub async fn reconciliation(
     let models = store.list_models().await?;
     let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
     let changes = approvable_changes(store).await?;
-    let approved = |model: &str, version: Option<&str>| {
-        changes.iter().any(|c| change_covers(c, model, version))
-    };
     Ok(inventory::reconcile(
         &models,
         &deployments,
         runtime_scanned || !deployments.is_empty(),
-        &approved,
+        &changes,
         now.date_naive(),
     ))
 }
@@ -356,7 +364,7 @@ pub async fn scheduler(state: AppState, schedule: ScanSchedule) {
             }
             reports.push(report);
         }
-        let store = state.store.tenant(&schedule.tenant);
+        let store = crate::auth::System::of(&state).tenant(&schedule.tenant);
         let _one_at_a_time = state.scans.lock().await;
         match record(&store, reports, "steward", state.clock.now()).await {
             Ok(report) => tracing::info!(

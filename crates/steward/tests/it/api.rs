@@ -47,7 +47,8 @@ async fn roles_limit_what_each_caller_may_do(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(body["error"], "this requires the role admin");
+    assert_eq!(body["details"]["permission"], "manage_users", "{body}");
+    assert_eq!(body["details"]["roles"], json!(["admin"]), "{body}");
     // Auditors read but never write.
     let (status, _) = app.submit(&auditor, change(json!({}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -59,7 +60,24 @@ async fn roles_limit_what_each_caller_may_do(backend: Backend) {
     );
     let (status, body) = app.decide(&auditor, id, "approve", "ok").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(body["error"], "auditors have read-only access");
+    assert_eq!(body["details"]["permission"], "approve_changes", "{body}");
+    // Service accounts ask and record; they never approve, schedule, implement, complete or
+    // close a change — not even one holding a manager's role beside its service role.
+    for (name, roles) in [
+        ("ci", &["pipeline"][..]),
+        ("prom", &["monitor"][..]),
+        ("ci-manager", &["pipeline", "manager"][..]),
+    ] {
+        let service = app.user(name, roles).await;
+        let (status, body) = app.decide(&service, id, "approve", "ok").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        assert_eq!(body["details"]["permission"], "approve_changes");
+        for step in ["schedule", "implement", "complete", "fail", "close"] {
+            let (status, body) = app.step(&service, id, step).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name} {step}: {body}");
+            assert_eq!(body["details"]["permission"], "implement_changes");
+        }
+    }
     // Requesters do not register targets.
     let (status, _) = app
         .post(

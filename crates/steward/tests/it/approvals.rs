@@ -29,8 +29,13 @@ async fn a_normal_medium_risk_change_goes_to_the_owning_manager(backend: Backend
         body["error"],
         "max is not among the approvers this change still needs: it needs user mia"
     );
-    // The requester may never approve, and is told why.
+    // A requester holds no approving role at all.
     let (status, body) = app.decide(&c.rita, &id, "approve", "mine").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["details"]["permission"], "approve_changes", "{body}");
+    // A manager who requested a change may never approve it, and is told why.
+    let own = crate::helpers::id(&app.submit_ok(&c.max, change(json!({}))).await);
+    let (status, body) = app.decide(&c.max, &own, "approve", "mine").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body["error"],
@@ -270,14 +275,14 @@ async fn concurrent_approvals_through_two_servers_decide_once(backend: Backend) 
         .get("/api/v1/audit/checkpoint", crate::helpers::ADMIN_TOKEN)
         .await;
     let size = checkpoint["size"].as_u64().expect("size");
-    let (_, leaves) = first
-        .get(
-            &format!("/api/v1/audit/leaves?limit={size}"),
-            crate::helpers::ADMIN_TOKEN,
-        )
-        .await;
-    let leaves: Vec<steward_audit::bundle::BundleLeaf> =
-        serde_json::from_value(leaves).expect("leaves");
+    let leaves =
+        crate::helpers::all_items(&first, "/api/v1/audit/leaves", crate::helpers::ADMIN_TOKEN)
+            .await;
+    let leaves: Vec<steward_audit::bundle::BundleLeaf> = leaves
+        .into_iter()
+        .take(size as usize)
+        .map(|l| serde_json::from_value(l).expect("leaf"))
+        .collect();
     let (_, key) = first
         .get("/api/v1/audit/public-key", crate::helpers::ADMIN_TOKEN)
         .await;

@@ -24,7 +24,8 @@ async fn spawn(db: &TestDb, tick_ms: u64) -> TestApp {
     TestApp::spawn_with(config, Clock::default()).await
 }
 
-async fn wait_for_state(app: &TestApp, token: &str, change: &str, state: &str) -> Value {
+/// Polls the change until it is in `state` (shared with the inventory's tests).
+pub async fn wait_for_state(app: &TestApp, token: &str, change: &str, state: &str) -> Value {
     wait_until(app, token, change, state, |c| c["state"] == state).await
 }
 
@@ -52,19 +53,18 @@ async fn wait_until(
     }
 }
 
-async fn push(
-    app: &TestApp,
-    token: &str,
-    name: &str,
-    labels: Value,
-    points: &[(DateTime<Utc>, f64)],
-) {
+/// Pushes samples as the monitoring account (the only kind that may).
+async fn push(app: &TestApp, name: &str, labels: Value, points: &[(DateTime<Utc>, f64)]) {
     let samples: Vec<Value> = points
         .iter()
         .map(|(t, v)| json!({"name": name, "labels": labels, "value": v, "time": t}))
         .collect();
     let (status, body) = app
-        .post("/api/v1/metrics", token, json!({ "samples": samples }))
+        .post(
+            "/api/v1/metrics",
+            app.monitor().await,
+            json!({ "samples": samples }),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
@@ -112,7 +112,6 @@ async fn the_champion_alias_moves_at_its_window_and_rolls_back_when_accuracy_dro
     let labels = json!({"model": model});
     push(
         &app,
-        &c.rita,
         "accuracy",
         labels.clone(),
         &[
@@ -163,14 +162,7 @@ async fn the_champion_alias_moves_at_its_window_and_rolls_back_when_accuracy_dro
     );
 
     // Accuracy falls 30% below its baseline: Steward rolls the change back by itself.
-    push(
-        &app,
-        &c.rita,
-        "accuracy",
-        labels,
-        &[(app.clock.now(), 0.63)],
-    )
-    .await;
+    push(&app, "accuracy", labels, &[(app.clock.now(), 0.63)]).await;
     let rolled_back = wait_for_state(&app, &c.rita, &change_id, "rolled_back").await;
     assert_eq!(mlflow.alias(&model, "champion").await.as_deref(), Some("1"));
     assert!(
@@ -231,7 +223,7 @@ async fn the_champion_alias_moves_at_its_window_and_rolls_back_when_accuracy_dro
     // The owning manager is told.
     let (_, inbox) = app.get("/api/v1/notifications", &c.mia).await;
     assert!(
-        inbox[0]["subject"]
+        inbox["items"][0]["subject"]
             .as_str()
             .is_some_and(|s| s.contains(&format!("{change_id} was rolled back"))),
         "{inbox}"
@@ -420,7 +412,6 @@ async fn complaints_above_ten_an_hour_roll_back(backend: Backend) {
     let now = app.clock.now();
     push(
         &app,
-        &c.rita,
         "complaints",
         json!({}),
         &[(now - Duration::minutes(20), 6.0)],
@@ -434,7 +425,7 @@ async fn complaints_above_ten_an_hour_roll_back(backend: Backend) {
         still["state"], "completed",
         "ten or fewer an hour is tolerated"
     );
-    push(&app, &c.rita, "complaints", json!({}), &[(now, 5.0)]).await;
+    push(&app, "complaints", json!({}), &[(now, 5.0)]).await;
     rolled_back_by(&app, &c.rita, &change_id, &file, "complaints").await;
     app.stop().await;
 }
@@ -471,7 +462,6 @@ async fn silent_security_controls_roll_back(backend: Backend) {
     .await;
     push(
         &app,
-        &c.rita,
         "security_events",
         json!({"target": "fraud-scoring"}),
         &[(app.clock.now(), 1.0)],
@@ -525,7 +515,6 @@ async fn a_quiet_verification_period_verifies_the_change(backend: Backend) {
     let now = app.clock.now();
     push(
         &app,
-        &c.rita,
         "latency_ms",
         json!({}),
         &[(now - Duration::minutes(5), 100.0)],
@@ -545,14 +534,7 @@ async fn a_quiet_verification_period_verifies_the_change(backend: Backend) {
     app.decide(&c.mia, &change_id, "approve", "ok").await;
     wait_for_state(&app, &c.rita, &change_id, "completed").await;
     // 15% slower: within the 20% the check allows.
-    push(
-        &app,
-        &c.rita,
-        "latency_ms",
-        json!({}),
-        &[(app.clock.now(), 115.0)],
-    )
-    .await;
+    push(&app, "latency_ms", json!({}), &[(app.clock.now(), 115.0)]).await;
     app.clock.advance(Duration::seconds(61));
     let verified = wait_until(&app, &c.rita, &change_id, "verified", |c| {
         !c["execution"]["verification"]["passed_at"].is_null()
@@ -981,7 +963,7 @@ mod restart {
         )
         .await;
         assert!(
-            inbox[0]["subject"]
+            inbox["items"][0]["subject"]
                 .as_str()
                 .is_some_and(|s| s.contains("interrupted")),
             "{inbox}"

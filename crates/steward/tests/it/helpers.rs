@@ -100,6 +100,7 @@ pub fn config(db: &TestDb) -> ServerConfig {
         audit_origin: "steward.test/audit".into(),
         // Shared by every server of a test, as several servers on one database must share it.
         audit_signing_key: Some(AUDIT_KEY.into()),
+        payload_kek_file: None,
         audit_retention: Default::default(),
         policy_dir: None,
         builtin_policies: true,
@@ -120,6 +121,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub store: Store,
     pub http: reqwest::Client,
+    /// The monitoring account that pushes metric samples (made on first use).
+    monitor: tokio::sync::OnceCell<String>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -144,6 +147,7 @@ impl TestApp {
             clock,
             store,
             http: reqwest::Client::new(),
+            monitor: tokio::sync::OnceCell::new(),
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -191,6 +195,14 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// The token of a monitoring account (`monitor` role), the only kind that pushes metric
+    /// samples; created on first use as `metrics-feed`.
+    pub async fn monitor(&self) -> &str {
+        self.monitor
+            .get_or_init(|| self.user("metrics-feed", &["monitor"]))
+            .await
     }
 
     /// Creates a user with these roles and returns their token.
@@ -316,6 +328,38 @@ pub fn field_names(body: &Value) -> Vec<&str> {
         .iter()
         .filter_map(|f| f["field"].as_str())
         .collect()
+}
+
+/// The items of a list answer, `{"items": [...], "next_cursor": …}`; panics on any other shape.
+pub fn items(page: &Value) -> &Vec<Value> {
+    assert!(
+        page.get("next_cursor")
+            .is_some_and(|c| c.is_null() || c.is_string()),
+        "not a page of a list: {page}"
+    );
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page of a list: {page}"))
+}
+
+/// Every item of the list at `path` (which may carry its own query), following the cursors.
+pub async fn all_items(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    let join = if path.contains('?') { '&' } else { '?' };
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}{join}limit=500&cursor={c}"),
+            None => format!("{path}{join}limit=500"),
+        };
+        let (status, page) = app.get(&url, token).await;
+        assert_eq!(status, StatusCode::OK, "{url}: {page}");
+        all.extend(items(&page).iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return all,
+        }
+    }
 }
 
 pub fn id(change: &Value) -> String {

@@ -29,10 +29,19 @@ fn alertmanager_payload(status: &str, alerts: Vec<Value>) -> Value {
            "externalURL": "http://alertmanager:9093", "alerts": alerts})
 }
 
+/// Every incident, newest first, each whole as `GET /incidents/{id}` has it (the list answers
+/// summaries).
 async fn incidents(app: &TestApp, token: &str) -> Vec<Value> {
     let (status, body) = app.get("/api/v1/incidents", token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    body.as_array().cloned().unwrap_or_default()
+    let mut whole = Vec::new();
+    for summary in crate::helpers::items(&body) {
+        let id = summary["id"].as_str().expect("id");
+        let (status, incident) = app.get(&format!("/api/v1/incidents/{id}"), token).await;
+        assert_eq!(status, StatusCode::OK, "{incident}");
+        whole.push(incident);
+    }
+    whole
 }
 
 async fn alertmanager_resends_change_nothing_and_resolved_alerts_resolve(backend: Backend) {
@@ -283,7 +292,11 @@ async fn a_detected_error_spike_is_traced_to_the_change_and_contained_with_appro
                         "value": 0.02 + 0.002 * ((m as f64) * 1.7).sin(), "time": now - Duration::minutes(m)}))
         .collect();
     let (status, body) = app
-        .post("/api/v1/metrics", &c.rita, json!({"samples": baseline}))
+        .post(
+            "/api/v1/metrics",
+            app.monitor().await,
+            json!({"samples": baseline}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
@@ -326,8 +339,12 @@ async fn a_detected_error_spike_is_traced_to_the_change_and_contained_with_appro
                         "value": 0.21, "time": now + Duration::seconds(10 * s)})
         })
         .collect();
-    app.post("/api/v1/metrics", &c.rita, json!({"samples": after}))
-        .await;
+    app.post(
+        "/api/v1/metrics",
+        app.monitor().await,
+        json!({"samples": after}),
+    )
+    .await;
     let all = incidents(&app, &c.rita).await;
     assert_eq!(all.len(), 1, "{all:#?}");
     let incident = &all[0];
@@ -356,7 +373,7 @@ async fn a_detected_error_spike_is_traced_to_the_change_and_contained_with_appro
     );
     let (_, inbox) = app.get("/api/v1/notifications", &c.mia).await;
     assert!(
-        inbox[0]["subject"]
+        inbox["items"][0]["subject"]
             .as_str()
             .is_some_and(|s| s.contains(&inc)),
         "{inbox}"
@@ -559,7 +576,11 @@ async fn the_cli_lists_shows_and_moves_incidents(backend: Backend) {
     );
     assert_eq!(set.code, 0, "{}", set.stderr);
     let (_, rules) = app.get("/api/v1/detectors", &c.rita).await;
-    assert_eq!(rules["fraud-errors"]["labels"]["model"], "fraud-scoring");
+    assert_eq!(rules["items"][0]["name"], "fraud-errors", "{rules}");
+    assert_eq!(
+        rules["items"][0]["rule"]["labels"]["model"],
+        "fraud-scoring"
+    );
     app.stop().await;
 }
 

@@ -1,8 +1,13 @@
 //! The model inventory as a user drives it: `steward inventory scan --files` over model files the
-//! test writes (one with a truncated header), rescans that change nothing, fields stated with
-//! provenance, completeness against the templates, and point-in-time answers from the audit log.
+//! test writes (one with a truncated header, which makes no model), rescans that change nothing,
+//! fields stated with provenance, models created only when asked, a known artifact joining its
+//! version, completeness against the templates, point-in-time answers from the audit log, and
+//! "approved in CHG-n" said only of the version that change promoted.
 
-use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, cast, join_all, run_steward};
+use crate::helpers::{
+    ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, id, join_all, run_steward,
+};
+use crate::mlflow::MlflowServer;
 use chrono::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -73,14 +78,22 @@ async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend:
     assert_eq!(files["versions"], 3, "{scanned:#}");
     assert_eq!(
         files["created"],
-        json!(["broken", "fraud-scoring", "tiny-llama"])
+        json!(["fraud-scoring", "tiny-llama"]),
+        "a file whose header is corrupt makes no model: {scanned:#}"
     );
+    let problems: Vec<&str> = files["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["problem"].as_str())
+        .collect();
     assert!(
-        files["problems"][0]["problem"]
-            .as_str()
-            .is_some_and(|p| p.contains("truncated")),
+        problems.iter().any(|p| p.contains("truncated"))
+            && problems.iter().any(|p| p.contains("not recorded")),
         "the corrupt header is reported and the scan goes on: {scanned:#}"
     );
+    let (status, _) = app.get("/api/v1/models/broken", &c.rita).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(scanned["findings"], json!([]), "nothing runs anywhere yet");
     let again = json_of(&run(
         &c.mia,
@@ -95,10 +108,7 @@ async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend:
     ));
     let again = &again["sources"][0];
     assert_eq!(again["created"], json!([]));
-    assert_eq!(
-        again["unchanged"],
-        json!(["broken", "fraud-scoring", "tiny-llama"])
-    );
+    assert_eq!(again["unchanged"], json!(["fraud-scoring", "tiny-llama"]));
 
     let (_, llm) = app.get("/api/v1/models/tiny-llama", &c.rita).await;
     assert_eq!(llm["fields"]["architecture"], "llama");
@@ -163,9 +173,7 @@ async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend:
         &c.rita,
         &["inventory", "list", "--in-production", "--output", "json"],
     ));
-    let names: Vec<&str> = now
-        .as_array()
-        .expect("list")
+    let names: Vec<&str> = rows(&now)
         .iter()
         .filter_map(|m| m["name"].as_str())
         .collect();
@@ -184,7 +192,7 @@ async fn a_scan_records_models_and_the_inventory_answers_for_past_dates(backend:
     ));
     assert_eq!(
         then,
-        json!([]),
+        json!({"items": [], "next_cursor": null}),
         "nothing was in production before it was promoted"
     );
     let old = json_of(&run(
@@ -354,12 +362,12 @@ async fn versions_registered_at_once_are_all_kept_and_answer_for_past_dates(back
     let (status, body) = app
         .call(
             reqwest::Method::PUT,
-            "/api/v1/models/churn",
+            "/api/v1/models/churn?create=true",
             Some(&c.mia),
             Some(json!({"risk_tier": "low", "owner": "mia"})),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let stated = app.clock.now();
     app.clock.advance(Duration::hours(1));
     let register = |model: &str, version: String, aliases: Vec<&str>| {
@@ -486,9 +494,7 @@ async fn versions_registered_at_once_are_all_kept_and_answer_for_past_dates(back
     assert_eq!(status, StatusCode::NOT_FOUND, "fresh-a did not exist yet");
 
     let (_, list) = app.get("/api/v1/models", &c.rita).await;
-    let listed: Vec<(&str, usize, &Value)> = list
-        .as_array()
-        .expect("list")
+    let listed: Vec<(&str, usize, &Value)> = rows(&list)
         .iter()
         .map(|m| {
             (
@@ -506,12 +512,12 @@ async fn versions_registered_at_once_are_all_kept_and_answer_for_past_dates(back
             ("fresh-b", 8, &Value::Null)
         ]
     );
-    assert_eq!(list[0]["risk_tier"], "low");
+    assert_eq!(rows(&list)[0]["risk_tier"], "low");
     let (_, list_then) = app
         .get(&format!("/api/v1/models?at={}", at(one_version)), &c.rita)
         .await;
-    assert_eq!(list_then.as_array().map(Vec::len), Some(1), "{list_then}");
-    assert_eq!(list_then[0]["versions"], json!(["1"]));
+    assert_eq!(rows(&list_then).len(), 1, "{list_then}");
+    assert_eq!(rows(&list_then)[0]["versions"], json!(["1"]));
 
     // Once a person's audit payloads are erased, what the record said after their changes is
     // unknown: a past answer is refused rather than pieced together from the rest.
@@ -521,7 +527,7 @@ async fn versions_registered_at_once_are_all_kept_and_answer_for_past_dates(back
         async move {
             app.call(
                 reqwest::Method::PUT,
-                "/api/v1/models/kept",
+                "/api/v1/models/kept?create=true",
                 Some(&token),
                 Some(fields),
             )
@@ -530,7 +536,7 @@ async fn versions_registered_at_once_are_all_kept_and_answer_for_past_dates(back
     };
     assert_eq!(
         put(c.max.clone(), json!({"owner": "max"})).await.0,
-        StatusCode::OK
+        StatusCode::CREATED
     );
     app.clock.advance(Duration::hours(1));
     assert_eq!(
@@ -586,8 +592,303 @@ async fn versions_registered_at_once_are_all_kept_and_answer_for_past_dates(back
     app.stop().await;
 }
 
+/// A list answer's rows: a page's `items`, or a bare array.
+fn rows(list: &Value) -> &[Value] {
+    list.get("items")
+        .unwrap_or(list)
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("a list: {list:#}"))
+}
+
+/// A statement about a model the inventory does not have is refused rather than made into a
+/// second model; creating one is explicit; an artifact registered again under another version
+/// name joins the version that holds it.
+async fn models_are_created_only_when_asked_and_a_known_artifact_joins_its_version(
+    backend: Backend,
+) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let run = |token: &str, args: &[&str]| run_steward(&app.base, token, args);
+
+    let typo = run(&c.mia, &["inventory", "set", "fraud-scorng", "owner=mia"]);
+    assert_eq!(typo.code, 1, "{}", typo.stdout);
+    assert!(
+        typo.stderr.contains("no model fraud-scorng") && typo.stderr.contains("--create"),
+        "the refusal says how to create it: {}",
+        typo.stderr
+    );
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/models/fraud-scorng",
+            Some(&c.mia),
+            Some(json!({"owner": "mia"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("?create=true")),
+        "{body}"
+    );
+    let (_, models) = app.get("/api/v1/models", &c.rita).await;
+    assert!(rows(&models).is_empty(), "nothing was created: {models}");
+
+    let created = json_of(&run(
+        &c.mia,
+        &[
+            "inventory",
+            "set",
+            "fraud-scoring",
+            "--create",
+            "owner=mia",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(created["fields"]["owner"], "mia");
+    let response = app
+        .http
+        .put(format!("{}/api/v1/models/churn?create=true", app.base))
+        .bearer_auth(&c.mia)
+        .json(&json!({"owner": "max"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok()),
+        Some("/api/v1/models/churn")
+    );
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/models/churn?create=true",
+            Some(&c.mia),
+            Some(json!({"owner": "mia"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an existing model is updated: {body}"
+    );
+
+    // The same artifact under another version name joins the version that holds it.
+    let digest = format!("sha256:{}", "7a".repeat(32));
+    let register = |version: &str, aliases: Vec<&str>| {
+        let body = json!({"version": version, "artifact_uri": format!("s3://models/fraud/{version}"),
+                          "digest": digest, "aliases": aliases});
+        let app = &app;
+        let token = c.mia.clone();
+        async move {
+            app.post("/api/v1/models/fraud-scoring/versions", &token, body)
+                .await
+        }
+    };
+    let (status, first) = register("7", vec![]).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["joined"], false);
+    let (status, again) = register("8", vec!["champion"]).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        (again["joined"].clone(), again["version"]["version"].clone()),
+        (json!(true), json!("7")),
+        "{again}"
+    );
+    let cli = run(
+        &c.mia,
+        &[
+            "inventory",
+            "register",
+            "fraud-scoring",
+            "--version",
+            "9",
+            "--artifact-uri",
+            "s3://models/fraud/9",
+            "--digest",
+            &digest,
+        ],
+    );
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert!(cli.stdout.contains("joined v7"), "{}", cli.stdout);
+    let (_, fraud) = app
+        .get("/api/v1/models/fraud-scoring?history=true", &c.rita)
+        .await;
+    let versions: Vec<&Value> = fraud["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| &v["version"])
+        .collect();
+    assert_eq!(versions, [&json!("7")], "no duplicate version: {fraud:#}");
+    let registered: Vec<&Value> = fraud["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|e| e["action"] == "model.version_registered")
+        .map(|e| &e["version"])
+        .collect();
+    assert_eq!(registered, [&json!("7"), &json!("7"), &json!("7")]);
+    app.stop().await;
+}
+
+/// The case, exactly: CHG-1 promotes v7 with an `mlflow_alias` step and completes;
+/// later v8 is made the champion in the registry with no change at all. The inventory must not
+/// say v8 was approved in CHG-1, and reconciliation must report it.
+async fn a_version_promoted_without_a_change_is_not_credited_to_an_earlier_one(backend: Backend) {
+    let mlflow = MlflowServer::get().await;
+    let registered = mlflow.model("fraud", 8).await;
+    let db = TestDb::new(backend).await;
+    let mut config = crate::helpers::config(&db);
+    config.execution.tick = std::time::Duration::from_millis(50);
+    let app = TestApp::spawn_with(config, steward_server::Clock::default()).await;
+    let c = cast(&app).await;
+    let run = |token: &str, args: &[&str]| run_steward(&app.base, token, args);
+    let model = registered.as_str(); // `fraud-<hex>`: already an inventory name
+    let scan = || {
+        json_of(&run(
+            &c.mia,
+            &[
+                "inventory",
+                "scan",
+                "--mlflow",
+                &mlflow.url,
+                "--mlflow-prefix",
+                &registered,
+                "--output",
+                "json",
+            ],
+        ))
+    };
+    let unattributed = |findings: &Value| -> Vec<String> {
+        rows(findings)
+            .iter()
+            .filter(|f| f["kind"] == "in_production_without_change" && f["model"] == model)
+            .map(|f| f["version"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let first = scan();
+    assert_eq!(first["sources"][0]["created"], json!([model]), "{first:#}");
+    let set = run(&c.mia, &["inventory", "set", model, "status=production"]);
+    assert_eq!(set.code, 0, "{}", set.stderr);
+
+    // CHG-1 moves the champion alias to v7, approved by mia, and completes. Its target is named
+    // after the model, as a deployment target often is: that names the model, not a version.
+    app.target(model, "mia", "staging", "low", &[]).await;
+    let now = app.clock.now();
+    let submitted = app
+        .submit_ok(
+            &c.rita,
+            change(json!({
+                "targets": [model],
+                "window": {"start": (now + Duration::minutes(5)).to_rfc3339(),
+                           "end": (now + Duration::hours(2)).to_rfc3339()},
+                "steps": [{"name": "promote", "kind": "mlflow_alias", "tracking_uri": mlflow.url,
+                           "model": registered, "alias": "champion", "version": 7}],
+            })),
+        )
+        .await;
+    let chg1 = id(&submitted);
+    assert_eq!(chg1, "CHG-1");
+    let (status, body) = app.decide(&c.mia, &chg1, "approve", "ok").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.clock
+        .advance(Duration::minutes(5) + Duration::seconds(1));
+    crate::execution::wait_for_state(&app, &c.rita, &chg1, "completed").await;
+    assert_eq!(
+        mlflow.alias(&registered, "champion").await.as_deref(),
+        Some("7")
+    );
+    let promoted = scan();
+    assert_eq!(
+        unattributed(&promoted["findings"]),
+        Vec::<String>::new(),
+        "v7 was promoted by a completed change: {:#}",
+        promoted["findings"]
+    );
+    let v7_time = app.clock.now();
+
+    // A day later v8 becomes the champion in the registry, with no change at all.
+    app.clock.advance(Duration::days(1));
+    mlflow.set_alias(&registered, "champion", "8").await;
+    let after = scan();
+    assert_eq!(
+        unattributed(&after["findings"]),
+        ["8"],
+        "the scan reports it: {:#}",
+        after["findings"]
+    );
+    let v8_time = app.clock.now();
+
+    let list = |at: chrono::DateTime<chrono::Utc>, json: bool| {
+        let at = at.to_rfc3339();
+        let mut args = vec!["inventory", "list", "--in-production", "--at", &at];
+        if json {
+            args.extend(["--output", "json"]);
+        }
+        run(&c.rita, &args)
+    };
+    let then = json_of(&list(v7_time, true));
+    let then = &rows(&then)[0];
+    assert_eq!(then["production_version"], "7", "{then:#}");
+    assert_eq!(then["approval"]["change"], "CHG-1");
+    assert_eq!(then["approval"]["version"], "7");
+    let text = list(v7_time, false).stdout;
+    assert!(
+        text.contains("v7 in production, approved in CHG-1 by mia"),
+        "{text}"
+    );
+
+    let now = json_of(&list(v8_time, true));
+    let now = &rows(&now)[0];
+    assert_eq!(now["production_version"], "8", "{now:#}");
+    assert_eq!(now["approval"], Value::Null, "{now:#}");
+    let text = list(v8_time, false).stdout;
+    assert!(
+        text.contains("v8 in production, no completed change names it") && !text.contains("CHG-1"),
+        "{text}"
+    );
+    let shown = json_of(&run(
+        &c.rita,
+        &["inventory", "show", model, "--output", "json"],
+    ));
+    assert_eq!(shown["production_version"], "8");
+    assert_eq!(shown["approval"], Value::Null);
+
+    let findings = json_of(&run(
+        &c.rita,
+        &["inventory", "reconcile", "--output", "json"],
+    ));
+    let finding = rows(&findings)
+        .iter()
+        .find(|f| f["kind"] == "in_production_without_change")
+        .unwrap_or_else(|| panic!("a finding for v8: {findings:#}"));
+    assert_eq!(
+        (finding["model"].as_str(), finding["version"].as_str()),
+        (Some(model), Some("8"))
+    );
+    assert!(
+        finding["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("raise a change")),
+        "it says what to do: {finding}"
+    );
+    let text = run(&c.rita, &["inventory", "reconcile"]).stdout;
+    assert!(text.contains("in_production_without_change"), "{text}");
+    app.stop().await;
+}
+
 crate::both_backends!(
     a_scan_records_models_and_the_inventory_answers_for_past_dates,
     bad_inventory_input_is_refused_with_what_to_fix,
-    versions_registered_at_once_are_all_kept_and_answer_for_past_dates
+    versions_registered_at_once_are_all_kept_and_answer_for_past_dates,
+    models_are_created_only_when_asked_and_a_known_artifact_joins_its_version,
+    a_version_promoted_without_a_change_is_not_credited_to_an_earlier_one
 );

@@ -100,7 +100,10 @@ fn json_of(run: &crate::helpers::Run) -> Value {
 }
 
 fn kinds(findings: &Value) -> Vec<(String, String)> {
+    // A page's items, or a scan report's bare array.
     let mut out: Vec<(String, String)> = findings
+        .get("items")
+        .unwrap_or(findings)
         .as_array()
         .expect("findings")
         .iter()
@@ -253,6 +256,7 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
         kinds(&second["findings"]),
         [
             ("digest_mismatch", "credit"),
+            ("in_production_without_change", fraud.as_str()),
             ("not_running", churn.as_str()),
             ("orphan", ""),
             ("unapproved", "credit"),
@@ -281,7 +285,7 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
     assert_eq!(churn_model["fields"]["status"], "production");
     assert_eq!(churn_model["provenance"]["status"]["by"], "discovered");
 
-    // An approved change to fraud v2 and a current validation clear its findings.
+    // A completed change that promoted fraud v2 and a current validation clear its findings.
     let before_approval = app.clock.now();
     app.clock.advance(Duration::hours(1));
     let submitted = app
@@ -298,6 +302,14 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
     let change_id = id(&submitted);
     let (status, body) = app.decide(&c.mia, &change_id, "approve", "ok").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, findings) = app.get("/api/v1/inventory/reconciliation", &c.rita).await;
+    assert!(
+        kinds(&findings).contains(&("unapproved".to_owned(), fraud.clone())),
+        "approved is not yet done: {findings:#}"
+    );
+    // Its window opens; the worker moves the alias and completes it.
+    app.clock.advance(Duration::days(1) + Duration::seconds(1));
+    crate::execution::wait_for_state(&app, &c.rita, &change_id, "completed").await;
     let today = app.clock.now().date_naive();
     let set = run_steward(
         &app.base,
@@ -452,18 +464,18 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
         ))
     };
     let then = list(before_approval);
-    let names: Vec<&str> = then
-        .as_array()
-        .expect("list")
+    let names: Vec<&str> = crate::helpers::items(&then)
         .iter()
         .filter_map(|m| m["name"].as_str())
         .collect();
     assert_eq!(names, [churn.as_str()], "fraud was not in production yet");
-    assert_eq!(then[0]["approval"], Value::Null, "no change approved churn");
+    assert_eq!(
+        then["items"][0]["approval"],
+        Value::Null,
+        "no change approved churn"
+    );
     let now = list(after_approval);
-    let fraud_then = now
-        .as_array()
-        .expect("list")
+    let fraud_then = crate::helpers::items(&now)
         .iter()
         .find(|m| m["name"] == fraud.as_str())
         .expect("fraud in production");
@@ -483,23 +495,17 @@ async fn every_source_in_one_scan_then_reconciliation_lineage_and_approvals(back
     );
     assert!(!kinds(&third["findings"]).iter().any(|(k, _)| k == "orphan"));
     let (_, running) = app.get("/api/v1/inventory/deployments", &c.rita).await;
-    assert_eq!(running.as_array().map(Vec::len), Some(2));
+    assert_eq!(crate::helpers::items(&running).len(), 2);
     let (_, all) = app
         .get("/api/v1/inventory/deployments?all=true", &c.rita)
         .await;
-    let shadow = all
-        .as_array()
-        .expect("all")
+    let shadow = crate::helpers::items(&all)
         .iter()
         .find(|d| d["name"] == "shadow")
         .expect("kept");
     assert_eq!(shadow["running"], false);
     let (_, scans) = app.get("/api/v1/inventory/scans", &c.rita).await;
-    assert_eq!(
-        scans.as_array().map(Vec::len),
-        Some(3),
-        "every scan is kept"
-    );
+    assert_eq!(crate::helpers::items(&scans).len(), 3, "every scan is kept");
     // Requesters read the inventory but do not record scans.
     let refused = run_steward(
         &app.base,
@@ -544,12 +550,12 @@ async fn the_server_scans_its_configured_sources_on_a_schedule(backend: Backend)
     let mut scans = Value::Null;
     for _ in 0..100 {
         scans = app.get("/api/v1/inventory/scans", &reader).await.1;
-        if scans.as_array().is_some_and(|s| !s.is_empty()) {
+        if scans["items"].as_array().is_some_and(|s| !s.is_empty()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let scan = &scans[0];
+    let scan = &scans["items"][0];
     assert_eq!(scan["actor"], "steward", "{scans:#}");
     assert_eq!(scan["sources"][0]["created"], json!(["scoring"]));
     assert_eq!(

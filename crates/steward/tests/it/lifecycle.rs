@@ -144,8 +144,7 @@ async fn sla_deadlines_by_type_and_the_overdue_list(backend: Backend) {
         let app = &app;
         async move {
             let (_, list) = app.get("/api/v1/changes?overdue=true", &token).await;
-            list.as_array()
-                .expect("list")
+            crate::helpers::items(&list)
                 .iter()
                 .map(id)
                 .collect::<Vec<_>>()
@@ -183,8 +182,7 @@ async fn list_filters_by_state_type_target_and_requester(backend: Backend) {
         async move {
             let (status, body) = app.get(&format!("/api/v1/changes?{query}"), &token).await;
             assert_eq!(status, StatusCode::OK, "{body}");
-            body.as_array()
-                .expect("list")
+            crate::helpers::items(&body)
                 .iter()
                 .map(id)
                 .collect::<Vec<_>>()

@@ -3,12 +3,15 @@
 mod api;
 mod approvals;
 mod audit;
+mod authz;
 mod classification;
 mod cli;
+mod cli_habits;
 #[path = "../../../steward-core/tests/support/cyclonedx_schema.rs"]
 mod cyclonedx_schema;
 mod detect;
 mod discovery;
+mod erasure;
 mod execution;
 mod governance;
 mod helpers;
@@ -18,4 +21,6 @@ mod inventory_sources;
 mod lifecycle;
 mod metrics;
 mod mlflow;
+mod paging;
 mod pipelines;
+mod times;

@@ -78,15 +78,16 @@ async fn the_gate_answers_with_exit_status_and_reason(backend: Backend) {
         run.stderr
     );
     // Bad input is named.
+    // Not an answer: exit 2, so a pipeline tells an error from a refusal.
     let run = gate(&approved_id, "fraud-scoring", "prod");
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 2);
     assert!(
         run.stderr.contains("environment: 'prod' is not one of"),
         "{}",
         run.stderr
     );
     let run = gate("CHG-999", "fraud-scoring", "staging");
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no change CHG-999"), "{}", run.stderr);
 
     // A window that has not opened yet.
