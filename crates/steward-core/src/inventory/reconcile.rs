@@ -14,7 +14,6 @@ use super::{Deployment, Model, PRODUCTION_ALIASES, match_deployment, name_from};
 use crate::change::Change;
 use crate::execution::Action;
 use crate::state::ChangeState;
-use crate::target::Environment;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -126,16 +125,13 @@ pub fn change_covers(change: &Change, model: &str, version: Option<VersionRef<'_
         }
 }
 
-/// Whether `change` puts `version` of `model` into production: a production change
-/// (environment `production`) with an `mlflow_alias` step that points a production alias
-/// (`PRODUCTION_ALIASES`: champion, production …) of the model at it, or one that names the
-/// model and whose pipeline built exactly this artifact (its digest). Moving a `challenger`
-/// alias, tagging a version, or a staging change vouches for nothing in production; a target
-/// named after the model names no version.
+/// Whether `change` puts `version` of `model` into production: an `mlflow_alias` step that points
+/// a production alias (`PRODUCTION_ALIASES`: champion, production …) of the model at it, or a
+/// change that names the model and whose pipeline built exactly this artifact (its digest).
+/// Moving a `challenger` alias or tagging a version vouches for nothing in production; a target
+/// named after the model names no version. The change's declared environment is not asked: the
+/// step that moved the production alias is what put the version there.
 pub fn names_version(change: &Change, model: &str, version: VersionRef<'_>) -> bool {
-    if change.request.environment != Environment::Production {
-        return false;
-    }
     let by_step = change.request.steps.iter().any(|s| match &s.action {
         Action::MlflowAlias {
             model: m,
@@ -498,14 +494,6 @@ mod tests {
                                           "artifact_digest": DIGEST_8}})),
                 Some("8"),
                 true,
-            ),
-            (
-                "a staging change vouches for nothing in production",
-                done(
-                    &json!({"environment": "staging", "steps": [alias_step("Fraud Scoring", "7")]}),
-                ),
-                Some("7"),
-                false,
             ),
             (
                 "a pipeline that built v8's artifact for another model",
