@@ -8,42 +8,19 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
-use sqlx::Connection;
 use steward_core::{Roles, TenantId, UserName};
 use steward_store::{PayloadKek, Store};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
+mod support;
+use support::{Backend, Db, fresh};
 
-async fn store(backend: Backend, dir: &tempfile::TempDir) -> Store {
-    sqlx::any::install_default_drivers();
-    let url = match backend {
-        Backend::Sqlite => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("steward.db").display()
-        ),
-        Backend::Postgres => {
-            let admin = std::env::var("STEWARD_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-            let name = format!("steward_test_{}", uuid::Uuid::now_v7().simple());
-            let mut conn = sqlx::AnyConnection::connect(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            conn.close().await.ok();
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            format!("{base}/{name}")
-        }
-    };
-    Store::connect(&url, PayloadKek::from_bytes([7; 32]))
+/// A store over a fresh database (the test's own directory keeps SQLite's file alive).
+async fn store(backend: Backend) -> (Db, Store) {
+    let db = fresh(backend).await;
+    let store = Store::connect(&db.url, PayloadKek::from_bytes([7; 32]))
         .await
-        .expect("the store opens")
+        .expect("the store opens");
+    (db, store)
 }
 
 /// Names whose order differs between byte order and a linguistic collation.
@@ -52,8 +29,7 @@ const NAMES: &[&str] = &[
 ];
 
 async fn pages_of_names_visit_each_once_in_the_query_order(backend: Backend) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store(backend, &dir).await;
+    let (_db, store) = store(backend).await;
     let tenant = store.tenant(&TenantId::default_tenant());
     let roles = Roles::parse_list("requester").expect("roles");
     for (i, name) in NAMES.iter().enumerate() {
@@ -94,8 +70,7 @@ async fn pages_of_names_visit_each_once_in_the_query_order(backend: Backend) {
 }
 
 async fn pages_of_scans_break_ties_on_the_id(backend: Backend) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = store(backend, &dir).await;
+    let (_db, store) = store(backend).await;
     let tenant = store.tenant(&TenantId::default_tenant());
     let noon = Utc
         .with_ymd_and_hms(2026, 12, 1, 12, 0, 0)
@@ -152,27 +127,6 @@ async fn pages_of_scans_break_ties_on_the_id(backend: Backend) {
         assert_eq!(walked, whole, "pages of {size}");
     }
     store.close().await;
-}
-
-macro_rules! both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )+
-        }
-    };
 }
 
 both_backends!(

@@ -18,45 +18,8 @@ use steward_core::submission::ChangeRequest;
 use steward_core::{TenantId, UserName};
 use steward_store::{ChangeFilter, ERASED, Erasure, Notice, PayloadKek, Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A database of its own for one test.
-struct Db {
-    url: String,
-    backend: Backend,
-    dir: tempfile::TempDir,
-}
-
-async fn fresh(backend: Backend) -> Db {
-    let dir = tempfile::tempdir().expect("temp dir");
-    sqlx::any::install_default_drivers();
-    let url = match backend {
-        Backend::Sqlite => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("steward.db").display()
-        ),
-        Backend::Postgres => {
-            let admin = std::env::var("STEWARD_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-            let name = format!("steward_test_{}", uuid::Uuid::now_v7().simple());
-            let mut conn = sqlx::AnyConnection::connect(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            conn.close().await.ok();
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            format!("{base}/{name}")
-        }
-    };
-    Db { url, backend, dir }
-}
+mod support;
+use support::{Backend, Db, fresh};
 
 /// Runs raw SQL, as someone with a copy of the database would.
 async fn raw(db: &Db, sql: &str) -> Vec<sqlx::any::AnyRow> {
@@ -501,27 +464,6 @@ async fn sqlite_files_are_created_private() {
         assert!(seen.contains(&Some("steward.db-wal".into())), "{seen:?}");
     }
     store.close().await;
-}
-
-macro_rules! both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )+
-        }
-    };
 }
 
 both_backends!(
