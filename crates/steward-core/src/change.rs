@@ -24,6 +24,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod window;
+pub use window::{OverrideAgreement, WINDOW_OVERRIDE_HOURS, WindowOverride, WindowStanding};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub id: ChangeId,
@@ -77,38 +80,16 @@ pub struct Change {
     /// in the journal and the audit log).
     #[serde(default)]
     pub implementation_ended_at: Option<DateTime<Utc>>,
-    /// An approver's permission for this emergency change to start outside its window.
+    /// Its approvers' permission for this emergency change to start outside its window.
     #[serde(default)]
     pub window_override: Option<WindowOverride>,
-}
-
-/// An emergency change's approver let it start outside its window, for a while.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WindowOverride {
-    pub by: UserName,
-    /// Why, as the approver wrote it.
-    pub reason: String,
-    pub at: DateTime<Utc>,
-    /// It may start under this override until then ([`WINDOW_OVERRIDE_HOURS`] after `at`).
-    pub until: DateTime<Utc>,
-    /// The window it overrides, as it was.
-    pub window: Window,
-}
-
-/// How long a window override lets an emergency start: its approval SLA, so an override
-/// answers the emergency at hand and cannot be saved for later.
-pub const WINDOW_OVERRIDE_HOURS: i64 = 2;
-
-/// Where now stands against the time a change may start in (see [`Change::window_standing`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowStanding<'a> {
-    /// No window: an implementer starts it when they choose (the worker never does).
-    NoWindow,
-    Open(&'a Window),
-    /// Outside the window, but an approver's override lets this emergency start now.
-    Overridden(&'a WindowOverride),
-    NotYetOpen(&'a Window),
-    Closed(&'a Window),
+    /// Approvers who agreed to a window override that still waits for the others.
+    #[serde(default)]
+    pub override_agreements: Vec<window::OverrideAgreement>,
+    /// Deployments pipelines reported for this change, oldest first: evidence of when it took
+    /// effect (see [`crate::deployment`]).
+    #[serde(default)]
+    pub deployments: Vec<crate::deployment::Deployment>,
 }
 
 /// What the caller looked up for a decision that depends on the world outside the change.
@@ -348,6 +329,8 @@ impl Change {
             implementation_started_at: None,
             implementation_ended_at: None,
             window_override: None,
+            override_agreements: Vec::new(),
+            deployments: Vec::new(),
         };
         let mut transitions = vec![transition(
             "created",
@@ -782,136 +765,17 @@ impl Change {
     /// correlation, the inventory's history and the metrics all ask it — and it is never the
     /// plan. A change stored before the time was recorded answers its execution's start if it
     /// ran steps, else `None`: unknown.
+    ///
+    /// A deployment a pipeline reported counts too: the earliest of the two is when the change
+    /// began to take effect (a person may record `implement` after the pipeline deployed).
     pub fn implemented_at(&self) -> Option<DateTime<Utc>> {
-        self.implementation_started_at
-            .or_else(|| self.execution.as_ref().map(|e| e.started_at))
-    }
-
-    /// Where `now` stands against the time this change may start in: its window (scheduled,
-    /// else requested), or the period an approver's override of an emergency opened.
-    pub fn window_standing(&self, now: DateTime<Utc>) -> WindowStanding<'_> {
-        let Some(window) = self.effective_window() else {
-            return WindowStanding::NoWindow;
-        };
-        if window.start <= now && now < window.end {
-            return WindowStanding::Open(window);
+        let recorded = self
+            .implementation_started_at
+            .or_else(|| self.execution.as_ref().map(|e| e.started_at));
+        match (recorded, self.first_deployed_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        if let Some(o) = &self.window_override
-            && o.at <= now
-            && now < o.until
-        {
-            return WindowStanding::Overridden(o);
-        }
-        if now < window.start {
-            WindowStanding::NotYetOpen(window)
-        } else {
-            WindowStanding::Closed(window)
-        }
-    }
-
-    /// Why this change may not start at `now` as far as its window goes, naming the window and
-    /// what to do; `None` when it may. The deployment gate and [`Change::advance`] both ask it.
-    pub fn window_refusal(&self, now: DateTime<Utc>) -> Option<String> {
-        let id = &self.id;
-        let emergency = self.classification.change_type == ChangeType::Emergency;
-        match self.window_standing(now) {
-            WindowStanding::NoWindow | WindowStanding::Open(_) | WindowStanding::Overridden(_) => {
-                None
-            }
-            WindowStanding::NotYetOpen(w) => Some(format!(
-                "{id}'s window opens at {} (it is {} → {})",
-                stamp(w.start),
-                stamp(w.start),
-                stamp(w.end)
-            )),
-            WindowStanding::Closed(w) => Some(format!(
-                "{id}'s window closed at {} (it was {} → {}): {}",
-                stamp(w.end),
-                stamp(w.start),
-                stamp(w.end),
-                if emergency {
-                    format!(
-                        "one of its approvers may let this emergency start now with `steward change override-window {id} --reason …`"
-                    )
-                } else {
-                    "cancel it and submit it again with a new window".to_owned()
-                }
-            )),
-        }
-    }
-
-    /// Lets this emergency change start now although its window is closed or not yet open:
-    /// only someone who approved it may, with a reason, and the permission lasts
-    /// [`WINDOW_OVERRIDE_HOURS`]. Normal and standard changes have no override: their window
-    /// is what was approved.
-    pub fn override_window(
-        &mut self,
-        who: &UserName,
-        reason: String,
-        now: DateTime<Utc>,
-    ) -> Result<Transition, Refused> {
-        let id = self.id.clone();
-        if !matches!(self.state, ChangeState::Approved | ChangeState::Scheduled) {
-            return Err(Refused::IllegalTransition {
-                action: "override the window of",
-                current: self.state,
-            });
-        }
-        let change_type = self.classification.change_type;
-        if change_type != ChangeType::Emergency {
-            return Err(Refused::Unmet(format!(
-                "{id} is a {change_type} change, and only an emergency may start outside its window: cancel it and submit it again with a new window"
-            )));
-        }
-        let approvers: Vec<&UserName> = self
-            .decisions
-            .iter()
-            .filter(|d| d.decision == Decision::Approve)
-            .map(|d| &d.by)
-            .collect();
-        if !approvers.contains(&who) {
-            let names: Vec<&str> = approvers.iter().map(|a| a.as_str()).collect();
-            return Err(Refused::Segregation(format!(
-                "only someone who approved {id} ({}) may override its window",
-                names.join(", ")
-            )));
-        }
-        let window = match self.window_standing(now) {
-            WindowStanding::NoWindow => {
-                return Err(Refused::Unmet(format!(
-                    "{id} has no window, so there is nothing to override: an implementer may start it now"
-                )));
-            }
-            WindowStanding::Open(w) => {
-                return Err(Refused::Unmet(format!(
-                    "{id}'s window is open until {}: implement it now, no override is needed",
-                    stamp(w.end)
-                )));
-            }
-            WindowStanding::Overridden(o) => {
-                return Err(Refused::Unmet(format!(
-                    "{id}'s window was already overridden by {} at {}: it may start until {}",
-                    o.by,
-                    stamp(o.at),
-                    stamp(o.until)
-                )));
-            }
-            WindowStanding::NotYetOpen(w) | WindowStanding::Closed(w) => w.clone(),
-        };
-        let until = now + chrono::Duration::hours(WINDOW_OVERRIDE_HOURS);
-        let details = serde_json::json!({
-            "window": window,
-            "until": until,
-        });
-        self.window_override = Some(WindowOverride {
-            by: who.clone(),
-            reason: reason.clone(),
-            at: now,
-            until,
-            window,
-        });
-        self.updated_at = now;
-        Ok(self.note("window_override", who, Some(reason), details))
     }
 
     /// Whether the approval SLA has passed with the change still waiting.
@@ -1065,7 +929,11 @@ impl Change {
             }
             _ => {}
         }
+        // A pipeline's deployment the gate allowed already started this change (one without
+        // steps of its own) inside its window: a person recording `implement` afterwards is not
+        // starting it late.
         if step == Step::Implement
+            && !(self.request.steps.is_empty() && self.deployed_as_allowed())
             && let Some(why) = self.window_refusal(now)
         {
             return Err(Refused::Unmet(format!(
@@ -1090,6 +958,7 @@ impl Change {
         }
         if step == Step::Implement {
             self.implementer = Some(who.clone());
+            // The person's own time; `implemented_at` answers the earlier deployment, if any.
             self.implementation_started_at = Some(now);
         }
         if self.state == ChangeState::Implementing
@@ -1895,7 +1764,7 @@ mod tests {
     }
 
     #[test]
-    fn only_an_approver_of_an_emergency_overrides_its_window_and_only_for_a_while() {
+    fn only_all_approvers_of_an_emergency_together_override_its_window_and_only_for_a_while() {
         let target_name = TargetName::parse("fraud-scoring").expect("name");
         let gate = |c: &Change, when: &str| {
             crate::gate::check(
@@ -1925,27 +1794,59 @@ mod tests {
                 "only someone who approved CHG-9 (vic, cass) may override its window"
             );
         }
+        // One approver agrees: recorded, but the emergency still may not start.
         let t = change
-            .override_window(&user("vic"), reason(), when)
-            .expect("an approver overrides");
+            .override_window(&user("vic"), reason(), at("2026-11-23T23:20:00Z"))
+            .expect("an approver agrees");
+        assert_eq!(t.action, "change.window_override_agreed");
+        assert_eq!(
+            t.details.as_ref().expect("details")["waiting_for"],
+            json!(["cass"])
+        );
+        assert!(change.window_override.is_none());
+        assert!(!gate(&change, "2026-11-23T23:25:00Z").allowed);
+        assert!(implement(&mut change.clone(), "2026-11-23T23:25:00Z").is_err());
+        let again = change
+            .override_window(&user("vic"), reason(), at("2026-11-23T23:25:00Z"))
+            .expect_err("one person agrees once");
+        assert!(
+            again.to_string().contains("opens when cass agrees too"),
+            "{again}"
+        );
+        // An agreement lapses: vic's from 23:20 is stale three hours later.
+        let mut stale = change.clone();
+        let t = stale
+            .override_window(&user("cass"), reason(), at("2026-11-24T02:30:00Z"))
+            .expect("cass agrees alone");
+        assert_eq!(
+            t.action, "change.window_override_agreed",
+            "vic's agreement lapsed"
+        );
+        // The second approver agrees in time: the override opens.
+        let t = change
+            .override_window(&user("cass"), reason(), when)
+            .expect("the last approver opens it");
         assert_eq!(t.action, "change.window_override");
         assert_eq!(t.comment.as_deref(), Some(reason().as_str()));
-        assert_eq!(t.actor, user("vic"));
+        assert_eq!(t.actor, user("cass"));
         let recorded = change.window_override.clone().expect("kept on the change");
         assert_eq!(recorded.until, at("2026-11-24T01:30:00Z"));
+        let agreed: Vec<&UserName> = recorded.agreements.iter().map(|a| &a.by).collect();
+        assert_eq!(agreed, [&user("vic"), &user("cass")]);
+        assert!(change.override_agreements.is_empty());
         assert!(
             change
-                .override_window(&user("cass"), reason(), when)
+                .override_window(&user("vic"), reason(), when)
                 .expect_err("once is enough")
                 .to_string()
-                .contains("already overridden by vic")
+                .contains("already overridden by vic and cass")
         );
         let verdict = gate(&change, "2026-11-23T23:31:00Z");
         assert!(verdict.allowed, "{}", verdict.reason);
         assert!(
             verdict
                 .reason
-                .contains("was overridden by its approver vic at 2026-11-23T23:30:00Z"),
+                .contains("was overridden by its approvers vic and cass at 2026-11-23T23:30:00Z"),
             "{}",
             verdict.reason
         );

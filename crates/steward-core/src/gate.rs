@@ -3,7 +3,7 @@
 //! One pure function so that every pipeline integration (the `steward gate` command, and later
 //! GitHub and GitLab deployment checks) answers the same way, with the reason in words: the change
 //! is approved (or scheduled, or already running), covers the target in that environment, its
-//! window is open (or, for an emergency, one of its approvers overrode it), and no freeze it was
+//! window is open (or, for an emergency, its approvers together overrode it), and no freeze it was
 //! not allowed to override applies. `change implement` and the execution worker ask it too.
 
 use crate::change::{Change, WindowStanding};
@@ -91,10 +91,10 @@ pub fn check(
             match change.window_standing(now) {
                 WindowStanding::Open(w) => format!("its window is open until {}", at(w.end)),
                 WindowStanding::Overridden(o) => format!(
-                    "its window ({} → {}) was overridden by its approver {} at {}, so it may start until {}",
+                    "its window ({} → {}) was overridden by its approvers {} at {}, so it may start until {}",
                     at(o.window.start),
                     at(o.window.end),
-                    o.by,
+                    o.agreed_names(),
                     at(o.at),
                     at(o.until)
                 ),

@@ -10,6 +10,7 @@ pub mod approval;
 pub mod catalog;
 pub mod change;
 pub mod classify;
+pub mod deployment;
 pub mod detect;
 pub mod execution;
 pub mod gate;

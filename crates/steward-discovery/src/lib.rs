@@ -10,7 +10,8 @@
 //! progress line.
 //!
 //! [`mlflow`] is the registry half: an MLflow tracking server's registered models, versions,
-//! aliases, tags and the runs behind them, over its REST API (async, through `reqwest`).
+//! aliases, tags and the runs behind them, over its REST API (async, through the one MLflow
+//! client, `steward_connectors::mlflow`).
 //!
 //! [`kubernetes`] is the serving half: where models run in a Kubernetes cluster — KServe
 //! `InferenceService`s, Seldon `SeldonDeployment`s and pods labelled as model servers — read

@@ -33,14 +33,18 @@
 //!
 //! Any failure fails the scan of this server — one tracking server is one source; a caller
 //! scanning several sources reports the failed one and goes on with the others.
+//!
+//! The HTTP layer — the tracking URI, timeouts, MLflow's error answers, paging — is
+//! `steward_connectors::mlflow`, the client the execution steps use too; this module types the
+//! listings, batches the run lookups and says the client's errors in a scan's words.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use steward_connectors::mlflow::{Method, Mlflow, MlflowError, Page};
 
 /// Run ids per `runs/search` request.
 pub const RUN_BATCH: usize = 100;
@@ -211,6 +215,41 @@ pub enum MlflowScanError {
     },
 }
 
+impl From<MlflowError> for MlflowScanError {
+    fn from(e: MlflowError) -> MlflowScanError {
+        match e {
+            MlflowError::InvalidTrackingUri { url, message } => {
+                MlflowScanError::InvalidTrackingUri { url, message }
+            }
+            MlflowError::Unreachable { url, message } => {
+                MlflowScanError::Unreachable { url, message }
+            }
+            MlflowError::Api {
+                url,
+                endpoint,
+                status,
+                code,
+                message,
+            } => MlflowScanError::Api {
+                url,
+                endpoint,
+                status,
+                code,
+                message,
+            },
+            MlflowError::NotMlflow {
+                url,
+                endpoint,
+                message,
+            } => MlflowScanError::NotMlflow {
+                url,
+                endpoint,
+                message,
+            },
+        }
+    }
+}
+
 /// What a person can do about an error MLflow answered, where that is clear.
 fn api_hint(status: &u16, code: &str) -> &'static str {
     match (status, code) {
@@ -228,15 +267,15 @@ fn api_hint(status: &u16, code: &str) -> &'static str {
 /// Scans the registry of the tracking server at `tracking_uri` (`http://host:5000`), calling
 /// `progress` after each request.
 ///
-/// Needs a tokio runtime (it uses `reqwest`). Fails as a whole — one server is one source —
-/// when the server cannot be reached or answers an error.
+/// Needs a tokio runtime (the client uses `reqwest`). Fails as a whole — one server is one
+/// source — when the server cannot be reached or answers an error.
 pub async fn scan(
     tracking_uri: &str,
     options: &MlflowOptions,
     progress: &mut (dyn FnMut(MlflowProgress) + Send),
 ) -> Result<MlflowScan, MlflowScanError> {
     let scanned_at = Utc::now();
-    let tracking_uri = &tracking_uri_base(tracking_uri)?;
+    let mlflow = Mlflow::with_timeout(tracking_uri, options.timeout)?;
     if options.page_size == 0 {
         return Err(MlflowScanError::InvalidOptions {
             message: "the page size must be at least 1".to_owned(),
@@ -247,22 +286,8 @@ pub async fn scan(
         .as_deref()
         .map(name_like_filter)
         .transpose()?;
-    let http = reqwest::Client::builder()
-        .timeout(options.timeout)
-        .connect_timeout(options.timeout)
-        .build()
-        .map_err(|e| MlflowScanError::Unreachable {
-            url: tracking_uri.to_owned(),
-            message: format!("cannot set up an HTTP client: {}", root_cause(&e)),
-        })?;
     let mut scanner = Scanner {
-        client: Client {
-            tracking_uri: tracking_uri.to_owned(),
-            base: format!("{tracking_uri}/api/2.0/mlflow"),
-            http,
-            timeout: options.timeout,
-            requests: 0,
-        },
+        mlflow,
         progress,
         counts: MlflowProgress {
             stage: MlflowStage::Models,
@@ -276,7 +301,7 @@ pub async fn scan(
 
     let mut query = Vec::new();
     if let Some(filter) = &name_filter {
-        query.push(("filter", filter.clone()));
+        query.push(("filter", filter.as_str()));
     }
     let keep = |name: &str| {
         options
@@ -335,28 +360,11 @@ pub async fn scan(
             .sort_by_cached_key(|v| version_order(&v.version));
     }
     Ok(MlflowScan {
-        tracking_uri: tracking_uri.to_owned(),
+        tracking_uri: scanner.mlflow.tracking_uri().to_owned(),
         scanned_at,
         models,
-        requests: scanner.client.requests,
+        requests: scanner.counts.requests,
     })
-}
-
-/// The tracking URI the API paths go after: http(s) only, without a trailing `/`, and without
-/// the `#/models` of an address copied from the browser (or any query).
-fn tracking_uri_base(tracking_uri: &str) -> Result<String, MlflowScanError> {
-    let invalid = |message: &str| MlflowScanError::InvalidTrackingUri {
-        url: tracking_uri.to_owned(),
-        message: message.to_owned(),
-    };
-    let mut url = reqwest::Url::parse(tracking_uri).map_err(|e| invalid(&e.to_string()))?;
-    match url.scheme() {
-        "http" | "https" => {}
-        scheme => return Err(invalid(&format!("a {scheme}: URL, not http or https"))),
-    }
-    url.set_fragment(None);
-    url.set_query(None);
-    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// `name LIKE 'prefix%'`, quoted with whichever quote the prefix does not contain (MLflow's
@@ -463,105 +471,8 @@ fn metric_value(value: &Value) -> Option<f64> {
     }
 }
 
-/// The innermost cause of an error: for a refused connection "Connection refused (os error
-/// 111)" rather than reqwest's "error sending request for url (…)".
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
-}
-
-struct Client {
-    tracking_uri: String,
-    /// `{tracking_uri}/api/2.0/mlflow`.
-    base: String,
-    http: reqwest::Client,
-    timeout: Duration,
-    requests: u64,
-}
-
-impl Client {
-    async fn get<T: DeserializeOwned>(
-        &mut self,
-        endpoint: &str,
-        query: &[(&str, String)],
-    ) -> Result<T, MlflowScanError> {
-        let request = self
-            .http
-            .get(format!("{}/{endpoint}", self.base))
-            .query(query);
-        self.send(endpoint, request).await
-    }
-
-    async fn post<T: DeserializeOwned>(
-        &mut self,
-        endpoint: &str,
-        body: &Value,
-    ) -> Result<T, MlflowScanError> {
-        let request = self
-            .http
-            .post(format!("{}/{endpoint}", self.base))
-            .json(body);
-        self.send(endpoint, request).await
-    }
-
-    async fn send<T: DeserializeOwned>(
-        &mut self,
-        endpoint: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, MlflowScanError> {
-        self.requests += 1;
-        let unreachable = |e: reqwest::Error| MlflowScanError::Unreachable {
-            url: self.tracking_uri.clone(),
-            message: if e.is_timeout() {
-                format!("no answer to {endpoint} within {:?}", self.timeout)
-            } else {
-                root_cause(&e)
-            },
-        };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| "no content type".to_owned(), str::to_owned);
-        let body = response.bytes().await.map_err(unreachable)?;
-        let not_mlflow = |message: String| MlflowScanError::NotMlflow {
-            url: self.tracking_uri.clone(),
-            endpoint: endpoint.to_owned(),
-            message,
-        };
-        if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| {
-                not_mlflow(format!(
-                    "{status}, {content_type}, not the JSON expected: {e}"
-                ))
-            });
-        }
-        #[derive(Deserialize)]
-        struct WireError {
-            error_code: String,
-            #[serde(default)]
-            message: String,
-        }
-        match serde_json::from_slice::<WireError>(&body) {
-            Ok(error) => Err(MlflowScanError::Api {
-                url: self.tracking_uri.clone(),
-                endpoint: endpoint.to_owned(),
-                status: status.as_u16(),
-                code: error.error_code,
-                message: error.message,
-            }),
-            Err(_) => Err(not_mlflow(format!("{status}, {content_type}"))),
-        }
-    }
-}
-
 struct Scanner<'p> {
-    client: Client,
+    mlflow: Mlflow,
     progress: &'p mut (dyn FnMut(MlflowProgress) + Send),
     counts: MlflowProgress,
     page_size: u32,
@@ -570,27 +481,41 @@ struct Scanner<'p> {
 impl Scanner<'_> {
     fn report(&mut self, stage: MlflowStage) {
         self.counts.stage = stage;
-        self.counts.requests = self.client.requests;
         (self.progress)(self.counts.clone());
+    }
+
+    /// One page of a listing, counted in the request budget.
+    async fn page<P: Page>(
+        &mut self,
+        method: Method,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Result<(Vec<P::Item>, Option<String>), MlflowScanError> {
+        self.counts.requests += 1;
+        Ok(self
+            .mlflow
+            .page::<P>(method, endpoint, query, body, token)
+            .await?)
     }
 
     /// Every page of a GET listing.
     async fn list<P: Page>(
         &mut self,
         endpoint: &str,
-        query: &[(&str, String)],
+        query: &[(&str, &str)],
         stage: MlflowStage,
     ) -> Result<Vec<P::Item>, MlflowScanError> {
+        let page_size = self.page_size.to_string();
+        let mut query = query.to_vec();
+        query.push(("max_results", &page_size));
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut page_query = query.to_vec();
-            page_query.push(("max_results", self.page_size.to_string()));
-            if let Some(token) = token.take() {
-                page_query.push(("page_token", token));
-            }
-            let page: P = self.client.get(endpoint, &page_query).await?;
-            let (page_items, next) = page.into_parts();
+            let (page_items, next) = self
+                .page::<P>(Method::GET, endpoint, &query, None, token.as_deref())
+                .await?;
             let count = page_items.len() as u64;
             match stage {
                 MlflowStage::Models => self.counts.models += count,
@@ -599,8 +524,7 @@ impl Scanner<'_> {
             }
             items.extend(page_items);
             self.report(stage);
-            // An empty page with a token would repeat forever on a misbehaving server.
-            match next.filter(|t| !t.is_empty() && count > 0) {
+            match next {
                 Some(next) => token = Some(next),
                 None => return Ok(items),
             }
@@ -623,7 +547,7 @@ impl Scanner<'_> {
         let experiments: Vec<WireExperiment> = self
             .list::<ExperimentsPage>(
                 "experiments/search",
-                &[("view_type", "ALL".to_owned())],
+                &[("view_type", "ALL")],
                 MlflowStage::Runs,
             )
             .await?;
@@ -640,27 +564,31 @@ impl Scanner<'_> {
                     .map(|id| format!("'{id}'"))
                     .collect::<Vec<_>>()
                     .join(",");
+                let body = json!({
+                    "experiment_ids": experiments,
+                    "filter": format!("attributes.run_id IN ({list})"),
+                    "run_view_type": "ALL",
+                    "max_results": RUN_BATCH,
+                });
                 let mut token: Option<String> = None;
                 loop {
-                    let mut body = json!({
-                        "experiment_ids": experiments,
-                        "filter": format!("attributes.run_id IN ({list})"),
-                        "run_view_type": "ALL",
-                        "max_results": RUN_BATCH,
-                    });
-                    if let Some(token) = token.take() {
-                        body["page_token"] = Value::String(token);
-                    }
-                    let page: RunsPage = self.client.post("runs/search", &body).await?;
-                    let count = page.runs.len();
-                    for run in page.runs {
+                    let (runs, next) = self
+                        .page::<RunsPage>(
+                            Method::POST,
+                            "runs/search",
+                            &[],
+                            Some(&body),
+                            token.as_deref(),
+                        )
+                        .await?;
+                    for run in runs {
                         let run = run_from_wire(run);
                         pending.remove(run.run_id.as_str());
                         found.insert(run.run_id.clone(), run);
                     }
                     self.counts.runs = found.len() as u64;
                     self.report(MlflowStage::Runs);
-                    match page.next_page_token.filter(|t| !t.is_empty() && count > 0) {
+                    match next {
                         Some(next) => token = Some(next),
                         None => break,
                     }
@@ -672,12 +600,6 @@ impl Scanner<'_> {
 }
 
 // MLflow's wire format, private to this module: its JSON is not Steward's vocabulary.
-
-/// A page of a listing: its items and the token of the next page, if any.
-trait Page: DeserializeOwned {
-    type Item;
-    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
-}
 
 #[derive(Deserialize)]
 struct ModelsPage {
@@ -726,6 +648,13 @@ struct RunsPage {
     #[serde(default)]
     runs: Vec<WireRun>,
     next_page_token: Option<String>,
+}
+
+impl Page for RunsPage {
+    type Item = WireRun;
+    fn into_parts(self) -> (Vec<WireRun>, Option<String>) {
+        (self.runs, self.next_page_token)
+    }
 }
 
 #[derive(Deserialize)]
@@ -882,26 +811,6 @@ mod tests {
         assert!(is_plain_run_id("46e2a0e7cdc44f84b810bc494481067e"));
         assert!(!is_plain_run_id("x') OR ('1'='1"));
         assert!(!is_plain_run_id(""));
-    }
-
-    #[test]
-    fn tracking_uris_are_http_and_lose_what_the_browser_adds() {
-        let check = |uri: &str, expected: Option<&str>| {
-            assert_eq!(tracking_uri_base(uri).ok().as_deref(), expected, "{uri}");
-        };
-        check("http://127.0.0.1:5000", Some("http://127.0.0.1:5000"));
-        check("http://127.0.0.1:5000/", Some("http://127.0.0.1:5000"));
-        check(
-            "https://mlflow.example/#/models",
-            Some("https://mlflow.example"),
-        );
-        check(
-            "https://example.com/mlflow/?x=1",
-            Some("https://example.com/mlflow"),
-        );
-        check("file:///mlruns", None);
-        check("databricks", None);
-        check("127.0.0.1:5000", None);
     }
 
     #[test]

@@ -13,9 +13,12 @@
 //! accounts (`pipeline`, `monitor`) ask and record: permissions marked `PEOPLE_ONLY` refuse any
 //! account that holds a service role, whatever else it holds.
 //!
-//! The server's own work (the execution worker, scheduled scans, containment run after an
-//! approval) acts as the reserved account `steward` through [`System`], which only those workers
-//! make; no request reaches it without a permit first.
+//! The server's own work (the execution worker, scheduled scans, checkpoints) acts as the reserved
+//! account `steward` through [`System`], which only those workers make; no request reaches it
+//! without a permit first (a test keeps `System` out of the request handlers). The execution
+//! runner takes a [`RunOrder`], made only from a permit to implement changes or approve
+//! containment, or by the worker's `System`: running a change's steps always has an
+//! authorization behind it.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -221,6 +224,100 @@ impl<'a> System<'a> {
     }
 }
 
+impl System<'_> {
+    /// The worker's own order to run, verify or undo a change in `tenant`.
+    pub fn order(&self, tenant: &TenantId) -> RunOrder {
+        RunOrder::new(self.0, tenant, system_account())
+    }
+}
+
+fn system_account() -> UserName {
+    UserName::parse(crate::execution::SYSTEM_ACTOR).expect("the system actor's name is valid")
+}
+
+/// Leave to run a change's steps, verify it, undo it, or run an incident's containment actions:
+/// the one way into the execution runner, which then acts as the server (`steward`) in one
+/// tenant. Made only from a permit to implement changes (a person starting or rolling back a
+/// change), a permit to approve containment, or by the worker ([`System::order`]) — so no code
+/// path reaches the runner without an authorization behind it. Owned, so a spawned run carries
+/// it.
+#[derive(Debug, Clone)]
+pub struct RunOrder {
+    store: Store,
+    tenant: TenantId,
+    ordered_by: UserName,
+}
+
+impl RunOrder {
+    fn new(store: &Store, tenant: &TenantId, ordered_by: UserName) -> RunOrder {
+        RunOrder {
+            store: store.clone(),
+            tenant: tenant.clone(),
+            ordered_by,
+        }
+    }
+
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The person whose permit made the order, or `steward` for the worker.
+    pub fn ordered_by(&self) -> &UserName {
+        &self.ordered_by
+    }
+
+    /// The order's tenant's records.
+    pub fn store(&self) -> TenantStore<'_> {
+        self.store.tenant(&self.tenant)
+    }
+
+    /// The installation's audit log size (verification checks nothing was lost from it while
+    /// a change was watched).
+    pub async fn audit_size(&self) -> Result<u64, steward_store::StoreError> {
+        self.store.audit_size().await
+    }
+
+    /// Whether the audit log lost entries since it had `from`.
+    pub async fn audit_gap(&self, from: u64) -> Result<Option<String>, steward_store::StoreError> {
+        self.store.audit_gap(from).await
+    }
+}
+
+impl Permit<'_, ImplementChanges> {
+    /// An order to run or undo a change's steps in the caller's tenant.
+    pub fn order(&self) -> RunOrder {
+        RunOrder::new(
+            self.vault,
+            &self.principal.tenant,
+            self.principal.name.clone(),
+        )
+    }
+}
+
+impl Permit<'_, HandleIncidents> {
+    /// An order to run a containment playbook at once: its actions were approved when the
+    /// playbook was written (by someone who keeps detectors), and the core lets one run without
+    /// a second approval only for a SEV1.
+    pub fn playbook_order(&self) -> RunOrder {
+        RunOrder::new(
+            self.vault,
+            &self.principal.tenant,
+            self.principal.name.clone(),
+        )
+    }
+}
+
+impl Permit<'_, ApproveContainment> {
+    /// An order to run an approved containment plan in the caller's tenant.
+    pub fn order(&self) -> RunOrder {
+        RunOrder::new(
+            self.vault,
+            &self.principal.tenant,
+            self.principal.name.clone(),
+        )
+    }
+}
+
 /// A check made outside the role system: a webhook whose signature or shared token verified
 /// (GitHub, GitLab) acts in its configured tenant as the integration. The only constructors are
 /// the verifications themselves, so a handler cannot hold one for an unverified request.
@@ -309,6 +406,11 @@ permissions! {
     CancelChanges = "cancel_changes", people_only: false,
         "cancel a change one requested (admins: any)",
         [Requester, Manager, CabMember, Ciso, VpEngineering, ComplianceOfficer, Admin, Pipeline];
+    /// Report a deployment a pipeline ran for a change: evidence of when it took effect, never a
+    /// lifecycle step.
+    RecordDeployments = "record_deployments", people_only: false,
+        "report that a pipeline started, finished or failed deploying a change (evidence of when it took effect)",
+        [Pipeline];
     /// Record what a change owes (post-implementation reviews, obligations).
     FulfilObligations = "fulfil_obligations", people_only: true,
         "record post-implementation reviews and other obligations",
@@ -373,6 +475,25 @@ permissions! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Request handlers reach the store through permits only: `System` (the server acting as
+    /// itself) belongs to the workers, never to a handler.
+    #[test]
+    fn no_request_handler_acts_as_the_system() {
+        let api = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+        let mut offenders = Vec::new();
+        for entry in std::fs::read_dir(&api).expect("src/api") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("source");
+            if text.contains("System::of") || text.contains("auth::System") {
+                offenders.push(path.display().to_string());
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "handlers must authorize with a permit, not act as the system: {offenders:?}"
+        );
+    }
 
     #[test]
     fn tokens_are_random_and_hash_stably() {

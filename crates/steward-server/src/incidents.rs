@@ -8,6 +8,7 @@
 //! graph) and recent changes, and ranks them with `steward_core::incident::correlate`.
 
 use crate::AppState;
+use crate::auth::RunOrder;
 use crate::error::ApiError;
 use crate::execution;
 use chrono::Duration;
@@ -198,14 +199,37 @@ async fn suspects_for(
     let window = state.config.incidents.correlation;
     // A change is created before it is implemented; one created long before the window can
     // still have run inside it, so look back further for candidates.
-    let candidates: Vec<Change> = store
-        .list_changes(&ChangeFilter {
-            created_since: Some(began - window - Duration::days(90)),
-            limit: 1000,
-            ..ChangeFilter::default()
-        })
-        .await?;
+    let candidates = changes_created_since(store, began - window - LOOKBACK).await?;
     Ok(correlate(began, affected, &targets, &candidates, window))
+}
+
+/// How long before the period in question a change may have been requested and still have been
+/// implemented in it (a window booked a quarter ahead).
+pub(crate) const LOOKBACK: Duration = Duration::days(90);
+
+/// Every change created since `since`, read a page at a time: no cap, so a busy tenant's
+/// suspects (or failure rate) are never cut off at some count.
+pub(crate) async fn changes_created_since(
+    store: &TenantStore<'_>,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Change>, ApiError> {
+    const PAGE: i64 = 500;
+    let mut out: Vec<Change> = Vec::new();
+    loop {
+        let page = store
+            .list_changes(&ChangeFilter {
+                created_since: Some(since),
+                before_number: out.last().map(|c| c.id.number()),
+                limit: PAGE,
+                ..ChangeFilter::default()
+            })
+            .await?;
+        let full = page.len() as i64 == PAGE;
+        out.extend(page);
+        if !full {
+            return Ok(out);
+        }
+    }
 }
 
 /// Marks a signal resolved, if Steward knows it.
@@ -230,9 +254,10 @@ pub async fn resolve_signal(
 /// each result, and marks the incident contained when all succeeded.
 pub async fn run_containment(
     state: &AppState,
-    store: &TenantStore<'_>,
+    order: &RunOrder,
     id: &IncidentId,
 ) -> Result<Incident, ApiError> {
+    let store = &order.store();
     let incident = load(store, id).await?;
     let Some(plan) = incident.containment.clone() else {
         return Ok(incident);
@@ -254,7 +279,7 @@ pub async fn run_containment(
                     .await?
                     .is_some_and(|c| c.execution.is_some());
                 let rolled = if planned {
-                    execution::rollback(state, store, change, "incident", &reason, None).await
+                    execution::rollback(state, order, change, "incident", &reason, None).await
                 } else {
                     Err(ApiError::Conflict {
                         message: format!(
@@ -276,7 +301,7 @@ pub async fn run_containment(
                 }
             }
             ContainmentAction::Step { step } => {
-                execution::run_action(state, ("incident", &id.to_string()), step).await
+                execution::run_action(state, order, ("incident", &id.to_string()), step).await
             }
         };
         all_ok &= ok;
@@ -311,14 +336,4 @@ pub async fn run_containment(
         }
     })
     .await
-}
-
-/// A detail for the API: the incident's events as stored.
-pub(crate) fn events_json(events: Vec<steward_store::AuditEvent>) -> Value {
-    Value::Array(
-        events
-            .into_iter()
-            .map(|e| json!({"seq": e.seq, "at": e.occurred_at, "actor": e.actor, "action": e.action, "details": e.details}))
-            .collect(),
-    )
 }

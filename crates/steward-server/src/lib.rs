@@ -249,7 +249,7 @@ pub struct AppState {
     /// Serializes inventory scan recording in this process: one scan reconciles at a time.
     pub scans: Arc<tokio::sync::Mutex<()>>,
     /// The anomaly detectors' state per rule and series.
-    pub detectors: crate::api::incidents::DetectorStates,
+    pub detectors: crate::api::detectors::DetectorStates,
 }
 
 /// Loads the policy set the configuration names: the built-in pack and/or a directory. A broken

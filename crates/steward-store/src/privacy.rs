@@ -18,6 +18,13 @@ pub enum Erasure {
     Erased { payloads: u64 },
     /// Refused: the subject is under legal hold, for this reason.
     UnderLegalHold { reason: String },
+    /// Refused: the subject's records include events of a class the law requires keeping (SOX
+    /// change evidence, say), and the newest of them is still inside its retention period.
+    RetainedByLaw {
+        class: String,
+        basis: String,
+        until: DateTime<Utc>,
+    },
     /// Nothing was ever recorded about this subject.
     UnknownSubject,
 }
@@ -27,6 +34,20 @@ pub enum Erasure {
 pub struct Retention {
     pub default_days: u32,
     pub by_class: BTreeMap<String, u32>,
+    /// Classes whose records the law requires keeping for their whole retention period, with
+    /// the legal basis (`change` → "SOX 404 change evidence"): erasing a subject who appears in
+    /// one is refused, naming the basis and the date it lapses (GDPR Art. 17(3)(b)).
+    pub kept_by_law: BTreeMap<String, String>,
+}
+
+impl Retention {
+    /// How many days the class's payloads are kept.
+    pub fn days_for(&self, class: &str) -> u32 {
+        self.by_class
+            .get(class)
+            .copied()
+            .unwrap_or(self.default_days)
+    }
 }
 
 impl Default for Retention {
@@ -34,6 +55,7 @@ impl Default for Retention {
         Retention {
             default_days: 7 * 365,
             by_class: BTreeMap::new(),
+            kept_by_law: BTreeMap::new(),
         }
     }
 }
@@ -68,12 +90,14 @@ impl TenantStore<'_> {
         format!("{}:{user}", self.tenant)
     }
 
-    /// Destroys a subject's payload key, unless a legal hold is in force.
+    /// Destroys a subject's payload key, unless a legal hold is in force or the subject appears
+    /// in records a retention class keeps by law.
     pub async fn erase_subject(
         &self,
         actor: &str,
         user: &str,
         basis: &str,
+        retention: &Retention,
         now: DateTime<Utc>,
     ) -> Result<Erasure, StoreError> {
         let subject = self.subject(user);
@@ -86,6 +110,29 @@ impl TenantStore<'_> {
             tx.rollback().await?;
             return Ok(Erasure::UnknownSubject);
         };
+        for (class, law) in &retention.kept_by_law {
+            let newest: Option<String> = sqlx::query(
+                "SELECT MAX(e.occurred_at) AS newest FROM audit_payloads p \
+                 JOIN audit_events e ON e.seq = p.seq WHERE p.subject = $1 AND e.action LIKE $2",
+            )
+            .bind(subject.clone())
+            .bind(format!("{class}.%"))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("newest")?;
+            let Some(newest) = newest.as_deref().map(crate::parse_ts).transpose()? else {
+                continue;
+            };
+            let until = newest + Duration::days(i64::from(retention.days_for(class)));
+            if until > now {
+                tx.rollback().await?;
+                return Ok(Erasure::RetainedByLaw {
+                    class: class.clone(),
+                    basis: law.clone(),
+                    until,
+                });
+            }
+        }
         // The hold is re-checked by the UPDATE itself, so a hold placed concurrently still wins.
         let erased = sqlx::query(
             "UPDATE audit_subject_keys SET key = NULL, erased_at = $1 WHERE subject = $2 AND legal_hold IS NULL",

@@ -230,7 +230,7 @@ const REQUEST_TEXT: &[&str] = &[
 /// The places of a change document (`steward_core::change::Change` as JSON) a person wrote: the
 /// request's text (also in the stored policy input) is the requester's, a decision's comment its
 /// decider's, an obligation's note whoever fulfilled it, a rollback's or window override's
-/// reason whoever gave it.
+/// reason (and each approver's agreement to one) whoever gave it.
 pub(crate) fn change_text(doc: &mut Value) -> Vec<Place<'_>> {
     let mut out = Vec::new();
     let requester = str_at(doc, "requester");
@@ -281,14 +281,40 @@ pub(crate) fn change_text(doc: &mut Value) -> Vec<Place<'_>> {
             }
             "window_override" if value.is_object() => {
                 let by = str_at(value, "by");
-                if let Some(v) = value.get_mut("reason") {
-                    each_string(&by, "/window_override/reason".into(), v, &mut out);
+                for (field, v) in value.as_object_mut().into_iter().flatten() {
+                    match field.as_str() {
+                        "reason" => {
+                            each_string(&by, "/window_override/reason".into(), v, &mut out);
+                        }
+                        "agreements" => {
+                            agreement_reasons(Some(v), "/window_override/agreements", &mut out);
+                        }
+                        _ => {}
+                    }
                 }
+            }
+            "override_agreements" => {
+                agreement_reasons(Some(value), "/override_agreements", &mut out);
             }
             _ => {}
         }
     }
     out
+}
+
+/// Each window-override agreement's reason, its approver's.
+fn agreement_reasons<'a>(list: Option<&'a mut Value>, pointer: &str, out: &mut Vec<Place<'a>>) {
+    for (i, agreement) in list
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let by = str_at(agreement, "by");
+        if let Some(v) = agreement.get_mut("reason") {
+            each_string(&by, format!("{pointer}/{i}/reason"), v, out);
+        }
+    }
 }
 
 /// What an incident's sealing needs to know from outside it: each suspect change's requester.
@@ -577,6 +603,10 @@ mod tests {
             "decisions": [{"by": "mia", "comment": "owner:mia: fine by me", "slot": "owner"}],
             "obligations": [{"name": "pir", "fulfilled": {"by": "max", "note": "reviewed"}}, {"name": "x", "fulfilled": null}],
             "execution": {"rollback": {"by": "steward", "reason": "metric degraded"}},
+            "override_agreements": [{"by": "mia", "reason": "cannot wait", "at": "2026-11-23T23:20:00Z"}],
+            "window_override": {"by": "max", "reason": "losses grow", "agreements": [
+                {"by": "rita", "reason": "agreed by a requester?", "at": "2026-11-23T23:20:00Z"},
+                {"by": "max", "reason": "losses grow", "at": "2026-11-23T23:30:00Z"}]},
         })
     }
 
@@ -601,6 +631,9 @@ mod tests {
             "reviewed",
             "\"plan\"",
             "\"back\"",
+            "cannot wait",
+            "losses grow",
+            "agreed by",
         ] {
             assert!(!text.contains(secret), "{secret} in clear: {text}");
         }
@@ -618,6 +651,12 @@ mod tests {
         let opened: Value = serde_json::from_str(&open_json(&text, &erased)).expect("json");
         assert_eq!(opened["request"]["title"], ERASED);
         assert_eq!(opened["policy_input"]["change"]["title"], ERASED);
+        assert_eq!(opened["window_override"]["agreements"][0]["reason"], ERASED);
+        assert_eq!(
+            opened["window_override"]["agreements"][1]["reason"],
+            "losses grow"
+        );
+        assert_eq!(opened["override_agreements"][0]["reason"], "cannot wait");
         assert_eq!(opened["decisions"][0]["comment"], "owner:mia: fine by me");
         let mut gone = erased.clone();
         gone.insert("t:mia".into(), None);

@@ -250,7 +250,13 @@ async fn erasure_erases_every_copy_of_what_a_person_wrote(backend: Backend) {
     // Someone reads the change, rita is erased, then their save arrives.
     let read_before = tenant.get_change(&id).await.expect("read").expect("there");
     let erased = tenant
-        .erase_subject("olga", "rita", "GDPR Art. 17 request 1", Utc::now())
+        .erase_subject(
+            "olga",
+            "rita",
+            "GDPR Art. 17 request 1",
+            &Default::default(),
+            Utc::now(),
+        )
         .await
         .expect("erased");
     assert!(matches!(erased, Erasure::Erased { .. }), "{erased:?}");
@@ -345,7 +351,13 @@ async fn a_legal_hold_keeps_the_text_readable(backend: Backend) {
         .await
         .expect("held");
     let refused = tenant
-        .erase_subject("olga", "rita", "GDPR Art. 17", Utc::now())
+        .erase_subject(
+            "olga",
+            "rita",
+            "GDPR Art. 17",
+            &Default::default(),
+            Utc::now(),
+        )
         .await
         .expect("answered");
     assert_eq!(

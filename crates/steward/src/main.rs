@@ -162,6 +162,26 @@ enum Command {
         #[arg(long)]
         environment: String,
     },
+    /// Report a deployment your pipeline ran for a change (pipeline accounts): `started` when the
+    /// deploy job begins, `succeeded` or `failed` when it ends. Steward stamps its own time and
+    /// the gate's verdict; the change then knows when it really took effect.
+    Deployment {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The change id, e.g. CHG-7.
+        #[arg(long)]
+        change: String,
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        environment: String,
+        /// started, succeeded or failed
+        #[arg(long)]
+        status: String,
+        /// A link to the pipeline run or job.
+        #[arg(long)]
+        run: Option<String>,
+    },
     /// Compliance policy as code (Rego): test, evaluate, backtest.
     Policy {
         #[command(flatten)]
@@ -341,8 +361,8 @@ enum ChangeCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Let an emergency change you approved start outside its window, now (for two hours);
-    /// recorded in the audit log with your reason.
+    /// Agree to let an emergency change you approved start outside its window: once every
+    /// approver has agreed (within two hours), it may start for two hours. Audited with your reason.
     OverrideWindow {
         id: String,
         #[arg(long)]
@@ -388,6 +408,7 @@ impl Command {
             | Command::Audit { client, .. }
             | Command::Change { client, .. }
             | Command::Gate { client, .. }
+            | Command::Deployment { client, .. }
             | Command::Policy { client, .. }
             | Command::Window { client, .. }
             | Command::Calendar { client, .. } => Some(client),
@@ -770,6 +791,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 // Neither yes nor no is not an answer: an error (2), never a refusal (1).
                 None => bail!("the server's gate answer has no `allowed`: {verdict}"),
             }
+        }
+        Command::Deployment {
+            client,
+            change,
+            target,
+            environment,
+            status,
+            run,
+        } => {
+            let ctx = Ctx::new(&client)?;
+            let mut body = json!({"status": status, "target": target, "environment": environment});
+            if let Some(run) = run {
+                body["run"] = json!(run);
+            }
+            let recorded = ctx
+                .client
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/changes/{change}/deployments"),
+                    Some(&body),
+                )
+                .await?;
+            ctx.print(&recorded, |d| output::deployment_line(&change, d))
         }
         Command::Policy { client, command } => {
             let ctx = Ctx::new(&client)?;

@@ -74,6 +74,29 @@ pub fn target_line(v: &Value) -> String {
     )
 }
 
+/// A deployment report as recorded: when, what, and whether the gate allowed it.
+pub fn deployment_line(change: &str, v: &Value) -> String {
+    let target = v
+        .get("target")
+        .and_then(Value::as_str)
+        .map(|t| format!(" to {t}"))
+        .unwrap_or_default();
+    let head = format!(
+        "recorded: {change} deployment {}{target} in {} at {}",
+        s(v, "/status"),
+        s(v, "/environment"),
+        s(v, "/at")
+    );
+    if v["allowed"] == true {
+        format!("{head}\n")
+    } else {
+        format!(
+            "{head}\nwarning: the gate did not allow this deployment: {}\n",
+            s(v, "/reason")
+        )
+    }
+}
+
 pub fn catalog_line(v: &Value) -> String {
     format!(
         "{:<24} max impact {:<6} {}\n",
@@ -138,16 +161,48 @@ pub fn change_summary(v: &Value) -> String {
     out
 }
 
-/// The emergency window override, when there is one.
+/// The emergency window override, when there is one, or the agreements that wait for it.
 fn window_override_line(out: &mut String, v: &Value) {
     if let Some(o) = v.get("window_override").filter(|o| !o.is_null()) {
+        let agreed: Vec<&str> = o
+            .get("agreements")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.get("by").and_then(Value::as_str))
+            .collect();
         let _ = writeln!(
             out,
-            "  window overridden by {} at {}: may start until {} ({})",
-            s(o, "/by"),
+            "  window overridden by {} at {}: may start until {}",
+            if agreed.is_empty() {
+                s(o, "/by").to_owned()
+            } else {
+                agreed.join(" and ")
+            },
             s(o, "/at"),
             s(o, "/until"),
-            s(o, "/reason")
+        );
+        for a in o
+            .get("agreements")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .map_or_else(|| vec![o], |a| a.iter().collect())
+        {
+            let _ = writeln!(out, "    {}: {}", s(a, "/by"), s(a, "/reason"));
+        }
+    }
+    for a in v
+        .get("window_override_agreements")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            out,
+            "  window override agreed by {} at {} ({}); it opens when every approver agrees",
+            s(a, "/by"),
+            s(a, "/at"),
+            s(a, "/reason")
         );
     }
 }
@@ -211,15 +266,48 @@ pub fn change_details(v: &Value) -> String {
     let started = v.get("implementation_started_at").and_then(Value::as_str);
     let ended = v.get("implementation_ended_at").and_then(Value::as_str);
     if started.is_some() || ended.is_some() {
+        // The start may be a pipeline's deployment rather than the person who recorded it.
+        let deployed_by = v
+            .get("deployments")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|d| d.get("at").and_then(Value::as_str) == started)
+            .and_then(|d| d.get("by").and_then(Value::as_str));
+        let implementer = v.get("implementer").and_then(Value::as_str);
+        let who = match (deployed_by, implementer) {
+            (Some(pipeline), Some(person)) => {
+                format!(" by {pipeline}'s deployment (recorded by {person})")
+            }
+            (Some(pipeline), None) => format!(" by {pipeline}'s deployment"),
+            (None, Some(person)) => format!(" by {person}"),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  implemented: started {}{}{}",
+            "  implemented: started {}{who}{}",
             started.unwrap_or("(not recorded)"),
-            v.get("implementer")
-                .and_then(Value::as_str)
-                .map(|who| format!(" by {who}"))
-                .unwrap_or_default(),
             ended.map(|e| format!(", ended {e}")).unwrap_or_default()
+        );
+    }
+    for d in v
+        .get("deployments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            out,
+            "  deployment:  {} {} {} by {}{}",
+            s(d, "/at"),
+            s(d, "/status"),
+            s(d, "/environment"),
+            s(d, "/by"),
+            if d["allowed"] == true {
+                String::new()
+            } else {
+                format!(" — NOT ALLOWED: {}", s(d, "/reason"))
+            }
         );
     }
     if let Some(p) = v.get("pipeline").filter(|p| !p.is_null()) {

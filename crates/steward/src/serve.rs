@@ -181,6 +181,10 @@ struct FileAudit {
     /// Per event class (`change`, `user`, …): days to keep payloads.
     #[serde(default)]
     retention: std::collections::BTreeMap<String, u32>,
+    /// Event classes the law requires keeping for their whole retention, with the legal basis
+    /// (`change = "SOX 404 change evidence"`): erasing someone who appears in them is refused.
+    #[serde(default)]
+    kept_by_law: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,6 +318,34 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
             })
         }
     };
+    // A class is matched as the prefix `class.` of an action in SQL: only plain names, so no
+    // `_` or `%` can widen the match to other classes.
+    for class in file
+        .audit
+        .retention
+        .keys()
+        .chain(file.audit.kept_by_law.keys())
+    {
+        let plain = !class.is_empty()
+            && class
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !plain {
+            anyhow::bail!(
+                "[audit] event class '{class}': a class is the part of an event's action before its first dot (change, incident, inventory …), in lowercase letters, digits and '-'"
+            );
+        }
+    }
+    if let Some((class, _)) = file
+        .audit
+        .kept_by_law
+        .iter()
+        .find(|(_, b)| b.trim().is_empty())
+    {
+        anyhow::bail!(
+            "[audit.kept_by_law] {class}: give the legal basis erasure is refused on, e.g. \"SOX 404 change evidence\""
+        );
+    }
     Ok(ServerConfig {
         listen,
         database_url,
@@ -333,6 +365,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
                 .or(file.audit.retention_days)
                 .unwrap_or(steward_server::Retention::default().default_days),
             by_class: file.audit.retention,
+            kept_by_law: file.audit.kept_by_law,
         },
         policy_dir: args.policy_dir.or(file.policy.dir),
         builtin_policies: !args.no_builtin_policies && file.policy.builtin.unwrap_or(true),

@@ -310,7 +310,8 @@ fn required(field: &str, text: &str) -> Result<String, ApiError> {
 }
 
 /// Erase a data subject's personal data from the audit trail (admin or compliance officer): the
-/// subject's payload key is destroyed; leaves and proofs stay valid. Refused under legal hold.
+/// subject's payload key is destroyed; leaves and proofs stay valid. Refused under legal hold,
+/// and while the subject appears in records a retention class keeps by law.
 #[utoipa::path(post, path = "/api/v1/audit/subjects/{user}/erase", tag = "audit", request_body = EraseInput,
     params(("user" = String, Path, description = "the data subject: a user name in your tenant")),
     responses((status = 200, body = ErasureView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -330,6 +331,7 @@ pub async fn erase(
             officer.principal().name.as_str(),
             &user,
             &basis,
+            &state.config.audit_retention,
             state.clock.now(),
         )
         .await?
@@ -341,6 +343,17 @@ pub async fn erase(
         steward_store::Erasure::UnderLegalHold { reason } => Err(ApiError::Conflict {
             message: format!("{user} is under legal hold ({reason}): lift the hold before erasing"),
             details: serde_json::json!({ "legal_hold": reason }),
+        }),
+        steward_store::Erasure::RetainedByLaw {
+            class,
+            basis,
+            until,
+        } => Err(ApiError::Conflict {
+            message: format!(
+                "{user} appears in {class} records the law requires keeping until {} ({basis}): erasure is refused until then",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            details: serde_json::json!({ "reason": "retained_by_law", "class": class, "basis": basis, "until": until }),
         }),
         steward_store::Erasure::UnknownSubject => Err(ApiError::NotFound(format!(
             "the audit trail holds no personal data of '{user}'"

@@ -9,11 +9,11 @@
 use super::body::{JsonBody, QueryParams};
 use super::created::Created;
 use super::page::{Page, PageQuery, Paged};
-use super::views::{ChangeSummaryView, ChangeView, HistoryEntryView};
+use super::views::{ChangeSummaryView, ChangeView, HistoryEntryView, SuspectedInView};
 use crate::AppState;
 use crate::auth::{
     ApproveChanges, Caller, CancelChanges, FulfilObligations, ImplementChanges, ReadRecords,
-    SubmitChanges,
+    RunOrder, SubmitChanges,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::execution;
@@ -165,7 +165,7 @@ pub struct ListQuery {
     pub overdue: Option<bool>,
 }
 
-fn parse_id(id: &str) -> Result<ChangeId, ApiError> {
+pub(crate) fn parse_id(id: &str) -> Result<ChangeId, ApiError> {
     ChangeId::parse(id)
         .ok_or_else(|| ApiError::NotFound(format!("'{id}' is not a change id like CHG-12")))
 }
@@ -447,13 +447,17 @@ pub async fn get_change(
     let targets = targets_of(&store, &change.request.targets).await?;
     let schedule = schedule_for(&store, &change.id, change.effective_window(), &targets).await?;
     let mut view = ChangeView::new(&change, state.clock.now());
-    view.schedule = serde_json::to_value(&schedule).ok();
+    view.schedule = Some((&schedule).into());
     view.history = Some(history.into_iter().map(HistoryEntryView::from).collect());
     let linked = store.incidents_linked_to(&change.id).await?;
     view.incidents = Some(
         linked
             .into_iter()
-            .map(|(incident, score, strong)| serde_json::json!({"incident": incident, "score": score, "strong": strong}))
+            .map(|(incident, score, strong)| SuspectedInView {
+                incident: incident.to_string(),
+                score,
+                strong,
+            })
             .collect(),
     );
     Ok(Json(view))
@@ -684,12 +688,20 @@ pub async fn transition_change(
         )
     })?;
     // Withdrawing is the requester's (a pipeline's too); every other step is a person's work.
-    let (principal, store) = if step == Step::Cancel {
+    // Only an implementer's permit makes the order that runs or undoes a change's steps.
+    let (principal, store, order) = if step == Step::Cancel {
         let permit = caller.may::<CancelChanges>(&state)?;
-        (permit.principal(), permit.store())
+        (permit.principal(), permit.store(), None)
     } else {
         let permit = caller.may::<ImplementChanges>(&state)?;
-        (permit.principal(), permit.store())
+        (permit.principal(), permit.store(), Some(permit.order()))
+    };
+    let order = || {
+        order.clone().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "every step but cancel is taken under an implementer's permit"
+            ))
+        })
     };
     let window = match body.window {
         Some(w) if w.end <= w.start => {
@@ -741,7 +753,7 @@ pub async fn transition_change(
                 })?;
                 return rollback_now(
                     &state,
-                    &store,
+                    &order()?,
                     &id,
                     &principal.name,
                     &principal.roles,
@@ -753,8 +765,11 @@ pub async fn transition_change(
         }
     }
     // Stepped or not, a change starts only when the gate the worker and pipelines ask allows it
-    // now: approved, window open (or an emergency's override of it), no freeze.
+    // now: approved, window open (or an emergency's override of it), no freeze — unless a
+    // pipeline already deployed it as the gate allowed, and a person records that after the fact.
+    let recording_a_deployment = !planned && current.deployed_as_allowed();
     if step == Step::Implement
+        && !recording_a_deployment
         && let Some(reason) = execution::refuse_start(&state, &store, &current).await?
     {
         return Err(ApiError::Conflict {
@@ -788,21 +803,21 @@ pub async fn transition_change(
     })
     .await?;
     if step == Step::Implement && planned {
-        spawn_run(&state, &change);
+        spawn_run(&state, order()?, &change);
     }
     Ok(Json(ChangeView::new(&change, state.clock.now())))
 }
 
 /// Runs a change's steps in the background, held so the worker does not run them too.
-fn spawn_run(state: &AppState, change: &Change) {
+fn spawn_run(state: &AppState, order: RunOrder, change: &Change) {
     let Some(claim) = state.running.claim(&change.tenant, &change.id) else {
         return;
     };
     let state = state.clone();
-    let (tenant, id) = (change.tenant.clone(), change.id.clone());
+    let id = change.id.clone();
     tokio::spawn(async move {
         let _claim = claim;
-        if let Err(e) = execution::run(&state, &tenant, &id).await {
+        if let Err(e) = execution::run(&state, &order, &id).await {
             tracing::warn!(change = %id, error = %e, "execution failed");
         }
     });
@@ -831,11 +846,10 @@ pub async fn rollback_change(
     let actor = caller.may::<ImplementChanges>(&state)?;
     let reason = required_note("reason", &body.reason)?;
     let id = parse_id(&id)?;
-    let store = actor.store();
     let principal = actor.principal();
     rollback_now(
         &state,
-        &store,
+        &actor.order(),
         &id,
         &principal.name,
         &principal.roles,
@@ -846,12 +860,13 @@ pub async fn rollback_change(
 
 async fn rollback_now(
     state: &AppState,
-    store: &TenantStore<'_>,
+    order: &RunOrder,
     id: &ChangeId,
     who: &UserName,
     roles: &steward_core::Roles,
     reason: &str,
 ) -> Result<Json<ChangeView>, ApiError> {
+    let store = &order.store();
     let current = load(store, id).await?;
     let busy = || ApiError::Conflict {
         message: format!(
@@ -885,7 +900,7 @@ async fn rollback_now(
         }
         execution::rollback(
             state,
-            store,
+            order,
             id,
             "manual",
             reason,
@@ -916,9 +931,11 @@ pub struct WindowOverrideInput {
     pub reason: String,
 }
 
-/// Let an emergency change start outside its window, now: only someone who approved it (its
-/// CISO or VP Engineering) may, with a reason; recorded as `change.window_override`. The gate
-/// then allows starting it for the next two hours. Normal and standard changes have no override.
+/// Agree to let an emergency change start outside its window: only those who approved it (its
+/// CISO and VP Engineering), each with a reason. The first agreement is recorded as
+/// `change.window_override_agreed` and opens nothing; the last opens the override
+/// (`change.window_override`), and the gate then allows starting it for the next two hours.
+/// Agreements lapse after two hours. Normal and standard changes have no override.
 #[utoipa::path(post, path = "/api/v1/changes/{id}/window-override", tag = "changes", request_body = WindowOverrideInput,
     params(("id" = String, Path, description = "CHG-<n>")),
     responses((status = 200, body = ChangeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -942,7 +959,7 @@ pub async fn override_window(
         )?])
     })
     .await?;
-    tracing::info!(change = %change.id, by = %who, "window overridden");
+    tracing::info!(change = %change.id, by = %who, opened = change.window_override.is_some(), "window override agreed");
     Ok(Json(ChangeView::new(&change, state.clock.now())))
 }
 

@@ -4,9 +4,11 @@
 //! GitLab's "Deployment Hook" is a notification (it cannot hold a deployment back), authenticated
 //! by the webhook's secret in `X-Gitlab-Token`. A deployment naming a change (`CHG-n` in its ref
 //! or commit title) is linked to it with the gate's verdict at that moment — an unapproved
-//! deployment is recorded as such. A starting deployment that names none becomes a change raised
-//! by the configured GitLab account on the target its project maps to, so it goes to approvers
-//! (and shows in the failure rate) like any other.
+//! deployment is recorded as such — and a running, succeeded or failed one is also recorded on
+//! the change as a deployment report ([`super::deployments`]): the true time it took effect. A
+//! starting deployment that names none becomes a change raised by the configured GitLab account
+//! on the target its project maps to, so it goes to approvers (and shows in the failure rate)
+//! like any other.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use steward_core::ChangeId;
 use steward_core::change::Change;
+use steward_core::deployment::DeploymentStatus;
 use steward_core::gate;
 use steward_core::submission::ChangeRequest;
 use steward_core::target::Environment;
@@ -134,6 +137,28 @@ pub async fn deployment(
                 }
             }
         };
+        // Running, succeeded and failed deployments are evidence of when the change took effect.
+        if let (Ok(environment), Some(status)) = (
+            environment_name.parse::<Environment>(),
+            deployment_status(&status),
+        ) {
+            let report = super::deployments::Report {
+                status,
+                target: None,
+                environment,
+                run: payload["deployable_url"]
+                    .as_str()
+                    .and_then(|u| super::deployments::run_link(u).ok()),
+                external_id: payload["deployment_id"].as_i64().map(|d| d.to_string()),
+            };
+            // The webhook's own audit event below is written whatever happens here: a report
+            // the change cannot take (its limit reached) must not lose the deployment's record.
+            if let Err(e) =
+                super::deployments::record(&state, &store, &id, &gitlab.account, report).await
+            {
+                tracing::warn!(change = %id, error = %e, "GitLab deployment not recorded on the change");
+            }
+        }
         let mut linked = details.clone();
         linked["gate"] = json!(verdict);
         let outcome = if verdict.allowed { "success" } else { "denied" };
@@ -244,5 +269,15 @@ pub async fn deployment(
                 format!("could not be recorded as a change: {reason}"),
             ))
         }
+    }
+}
+
+/// GitLab's deployment status as a deployment report: `created` is not yet a deployment.
+fn deployment_status(gitlab: &str) -> Option<DeploymentStatus> {
+    match gitlab {
+        "running" => Some(DeploymentStatus::Started),
+        "success" => Some(DeploymentStatus::Succeeded),
+        "failed" | "canceled" => Some(DeploymentStatus::Failed),
+        _ => None,
     }
 }

@@ -1,28 +1,32 @@
-//! The model inventory over HTTP: models with their fields, provenance, versions and
+//! The model inventory's records over HTTP: models with their fields, provenance, versions and
 //! completeness; point-in-time reads from the audit history (`?at=`); attestations by people;
-//! metadata templates; and scan results uploaded by `steward inventory scan`.
+//! versions registered by pipelines; and the metadata templates completeness is judged by.
+//! What scans found lives in [`super::inventory_scans`]; the report and the CycloneDX export in
+//! [`super::inventory_reports`].
 
 use super::body::{JsonBody, QueryParams};
+use super::inventory_views::{
+    InventoryTemplatesView, ModelApprovalView, ModelDetailView, ModelHistoryEntryView,
+    ModelSummaryView, ModelView, RegisteredVersionView, ServingDeploymentView,
+};
 use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
-use crate::auth::{
-    AttestModels, Caller, KeepTemplates, ReadRecords, RecordScans, RegisterVersions,
-};
+use crate::auth::{AttestModels, Caller, KeepTemplates, ReadRecords, RegisterVersions};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use steward_core::inventory::{
-    self, Dataset, Deployment, Finding, Model, ModelSummary, ModelVersion, Run, SourceReport,
-    Templates,
+    self, Dataset, Deployment, Model, ModelSummary, ModelVersion, Run, Templates,
 };
 use steward_store::{NamedKind, RecordKind, StoreError, TenantStore};
 use utoipa::{IntoParams, ToSchema};
 
-async fn templates(store: &TenantStore<'_>) -> Result<Templates, ApiError> {
+/// The metadata templates the tenant keeps, else the standard ones.
+pub(super) async fn templates(store: &TenantStore<'_>) -> Result<Templates, ApiError> {
     Ok(
         match store
             .named_one(NamedKind::InventoryTemplates, "default")
@@ -35,7 +39,7 @@ async fn templates(store: &TenantStore<'_>) -> Result<Templates, ApiError> {
 }
 
 /// A model name, or a 422 naming `field`.
-fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
     if inventory::valid_name(name) {
         Ok(())
     } else {
@@ -44,28 +48,6 @@ fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
             "must be 1–128 lowercase letters, digits, '-', '_' or '.'",
         ))
     }
-}
-
-fn summary(model: &ModelSummary, templates: &Templates, day: NaiveDate) -> Value {
-    json!({
-        "name": model.name,
-        "status": model.status(),
-        "production_version": model.production_version(),
-        "title": model.fields.get("title"),
-        "risk_tier": model.fields.get("risk_tier"),
-        "owner": model.fields.get("owner"),
-        "versions": model.versions.iter().map(|v| &v.version).collect::<Vec<_>>(),
-        "completeness": model.completeness(templates),
-        "validation_current": model.validation_current(day),
-        "updated_at": model.updated_at,
-    })
-}
-
-fn detail(model: &Model, templates: &Templates, day: NaiveDate) -> Value {
-    let mut value = serde_json::to_value(model).unwrap_or(Value::Null);
-    value["completeness"] = json!(model.completeness(templates));
-    value["validation_current"] = json!(model.validation_current(day));
-    value
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -81,7 +63,7 @@ pub struct ModelsQuery {
 /// Models by name, a page at a time, each with its status, completeness and whether its
 /// validation is current — now, or as recorded at `at`.
 #[utoipa::path(get, path = "/api/v1/models", tag = "inventory", params(ModelsQuery, PageQuery),
-    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
+    responses((status = 200, body = Page<ModelSummaryView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,7 +71,7 @@ pub async fn list(
         page,
         filters: query,
     }: Paged<ModelsQuery>,
-) -> Result<Json<Page<Value>>, ApiError> {
+) -> Result<Json<Page<ModelSummaryView>>, ApiError> {
     if let Some(s) = &query.status
         && !inventory::STATUSES.contains(&s.as_str())
     {
@@ -107,7 +89,9 @@ pub async fn list(
             .await?;
         let day = state.clock.now().date_naive();
         let page = page.page("models", models, |m| m.name.clone());
-        return Ok(Json(page.map(|m| summary(&m, &templates, day))));
+        return Ok(Json(
+            page.map(|m| ModelSummaryView::new(&m, &templates, day)),
+        ));
     };
     // As recorded at `at`: each model's record then comes from its history, so the status
     // filter applies after the query. Walk today's models by name from the cursor until the
@@ -140,10 +124,12 @@ pub async fn list(
     let changes = crate::inventory::approvable_changes(&store).await?;
     let day = at.date_naive();
     Ok(Json(page.map(|m| {
-        let mut v = summary(&m, &templates, day);
         let version = m.production().map(|v| v.reference());
-        v["approval"] = json!(inventory::approval_at(&changes, &m.name, version, at));
-        v
+        let approval = inventory::approval_at(&changes, &m.name, version, at);
+        ModelSummaryView {
+            approval: Some(approval.as_ref().map(ModelApprovalView::from)),
+            ..ModelSummaryView::new(&m, &templates, day)
+        }
     })))
 }
 
@@ -160,13 +146,13 @@ pub struct ModelQuery {
 /// One model: fields with provenance, versions, completeness, where it runs, its lineage and
 /// the change that approved it — now, or as recorded at `at` — and its audit history on request.
 #[utoipa::path(get, path = "/api/v1/models/{name}", tag = "inventory", params(("name" = String, Path), ModelQuery),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("token" = [])))]
+    responses((status = 200, body = ModelDetailView), (status = 404, body = ErrorBody)), security(("token" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     QueryParams(query): QueryParams<ModelQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ModelDetailView>, ApiError> {
     let store = caller.may::<ReadRecords>(&state)?.store();
     let templates = templates(&store).await?;
     let (model, day) = match query.at {
@@ -180,16 +166,22 @@ pub async fn get(
         Some(at) => ApiError::NotFound(format!("the inventory had no model {name} at {at}")),
         None => ApiError::NotFound(format!("no model {name}")),
     })?;
-    let mut value = detail(&model, &templates, day);
     let changes = crate::inventory::approvable_changes(&store).await?;
     let production = model.production_version();
-    value["production_version"] = json!(production.map(|v| &v.version));
-    value["approval"] = json!(inventory::approval_at(
+    let approval = inventory::approval_at(
         &changes,
         &model.name,
         production.map(|v| v.reference()),
-        query.at.unwrap_or_else(|| state.clock.now())
-    ));
+        query.at.unwrap_or_else(|| state.clock.now()),
+    );
+    let mut view = ModelDetailView {
+        model: ModelView::new(&model, &templates, day),
+        production_version: production.map(|v| v.version.clone()),
+        approval: approval.as_ref().map(ModelApprovalView::from),
+        deployments: None,
+        lineage: None,
+        history: None,
+    };
     if query.at.is_none() {
         // Read only what this model's lineage can need.
         let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
@@ -215,36 +207,32 @@ pub async fn get(
         let datasets: Vec<Dataset> = store
             .records_by_key(RecordKind::Dataset, &dataset_keys)
             .await?;
-        let serving: Vec<Value> = deployments
-            .iter()
-            .filter_map(|d| {
-                let (m, version) = inventory::match_deployment(d, &models)?;
-                (m.name == model.name).then(|| {
-                    let mut v = json!(d);
-                    v["serves_version"] = json!(version);
-                    v
+        view.deployments = Some(
+            deployments
+                .iter()
+                .filter_map(|d| {
+                    let (m, version) = inventory::match_deployment(d, &models)?;
+                    (m.name == model.name).then(|| ServingDeploymentView {
+                        deployment: d.into(),
+                        serves_version: version,
+                    })
                 })
-            })
-            .collect();
-        value["deployments"] = json!(serving);
-        value["lineage"] = json!(inventory::lineage(
-            &model,
-            &models,
-            &runs,
-            &datasets,
-            &deployments
-        ));
+                .collect(),
+        );
+        view.lineage =
+            Some((&inventory::lineage(&model, &models, &runs, &datasets, &deployments)).into());
     }
     if query.history {
         let history = store.audit_events_for("model", &name).await?;
-        value["history"] = json!(history
-            .into_iter()
-            .filter(|e| query.at.is_none_or(|at| e.occurred_at <= at))
-            .map(|e| json!({"at": e.occurred_at, "actor": e.actor, "action": e.action, "changed": e.details.get("changed"),
-                            "version": e.details.pointer("/version/version")}))
-            .collect::<Vec<_>>());
+        view.history = Some(
+            history
+                .iter()
+                .filter(|e| query.at.is_none_or(|at| e.occurred_at <= at))
+                .map(ModelHistoryEntryView::from)
+                .collect(),
+        );
     }
-    Ok(Json(value))
+    Ok(Json(view))
 }
 
 async fn save(
@@ -281,7 +269,7 @@ pub struct AttestQuery {
 #[utoipa::path(put, path = "/api/v1/models/{name}", tag = "inventory",
     request_body(content = Object, description = "field → value, e.g. {\"purpose\": \"…\", \"risk_tier\": \"high\"}"),
     params(("name" = String, Path), AttestQuery),
-    responses((status = 200, body = Object), (status = 201, body = Object), (status = 403, body = ErrorBody),
+    responses((status = 200, body = ModelView), (status = 201, body = ModelView), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn attest(
@@ -329,7 +317,11 @@ pub async fn attest(
         .get_model(&name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no model {name}")))?;
-    let body = Json(detail(&model, &templates, state.clock.now().date_naive()));
+    let body = Json(ModelView::new(
+        &model,
+        &templates,
+        state.clock.now().date_naive(),
+    ));
     Ok(if created_it {
         (
             axum::http::StatusCode::CREATED,
@@ -347,25 +339,25 @@ pub async fn attest(
 
 /// The metadata templates: mandatory fields per risk tier and per regulatory tag.
 #[utoipa::path(get, path = "/api/v1/inventory/templates", tag = "inventory",
-    responses((status = 200, body = Object)), security(("token" = [])))]
+    responses((status = 200, body = InventoryTemplatesView)), security(("token" = [])))]
 pub async fn get_templates(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InventoryTemplatesView>, ApiError> {
     let t = templates(&caller.may::<ReadRecords>(&state)?.store()).await?;
-    Ok(Json(json!(t)))
+    Ok(Json((&t).into()))
 }
 
 /// Replace the metadata templates (compliance officers and admins).
 #[utoipa::path(put, path = "/api/v1/inventory/templates", tag = "inventory",
     request_body(content = Object, description = "{\"tiers\": {\"high\": [fields]}, \"tags\": {\"eu-ai-act-high-risk\": [fields]}}"),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = InventoryTemplatesView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn put_templates(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InventoryTemplatesView>, ApiError> {
     let officer = caller.may::<KeepTemplates>(&state)?;
     let t: Templates = serde_json::from_value(body)
         .map_err(|e| ApiError::invalid_field("(body)", e.to_string()))?;
@@ -380,216 +372,7 @@ pub async fn put_templates(
             state.clock.now(),
         )
         .await?;
-    Ok(Json(json!(t)))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScanInput {
-    /// One report per source, as `steward inventory scan` makes them; a failed source carries
-    /// its `error` and leaves what it found before alone.
-    #[schema(value_type = Vec<Object>)]
-    pub sources: Vec<SourceReport>,
-}
-
-/// Record a scan of one or more sources (managers, compliance officers, admins): models and
-/// versions (created in `development` if new), runs, datasets and deployments, last seen;
-/// deployments a source no longer shows are marked gone. Then the inventory is reconciled
-/// against what runs, and the scan's report is kept and returned. Re-sending the same scan
-/// changes nothing but "last seen".
-#[utoipa::path(post, path = "/api/v1/inventory/scans", tag = "inventory", request_body = ScanInput,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
-    security(("token" = [])))]
-pub async fn scan(
-    State(state): State<AppState>,
-    caller: Caller,
-    JsonBody(body): JsonBody<ScanInput>,
-) -> Result<Json<Value>, ApiError> {
-    let keeper = caller.may::<RecordScans>(&state)?;
-    if body.sources.is_empty() {
-        return Err(ApiError::invalid_field(
-            "sources",
-            "give at least one source report",
-        ));
-    }
-    for (i, r) in body.sources.iter().enumerate() {
-        if r.source.trim().is_empty() || r.source.len() > 1000 {
-            return Err(ApiError::invalid_field(
-                &format!("sources[{i}].source"),
-                "name where it was found (at most 1000 characters)",
-            ));
-        }
-        for (j, v) in r.versions.iter().enumerate() {
-            check_name(&format!("sources[{i}].versions[{j}].model"), &v.model)?;
-            if v.version.version.trim().is_empty() {
-                return Err(ApiError::invalid_field(
-                    &format!("sources[{i}].versions[{j}].version.version"),
-                    "must not be empty",
-                ));
-            }
-        }
-    }
-    let store = keeper.store();
-    let who = keeper.principal().name.to_string();
-    let _one_at_a_time = state.scans.lock().await;
-    let report = crate::inventory::record(&store, body.sources, &who, state.clock.now()).await?;
-    Ok(Json(report))
-}
-
-/// Kept scan reports, newest first, a page at a time: sources, what each did, problems,
-/// reconciliation findings.
-#[utoipa::path(get, path = "/api/v1/inventory/scans", tag = "inventory", params(PageQuery),
-    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
-pub async fn scans(
-    State(state): State<AppState>,
-    caller: Caller,
-    Paged { page, .. }: Paged,
-) -> Result<Json<Page<Value>>, ApiError> {
-    let before: Option<(String, String)> = page.after("scans")?;
-    let scans = caller
-        .may::<ReadRecords>(&state)?
-        .store()
-        .scans_before(
-            before.as_ref().map(|(at, id)| (at.as_str(), id.as_str())),
-            page.fetch(),
-        )
-        .await?;
-    let page = page.page("scans", scans, |(key, _)| key.clone());
-    Ok(Json(page.map(|(_, scan)| scan)))
-}
-
-/// One kept scan report.
-#[utoipa::path(get, path = "/api/v1/inventory/scans/{id}", tag = "inventory", params(("id" = String, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)), security(("token" = [])))]
-pub async fn scan_report(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    caller
-        .may::<ReadRecords>(&state)?
-        .store()
-        .scan(&id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no scan {id}")))
-}
-
-/// A finding's place in the reconciliation list: findings are computed, not stored, so the list
-/// is sorted by this and paged in memory (with the same cursor contract as stored lists).
-type FindingKey = (
-    inventory::FindingKind,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-);
-
-fn finding_key(f: &Finding) -> FindingKey {
-    (
-        f.kind,
-        f.model.clone(),
-        f.version.clone(),
-        f.deployment.clone(),
-        f.detail.clone(),
-    )
-}
-
-/// The inventory against what runs, now, a page at a time: orphans, production models running
-/// nowhere, versions running or marked for production without a completed change that names
-/// them, expired validations, digest mismatches. Computed on each call and paged in memory.
-#[utoipa::path(get, path = "/api/v1/inventory/reconciliation", tag = "inventory", params(PageQuery),
-    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
-pub async fn reconciliation(
-    State(state): State<AppState>,
-    caller: Caller,
-    Paged { page, .. }: Paged,
-) -> Result<Json<Page<Finding>>, ApiError> {
-    let store = caller.may::<ReadRecords>(&state)?.store();
-    let mut findings = crate::inventory::reconciliation(&store, false, state.clock.now()).await?;
-    findings.sort_by_key(finding_key);
-    Ok(Json(page.page_in_memory(
-        "reconciliation",
-        findings,
-        finding_key,
-        false,
-    )?))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct DeploymentsQuery {
-    /// Include deployments no longer seen running.
-    #[serde(default)]
-    pub all: bool,
-}
-
-/// Where models run, as the latest scans found them, by key, a page at a time.
-#[utoipa::path(get, path = "/api/v1/inventory/deployments", tag = "inventory", params(DeploymentsQuery, PageQuery),
-    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
-pub async fn deployments(
-    State(state): State<AppState>,
-    caller: Caller,
-    Paged {
-        page,
-        filters: query,
-    }: Paged<DeploymentsQuery>,
-) -> Result<Json<Page<Deployment>>, ApiError> {
-    let store = caller.may::<ReadRecords>(&state)?.store();
-    // `running` is in the document, not a column: walk the keys from the cursor until the page
-    // is full of the deployments asked for.
-    let mut kept: Vec<(String, Deployment)> = Vec::new();
-    let mut scanned: Option<String> = page.after("deployments")?;
-    loop {
-        let batch: Vec<(String, Deployment)> = store
-            .records_after(RecordKind::Deployment, scanned.as_deref(), page.fetch())
-            .await?;
-        let exhausted = batch.len() < page.fetch() as usize;
-        scanned = batch.last().map(|(key, _)| key.clone());
-        kept.extend(batch.into_iter().filter(|(_, d)| query.all || d.running));
-        if exhausted || kept.len() > page.limit() {
-            break;
-        }
-    }
-    let page = page.page("deployments", kept, |(key, _)| key.clone());
-    Ok(Json(page.map(|(_, d)| d)))
-}
-
-/// Datasets training runs read, by key, a page at a time.
-#[utoipa::path(get, path = "/api/v1/inventory/datasets", tag = "inventory", params(PageQuery),
-    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
-pub async fn datasets(
-    State(state): State<AppState>,
-    caller: Caller,
-    Paged { page, .. }: Paged,
-) -> Result<Json<Page<Dataset>>, ApiError> {
-    let after: Option<String> = page.after("datasets")?;
-    let rows: Vec<(String, Dataset)> = caller
-        .may::<ReadRecords>(&state)?
-        .store()
-        .records_after(RecordKind::Dataset, after.as_deref(), page.fetch())
-        .await?;
-    let page = page.page("datasets", rows, |(key, _)| key.clone());
-    Ok(Json(page.map(|(_, d)| d)))
-}
-
-/// Training runs behind registered versions, by key, a page at a time.
-#[utoipa::path(get, path = "/api/v1/inventory/runs", tag = "inventory", params(PageQuery),
-    responses((status = 200, body = Page<Value>), (status = 422, body = ErrorBody)), security(("token" = [])))]
-pub async fn runs(
-    State(state): State<AppState>,
-    caller: Caller,
-    Paged { page, .. }: Paged,
-) -> Result<Json<Page<Run>>, ApiError> {
-    let after: Option<String> = page.after("runs")?;
-    let rows: Vec<(String, Run)> = caller
-        .may::<ReadRecords>(&state)?
-        .store()
-        .records_after(RecordKind::Run, after.as_deref(), page.fetch())
-        .await?;
-    let page = page.page("runs", rows, |(key, _)| key.clone());
-    Ok(Json(page.map(|(_, r)| r)))
+    Ok(Json((&t).into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -620,14 +403,14 @@ pub struct VersionInput {
 /// a second version.
 #[utoipa::path(post, path = "/api/v1/models/{name}/versions", tag = "inventory", request_body = VersionInput,
     params(("name" = String, Path)),
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = RegisteredVersionView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn register_version(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<VersionInput>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RegisteredVersionView>, ApiError> {
     let keeper = caller.may::<RegisterVersions>(&state)?;
     check_name("name", &name)?;
     if body.version.trim().is_empty() || body.version.len() > 128 {
@@ -679,128 +462,5 @@ pub async fn register_version(
             result => break result?,
         }
     };
-    Ok(Json(json!({
-        "model": name,
-        "version": registered.version,
-        "created": registered.created,
-        "changed": registered.changed,
-        "joined": registered.joined,
-    })))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct FormatQuery {
-    /// The report: `json` (default), `markdown` or `html`; the export: `cyclonedx`.
-    pub format: Option<String>,
-}
-
-/// The inventory report for a regulator or an auditor: counts by status and tier, incomplete
-/// models with their missing fields, reconciliation findings, overdue validations, production
-/// models and where they run, and the recent changes per model — as JSON, Markdown or a
-/// self-contained HTML page.
-#[utoipa::path(get, path = "/api/v1/inventory/report", tag = "inventory", params(FormatQuery),
-    responses((status = 200, body = Object), (status = 422, body = ErrorBody)), security(("token" = [])))]
-pub async fn report(
-    State(state): State<AppState>,
-    caller: Caller,
-    QueryParams(query): QueryParams<FormatQuery>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    use steward_core::inventory::report::{self, ModelChange, ReportInput};
-    let format = query.format.as_deref().unwrap_or("json");
-    if !["json", "markdown", "html"].contains(&format) {
-        return Err(ApiError::invalid_field(
-            "format",
-            "must be json, markdown or html",
-        ));
-    }
-    let store = caller.may::<ReadRecords>(&state)?.store();
-    let now = state.clock.now();
-    let models = store.list_models().await?;
-    let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
-    let findings = crate::inventory::reconciliation(&store, false, now).await?;
-    let all_changes = crate::inventory::approvable_changes(&store).await?;
-    let changes: Vec<ModelChange> = models
-        .iter()
-        .flat_map(|m| {
-            all_changes
-                .iter()
-                .filter(|c| inventory::names_model(c, &m.name))
-                .map(|c| ModelChange {
-                    model: m.name.clone(),
-                    change: c.id.to_string(),
-                    title: c.request.title.clone(),
-                    state: c.state.as_str().to_owned(),
-                    // When it was actually implemented; a change not implemented (or stored
-                    // before that was recorded) by its last update, never its planned window.
-                    at: c.implemented_at().unwrap_or(c.updated_at),
-                })
-        })
-        .collect();
-    let last_scan = store
-        .scans(1)
-        .await?
-        .first()
-        .and_then(|s| serde_json::from_value(s["recorded_at"].clone()).ok());
-    let templates = templates(&store).await?;
-    let built = report::build(&ReportInput {
-        models: &models,
-        deployments: &deployments,
-        findings: &findings,
-        changes: &changes,
-        templates: &templates,
-        today: now.date_naive(),
-        generated_at: now,
-        tenant: store.tenant_id(),
-        last_scan,
-    });
-    Ok(match format {
-        "markdown" => (
-            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            report::to_markdown(&built),
-        )
-            .into_response(),
-        "html" => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            report::to_html(&built),
-        )
-            .into_response(),
-        _ => Json(built).into_response(),
-    })
-}
-
-/// The inventory as a CycloneDX 1.6 ML-BOM (JSON): model versions as `machine-learning-model`
-/// components with model cards, datasets as `data` components, lineage as dependencies, and
-/// Steward's governance fields as properties.
-#[utoipa::path(get, path = "/api/v1/inventory/export", tag = "inventory", params(FormatQuery),
-    responses((status = 200, body = Object), (status = 422, body = ErrorBody)), security(("token" = [])))]
-pub async fn export(
-    State(state): State<AppState>,
-    caller: Caller,
-    QueryParams(query): QueryParams<FormatQuery>,
-) -> Result<Json<Value>, ApiError> {
-    if query.format.as_deref().unwrap_or("cyclonedx") != "cyclonedx" {
-        return Err(ApiError::invalid_field("format", "must be cyclonedx"));
-    }
-    let store = caller.may::<ReadRecords>(&state)?.store();
-    let models = store.list_models().await?;
-    let datasets: Vec<Dataset> = store.records(RecordKind::Dataset).await?;
-    let runs: Vec<Run> = store.records(RecordKind::Run).await?;
-    let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
-    let templates = templates(&store).await?;
-    Ok(Json(inventory::cyclonedx::ml_bom(
-        &inventory::cyclonedx::BomInput {
-            models: &models,
-            datasets: &datasets,
-            runs: &runs,
-            deployments: &deployments,
-            templates: &templates,
-            serial: format!("urn:uuid:{}", uuid::Uuid::now_v7()),
-            now: state.clock.now(),
-            tool_version: env!("CARGO_PKG_VERSION"),
-        },
-    )))
+    Ok(Json(RegisteredVersionView::new(&name, &registered)))
 }

@@ -96,7 +96,7 @@ pub async fn push(
         }
     };
     // The samples are stored; a detector failing must not make the sender resend them.
-    if let Err(e) = super::incidents::detect(&state, &store, &samples).await {
+    if let Err(e) = super::detectors::detect(&state, &store, &samples).await {
         tracing::warn!(error = %e, "anomaly detection failed for a batch of samples");
     }
     Ok(Json(Accepted {

@@ -1,20 +1,34 @@
 //! The REST API under `/api/v1`, and the OpenAPI document generated from its handlers.
 
+pub mod alerts;
 pub mod audit;
 pub mod body;
 pub mod calendar;
 pub mod catalog;
+pub mod change_views;
 pub mod changes;
 pub mod created;
+pub mod deployments;
+pub mod detectors;
 pub mod github;
 pub mod gitlab;
 pub mod health;
+pub mod incident_views;
 pub mod incidents;
 pub mod inventory;
+pub mod inventory_report_views;
+pub mod inventory_reports;
+pub mod inventory_scan_views;
+pub mod inventory_scans;
+pub mod inventory_views;
 pub mod metrics;
+mod named;
 pub mod notifications;
 pub mod page;
+pub mod plan_views;
 pub mod policy;
+pub mod problems;
+mod signals;
 pub mod targets;
 pub mod users;
 pub mod views;
@@ -86,10 +100,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::gate))
         .routes(routes!(changes::rollback_change))
         .routes(routes!(changes::override_window))
+        .routes(routes!(deployments::report))
         .routes(routes!(notifications::inbox))
-        .routes(routes!(incidents::alertmanager))
-        .routes(routes!(incidents::pagerduty_event))
-        .routes(routes!(incidents::pagerduty_change))
+        .routes(routes!(alerts::alertmanager))
+        .routes(routes!(alerts::pagerduty_event))
+        .routes(routes!(alerts::pagerduty_change))
         .routes(routes!(incidents::list, incidents::open))
         .routes(routes!(incidents::get))
         .routes(routes!(incidents::act))
@@ -97,23 +112,23 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(incidents::approve))
         .routes(routes!(incidents::review))
         .routes(routes!(incidents::metrics))
-        .routes(routes!(incidents::put_detector))
-        .routes(routes!(incidents::list_detectors))
-        .routes(routes!(incidents::put_playbook))
-        .routes(routes!(incidents::put_problem, incidents::get_problem))
-        .routes(routes!(incidents::fix_problem))
+        .routes(routes!(detectors::put_detector))
+        .routes(routes!(detectors::list_detectors))
+        .routes(routes!(detectors::put_playbook))
+        .routes(routes!(problems::put_problem, problems::get_problem))
+        .routes(routes!(problems::fix_problem))
         .routes(routes!(inventory::list))
         .routes(routes!(inventory::get, inventory::attest))
         .routes(routes!(inventory::get_templates, inventory::put_templates))
-        .routes(routes!(inventory::scan, inventory::scans))
-        .routes(routes!(inventory::scan_report))
-        .routes(routes!(inventory::reconciliation))
-        .routes(routes!(inventory::deployments))
-        .routes(routes!(inventory::datasets))
-        .routes(routes!(inventory::runs))
+        .routes(routes!(inventory_scans::scan, inventory_scans::scans))
+        .routes(routes!(inventory_scans::scan_report))
+        .routes(routes!(inventory_scans::reconciliation))
+        .routes(routes!(inventory_scans::deployments))
+        .routes(routes!(inventory_scans::datasets))
+        .routes(routes!(inventory_scans::runs))
         .routes(routes!(inventory::register_version))
-        .routes(routes!(inventory::report))
-        .routes(routes!(inventory::export))
+        .routes(routes!(inventory_reports::report))
+        .routes(routes!(inventory_reports::export))
         .routes(routes!(metrics::push, metrics::query))
         .routes(routes!(github::deployment_protection))
         .routes(routes!(gitlab::deployment))

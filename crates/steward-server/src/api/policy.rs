@@ -2,6 +2,7 @@
 //! stored inputs a candidate policy set can be backtested against.
 
 use super::body::JsonBody;
+use super::change_views::{RuleVerdictView, ScheduleView};
 use super::changes::load_facts;
 use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
@@ -81,11 +82,9 @@ pub struct EvaluationView {
     /// Every approval the change would need, including those policies add.
     pub required_approvals: Vec<String>,
     /// Each rule's verdict, messages, approvals, obligations and the inputs it looked at.
-    #[schema(value_type = Vec<Object>)]
-    pub rules: Value,
+    pub rules: Vec<RuleVerdictView>,
     /// Freezes, maintenance windows and conflicts for the requested window.
-    #[schema(value_type = Object)]
-    pub schedule: Value,
+    pub schedule: ScheduleView,
 }
 
 /// What every rule says about a change request, without submitting it.
@@ -126,8 +125,8 @@ pub async fn evaluate(
             .iter()
             .map(|s| format!("{} ({}): {}", s.id, describe(&s.eligibility), s.reason))
             .collect(),
-        rules: serde_json::to_value(&receipt.rules).unwrap_or_default(),
-        schedule: serde_json::to_value(&loaded.schedule).unwrap_or_default(),
+        rules: receipt.rules.iter().map(RuleVerdictView::from).collect(),
+        schedule: ScheduleView::from(&loaded.schedule),
     }))
 }
 

@@ -4,6 +4,10 @@
 //! API's stable keys (`id`, `type`, `state`, `risk.score`, `risk.factors`, `approvals.required`,
 //! `approvals.given`), and the domain crate stays free of HTTP and schema concerns.
 
+use super::change_views::{
+    FreezeView, ObligationView, PolicyReceiptView, ScheduleView, WindowOverrideView,
+};
+use super::plan_views::{BackupView, ExecutionView, PipelineView, PlanStepView, VerificationView};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -127,58 +131,66 @@ pub struct ChangeView {
     /// When implementation actually started (not the plan); null until then, and for changes
     /// recorded before Steward kept it.
     pub implementation_started_at: Option<DateTime<Utc>>,
-    /// When implementation actually ended: completed, failed or rolled back while running.
+    /// When implementation actually ended: completed, failed or rolled back while running, else
+    /// the last deployment a pipeline reported finished.
     pub implementation_ended_at: Option<DateTime<Utc>>,
-    /// An approver's permission for this emergency to start outside its window: `by`,
+    /// Deployments pipelines reported for this change, oldest first, each with the gate's verdict
+    /// when it arrived.
+    pub deployments: Vec<super::deployments::DeploymentView>,
+    /// Approvers who agreed to let this emergency start outside its window, while the override
+    /// still waits for the rest of them (it opens with the last agreement); lapsed agreements
+    /// (older than two hours) are not shown, as they no longer count.
+    pub window_override_agreements: Vec<super::change_views::OverrideAgreementView>,
+    /// Its approvers' permission for this emergency to start outside its window: `by`,
     /// `reason`, `at`, `until` and the `window` it overrode.
-    #[schema(value_type = Option<Object>)]
-    pub window_override: Option<Value>,
+    pub window_override: Option<WindowOverrideView>,
     pub links: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
     /// The backup or snapshot the change can be restored from.
-    #[schema(value_type = Option<Object>)]
-    pub backup: Option<Value>,
+    pub backup: Option<BackupView>,
     /// The CI/CD run that raised the change: commit, run, artifact digest.
-    #[schema(value_type = Option<Object>)]
-    pub pipeline: Option<Value>,
+    pub pipeline: Option<PipelineView>,
     /// Every policy evaluation (decision receipt): stage, policy-set version, and each rule's
     /// verdict, messages, added approvals, obligations and the inputs it looked at.
-    #[schema(value_type = Vec<Object>)]
-    pub policy: Value,
+    pub policy: Vec<PolicyReceiptView>,
     /// What the change owes before it may close, e.g. a post-implementation review.
-    #[schema(value_type = Vec<Object>)]
-    pub obligations: Value,
+    pub obligations: Vec<ObligationView>,
     /// Freezes this emergency change overrides, with the CISO's approval.
-    #[schema(value_type = Vec<Object>)]
-    pub freeze_overrides: Value,
+    pub freeze_overrides: Vec<FreezeView>,
     /// The typed steps the executors run, each with its kind and parameters.
-    #[schema(value_type = Vec<Object>)]
-    pub steps: Value,
+    pub steps: Vec<PlanStepView>,
     /// The checks that run after the steps, and for how long.
-    #[schema(value_type = Option<Object>)]
-    pub verification: Option<Value>,
+    pub verification: Option<VerificationView>,
     /// Whether a step cannot be undone (approved as such).
     pub irreversible: bool,
     /// The execution journal: each step's status, snapshot and output, the verification
     /// checks' results, and the rollback (trigger, reason, outcome).
-    #[schema(value_type = Option<Object>)]
-    pub execution: Option<Value>,
+    pub execution: Option<ExecutionView>,
     /// Present on `GET /changes/{id}`: the calendar's view of the change's window now — freezes,
     /// targets outside their maintenance windows, and overlapping changes on the same targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub schedule: Option<Value>,
+    pub schedule: Option<ScheduleView>,
     /// Present on `GET /changes/{id}`: incidents that name this change as a suspect, with the
     /// suspicion's score and whether it is strong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub incidents: Option<Vec<Value>>,
+    pub incidents: Option<Vec<SuspectedInView>>,
     /// Present on `GET /changes/{id}`: every audit event about this change, oldest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntryView>>,
+}
+
+/// An incident that names a change as a suspect, as `GET /changes/{id}` lists it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuspectedInView {
+    /// `INC-<n>`
+    pub incident: String,
+    /// 0–1: closeness in time and in the dependency graph.
+    pub score: f64,
+    /// The score is at or above the strong-suspect threshold.
+    pub strong: bool,
 }
 
 fn window(w: &Option<steward_core::submission::Window>) -> Option<WindowView> {
@@ -266,37 +278,51 @@ impl ChangeView {
             scheduled_window: window(&change.scheduled_window),
             implementer: change.implementer.as_ref().map(|u| u.to_string()),
             implementation_started_at: change.implemented_at(),
-            implementation_ended_at: change.implementation_ended_at,
+            implementation_ended_at: change.implementation_ended(),
+            deployments: change
+                .deployments
+                .iter()
+                .map(super::deployments::DeploymentView::from)
+                .collect(),
+            window_override_agreements: change
+                .override_agreements
+                .iter()
+                .filter(|a| {
+                    now - a.at
+                        < chrono::Duration::hours(steward_core::change::WINDOW_OVERRIDE_HOURS)
+                })
+                .map(super::change_views::OverrideAgreementView::from)
+                .collect(),
             window_override: change
                 .window_override
                 .as_ref()
-                .and_then(|o| serde_json::to_value(o).ok()),
+                .map(WindowOverrideView::from),
             links: request.links.clone(),
             created_at: change.created_at,
             submitted_at: change.submitted_at,
             updated_at: change.updated_at,
             version: change.version,
-            backup: request
-                .backup
-                .as_ref()
-                .and_then(|b| serde_json::to_value(b).ok()),
-            pipeline: request
-                .pipeline
-                .as_ref()
-                .and_then(|p| serde_json::to_value(p).ok()),
-            policy: serde_json::to_value(&change.policy_receipts).unwrap_or_default(),
-            obligations: serde_json::to_value(&change.obligations).unwrap_or_default(),
-            freeze_overrides: serde_json::to_value(&change.freeze_overrides).unwrap_or_default(),
-            steps: serde_json::to_value(&request.steps).unwrap_or_default(),
-            verification: request
-                .verification
-                .as_ref()
-                .and_then(|v| serde_json::to_value(v).ok()),
+            backup: request.backup.as_ref().map(BackupView::from),
+            pipeline: request.pipeline.as_ref().map(PipelineView::from),
+            policy: change
+                .policy_receipts
+                .iter()
+                .map(PolicyReceiptView::from)
+                .collect(),
+            obligations: change
+                .obligations
+                .iter()
+                .map(ObligationView::from)
+                .collect(),
+            freeze_overrides: change
+                .freeze_overrides
+                .iter()
+                .map(FreezeView::from)
+                .collect(),
+            steps: request.steps.iter().map(PlanStepView::from).collect(),
+            verification: request.verification.as_ref().map(VerificationView::from),
             irreversible: request.irreversible,
-            execution: change
-                .execution
-                .as_ref()
-                .and_then(|e| serde_json::to_value(e).ok()),
+            execution: change.execution.as_ref().map(ExecutionView::from),
             schedule: None,
             incidents: None,
             history: None,
@@ -388,7 +414,7 @@ impl ChangeSummaryView {
             created_at: change.created_at,
             updated_at: change.updated_at,
             implementation_started_at: change.implemented_at(),
-            implementation_ended_at: change.implementation_ended_at,
+            implementation_ended_at: change.implementation_ended(),
         }
     }
 }

@@ -139,12 +139,13 @@ pub async fn tick(state: &AppState) -> Result<(), ApiError> {
             continue;
         };
         let state = state.clone();
+        let order = crate::auth::System::of(&state).order(&change.tenant);
         tokio::spawn(async move {
             let _claim = claim;
             let result = match change.state {
-                ChangeState::Completed => verify(&state, &change).await,
-                ChangeState::Implementing => run(&state, &change.tenant, &change.id).await,
-                _ => start_at_window(&state, &change).await,
+                ChangeState::Completed => verify(&state, &order, &change).await,
+                ChangeState::Implementing => run(&state, &order, &change.id).await,
+                _ => start_at_window(&state, &order, &change).await,
             };
             if let Err(e) = result {
                 tracing::warn!(change = %change.id, error = %e, "execution step failed");
@@ -155,8 +156,12 @@ pub async fn tick(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// Starts a change whose window opened, when the gate allows it now.
-async fn start_at_window(state: &AppState, change: &Change) -> Result<(), ApiError> {
-    let store = crate::auth::System::of(state).tenant(&change.tenant);
+async fn start_at_window(
+    state: &AppState,
+    order: &crate::auth::RunOrder,
+    change: &Change,
+) -> Result<(), ApiError> {
+    let store = order.store();
     let verdict = gate_now(state, &store, change, None, change.request.environment).await?;
     if !verdict.allowed {
         tracing::info!(change = %change.id, reason = %verdict.reason, "not starting");
@@ -197,7 +202,7 @@ async fn start_at_window(state: &AppState, change: &Change) -> Result<(), ApiErr
     })
     .await;
     match started {
-        Ok(_) => run(state, &change.tenant, &change.id).await,
+        Ok(_) => run(state, order, &change.id).await,
         // Another server (or an implementer) got there first.
         Err(ApiError::Conflict { .. }) => Ok(()),
         Err(e) => Err(e),

@@ -6,6 +6,7 @@
 use super::{system, system_roles};
 use crate::AppState;
 use crate::api::changes::{load_change, targets_of, update_change};
+use crate::auth::RunOrder;
 use crate::error::ApiError;
 use chrono::Duration;
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ use steward_core::execution::{
     Action, Execution, PlanStep, Resume, RollbackRun, StepStatus, VerificationRun,
 };
 use steward_core::state::ChangeState;
-use steward_core::{ChangeId, Roles, TenantId, UserName};
+use steward_core::{ChangeId, Roles, UserName};
 use steward_store::{Notice, TenantStore};
 
 /// The executor for one step.
@@ -153,8 +154,8 @@ pub(super) fn journal(change: &mut Change) -> Result<&mut Execution, ApiError> {
 }
 
 /// Runs (or resumes) the steps of an implementing change, then completes it or rolls it back.
-pub async fn run(state: &AppState, tenant: &TenantId, id: &ChangeId) -> Result<(), ApiError> {
-    let store = crate::auth::System::of(state).tenant(tenant);
+pub async fn run(state: &AppState, order: &RunOrder, id: &ChangeId) -> Result<(), ApiError> {
+    let store = order.store();
     loop {
         let change = load_change(&store, id).await?;
         let Some(execution) = &change.execution else {
@@ -165,14 +166,14 @@ pub async fn run(state: &AppState, tenant: &TenantId, id: &ChangeId) -> Result<(
         }
         let steps = &change.request.steps;
         match steward_core::execution::resume(execution, steps) {
-            Resume::Done => return finish(state, &store, id).await,
+            Resume::Done => return finish(state, order, id).await,
             Resume::Interrupted { index } => return interrupted(state, &store, id, index).await,
             Resume::From { index, repeat } => {
                 let step = &steps[index];
                 let ok = run_step(state, &store, &change, index, step, repeat).await?;
                 if !ok {
                     let reason = format!("step '{}' failed", step.name);
-                    return rollback(state, &store, id, "step_failed", &reason, None).await;
+                    return rollback(state, order, id, "step_failed", &reason, None).await;
                 }
             }
         }
@@ -325,9 +326,10 @@ async fn interrupted(
 }
 
 /// All steps applied: the change completes, and verification begins when it has checks.
-async fn finish(state: &AppState, store: &TenantStore<'_>, id: &ChangeId) -> Result<(), ApiError> {
+async fn finish(state: &AppState, order: &RunOrder, id: &ChangeId) -> Result<(), ApiError> {
+    let store = &order.store();
     let now = state.clock.now();
-    let audit_size = crate::auth::System::of(state).store().audit_size().await?;
+    let audit_size = order.audit_size().await?;
     let actor = system();
     update_change(store, id, |c| {
         let verification = c.request.verification.clone();
@@ -392,7 +394,13 @@ async fn owners_notices(
 
 /// Runs one step outside a change (a containment action): snapshot, then apply. Returns whether
 /// it succeeded and what happened, snapshot included.
-pub async fn run_action(state: &AppState, subject: (&str, &str), step: &PlanStep) -> (bool, Value) {
+pub async fn run_action(
+    state: &AppState,
+    order: &RunOrder,
+    subject: (&str, &str),
+    step: &PlanStep,
+) -> (bool, Value) {
+    tracing::info!(subject = %subject.1, step = %step.name, ordered_by = %order.ordered_by(), "running an action");
     let runnable = match runnable(state, subject, step) {
         Ok(r) => r,
         Err(e) => return (false, json!({"error": e.to_string()})),
@@ -418,7 +426,7 @@ pub struct Requested<'a> {
 /// the failure recorded and the owners told.
 pub async fn rollback(
     state: &AppState,
-    store: &TenantStore<'_>,
+    order: &RunOrder,
     id: &ChangeId,
     trigger: &str,
     reason: &str,
@@ -428,6 +436,7 @@ pub async fn rollback(
         Some(r) => (r.who.clone(), r.roles.clone()),
         None => (system(), system_roles()),
     };
+    let store = &order.store();
     let now = state.clock.now();
     // Refuse up front what the final transition would refuse (segregation, state).
     let current = load_change(store, id).await?;

@@ -6,6 +6,7 @@ use super::runner::{journal, rollback, secret};
 use super::{COMPLIANCE_INTERVAL_SECONDS, system};
 use crate::AppState;
 use crate::api::changes::update_change;
+use crate::auth::RunOrder;
 use crate::error::ApiError;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -23,8 +24,8 @@ use steward_store::{SampleQuery, TenantStore};
 
 /// Runs the checks of a change under verification: any failure rolls it back; the end of the
 /// period with none verifies it.
-pub async fn verify(state: &AppState, change: &Change) -> Result<(), ApiError> {
-    let store = crate::auth::System::of(state).tenant(&change.tenant);
+pub async fn verify(state: &AppState, order: &RunOrder, change: &Change) -> Result<(), ApiError> {
+    let store = order.store();
     let Some(execution) = &change.execution else {
         return Ok(());
     };
@@ -50,11 +51,7 @@ pub async fn verify(state: &AppState, change: &Change) -> Result<(), ApiError> {
             at: now,
         });
     }
-    let (status, detail) = match crate::auth::System::of(state)
-        .store()
-        .audit_gap(run.audit_size_at_start)
-        .await?
-    {
+    let (status, detail) = match order.audit_gap(run.audit_size_at_start).await? {
         Some(gap) => (CheckStatus::Failed, gap),
         None => (CheckStatus::Passing, "the audit log is whole".to_owned()),
     };
@@ -92,7 +89,7 @@ pub async fn verify(state: &AppState, change: &Change) -> Result<(), ApiError> {
             )])
         })
         .await?;
-        return rollback(state, &store, &change.id, trigger, &reason, None).await;
+        return rollback(state, order, &change.id, trigger, &reason, None).await;
     }
     let ended = now >= run.until;
     let changed = run.checks.len() != results.len()

@@ -529,7 +529,74 @@ async fn retention_deletes_expired_payloads_never_leaves(backend: Backend) {
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
+/// SOX change evidence under retention: a class the law keeps refuses erasure of anyone who
+/// appears in it, naming the basis and when it lapses; after that, erasure goes ahead.
+async fn a_retention_class_kept_by_law_refuses_erasure_until_it_lapses(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut config = crate::helpers::config(&db);
+    config
+        .audit_retention
+        .by_class
+        .insert("change".into(), 3650);
+    config
+        .audit_retention
+        .kept_by_law
+        .insert("change".into(), "SOX 404 change evidence".into());
+    let app = TestApp::spawn_with(config, Default::default()).await;
+    let c = cast(&app).await;
+    let cid = id(&app.submit_ok(&c.rita, change(json!({}))).await);
+    let submitted_at = app.clock.now();
+    let run = steward(
+        &app,
+        &[
+            "audit",
+            "erase",
+            "rita",
+            "--basis",
+            "GDPR Art. 17 request 9",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let until = (submitted_at + chrono::Duration::days(3650))
+        .date_naive()
+        .to_string();
+    assert!(
+        run.stderr
+            .contains("rita appears in change records the law requires keeping until")
+            && run.stderr.contains(&until)
+            && run.stderr.contains("(SOX 404 change evidence)"),
+        "{}",
+        run.stderr
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/audit/subjects/rita/erase",
+            ADMIN_TOKEN,
+            json!({"basis": "GDPR"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["details"]["reason"], "retained_by_law", "{body}");
+    // Her text is still there: nothing was half-erased.
+    let (_, shown) = app.get(&format!("/api/v1/changes/{cid}"), &c.mia).await;
+    assert_eq!(shown["title"], "Promote fraud model v7", "{shown}");
+    // Ten years on, the evidence has lapsed and so has the refusal.
+    app.clock.advance(chrono::Duration::days(3651));
+    let run = steward(
+        &app,
+        &[
+            "audit",
+            "erase",
+            "rita",
+            "--basis",
+            "GDPR Art. 17 request 9",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
 both_backends!(
+    a_retention_class_kept_by_law_refuses_erasure_until_it_lapses,
     erasure_destroys_a_subjects_payloads_and_keeps_every_proof,
     retention_deletes_expired_payloads_never_leaves,
     tampering_is_detected_and_located,

@@ -38,6 +38,22 @@ async fn step_ok(app: &TestApp, token: &str, change_id: &str, step: &str) -> Val
     body
 }
 
+/// rita's change, approved by mia and scheduled by ivan into `[from, to)`.
+async fn scheduled(
+    app: &TestApp,
+    c: &crate::helpers::Cast,
+    ivan: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> String {
+    let scheduled = id(&app
+        .submit_ok(&c.rita, change(json!({"window": window(from, to)})))
+        .await);
+    approve(app, &c.mia, &scheduled).await;
+    step_ok(app, ivan, &scheduled, "schedule").await;
+    scheduled
+}
+
 async fn implementing_outside_the_window_is_refused_with_steps_and_without(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = TestApp::spawn(&db).await;
@@ -223,7 +239,34 @@ async fn an_emergency_leaves_its_window_only_through_an_approvers_audited_overri
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout.contains("window overridden by vic"),
+        run.stdout.contains("window override agreed by vic")
+            && run.stdout.contains("it opens when every approver agrees"),
+        "{}",
+        run.stdout
+    );
+    // One approver is not enough: dual control, as for the approval itself.
+    let (status, body) = app.step(&ivan, &emergency, "implement").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = app.post(&path, &vic, reason.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        error_of(&body).contains("opens when cass agrees too"),
+        "{body}"
+    );
+    let run = run_steward(
+        &app.base,
+        &cass,
+        &[
+            "change",
+            "override-window",
+            &emergency,
+            "--reason",
+            "agreed: losses outweigh the risk",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("window overridden by vic and cass"),
         "{}",
         run.stdout
     );
@@ -238,13 +281,17 @@ async fn an_emergency_leaves_its_window_only_through_an_approvers_audited_overri
     assert!(
         gate["reason"]
             .as_str()
-            .is_some_and(|r| r.contains("was overridden by its approver vic")),
+            .is_some_and(|r| r.contains("was overridden by its approvers vic and cass")),
         "{gate}"
     );
     let before = app.clock.now();
     let started = step_ok(&app, &ivan, &emergency, "implement").await;
     assert!(time_of(&started["implementation_started_at"]) >= before);
-    assert_eq!(started["window_override"]["by"], "vic", "{started}");
+    assert_eq!(started["window_override"]["by"], "cass", "{started}");
+    assert_eq!(
+        started["window_override"]["agreements"][0]["by"], "vic",
+        "{started}"
+    );
 
     let (_, shown) = app
         .get(&format!("/api/v1/changes/{emergency}"), &c.rita)
@@ -256,7 +303,15 @@ async fn an_emergency_leaves_its_window_only_through_an_approvers_audited_overri
         .filter(|e| e["action"] == "change.window_override")
         .collect();
     assert_eq!(overrides.len(), 1, "{shown:#}");
-    assert_eq!(overrides[0]["actor"], "vic");
+    assert_eq!(overrides[0]["actor"], "cass");
+    assert!(
+        shown["history"]
+            .as_array()
+            .expect("history")
+            .iter()
+            .any(|e| e["action"] == "change.window_override_agreed" && e["actor"] == "vic"),
+        "{shown:#}"
+    );
     app.stop().await;
 }
 
@@ -358,14 +413,14 @@ async fn the_inventory_dates_an_approval_from_the_actual_implementation(backend:
         .await;
     assert!(status.is_success(), "{status}: {body}");
     let t0 = app.clock.now();
-    let promoted = id(&app
-        .submit_ok(
-            &c.rita,
-            change(json!({"window": window(t0 + Duration::hours(1), t0 + Duration::hours(5))})),
-        )
-        .await);
-    approve(&app, &c.mia, &promoted).await;
-    step_ok(&app, &ivan, &promoted, "schedule").await;
+    let promoted = scheduled(
+        &app,
+        &c,
+        &ivan,
+        t0 + Duration::hours(1),
+        t0 + Duration::hours(5),
+    )
+    .await;
     app.clock.advance(Duration::hours(4));
     let implemented = step_ok(&app, &ivan, &promoted, "implement").await;
     let implemented_at = time_of(&implemented["implementation_started_at"]);
@@ -385,7 +440,208 @@ async fn the_inventory_dates_an_approval_from_the_actual_implementation(backend:
     app.stop().await;
 }
 
+/// A change a CI job deploys: the pipeline reports its deployment (it may not implement), and
+/// that report is when the change took effect — for correlation, for `change show`, and for the
+/// person who records `implement` afterwards, even once the window has closed.
+async fn a_pipeline_deployment_is_when_its_change_took_effect(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let ivan = app.user("ivan", &["requester"]).await;
+    let ci = app.user("ci-deployer", &["pipeline"]).await;
+    let monitor = app.user("prometheus", &["monitor"]).await;
+    let t0 = app.clock.now();
+    let deployed = scheduled(
+        &app,
+        &c,
+        &ivan,
+        t0 + Duration::hours(1),
+        t0 + Duration::hours(2),
+    )
+    .await;
+    // A report for another environment is kept as evidence, but it is not this change taking
+    // effect: the change is for staging.
+    app.clock.advance(Duration::minutes(30));
+    let (status, elsewhere) = app
+        .post(
+            &format!("/api/v1/changes/{deployed}/deployments"),
+            &ci,
+            json!({"status": "started", "target": "fraud-scoring", "environment": "production"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{elsewhere}");
+    assert_eq!(elsewhere["allowed"], false, "{elsewhere}");
+    let (_, shown) = app
+        .get(&format!("/api/v1/changes/{deployed}"), &c.rita)
+        .await;
+    assert!(shown["implementation_started_at"].is_null(), "{shown:#}");
+    app.clock.advance(Duration::minutes(40));
+    let report = |status: &str| {
+        run_steward(
+            &app.base,
+            &ci,
+            &[
+                "deployment",
+                "--change",
+                &deployed,
+                "--target",
+                "fraud-scoring",
+                "--environment",
+                "staging",
+                "--status",
+                status,
+                "--run",
+                "https://ci.example/jobs/7",
+            ],
+        )
+    };
+    let before = app.clock.now();
+    let started = report("started");
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    assert!(
+        started.stdout.starts_with(&format!(
+            "recorded: {deployed} deployment started to fraud-scoring in staging at"
+        )) && !started.stdout.contains("warning"),
+        "{}",
+        started.stdout
+    );
+    app.clock.advance(Duration::minutes(6));
+    let succeeded = report("succeeded");
+    assert_eq!(succeeded.code, 0, "{}", succeeded.stderr);
+
+    let (status, shown) = app
+        .get(&format!("/api/v1/changes/{deployed}"), &c.rita)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(
+        shown["state"], "scheduled",
+        "a report is not a lifecycle step"
+    );
+    let reports = shown["deployments"].as_array().expect("deployments");
+    assert_eq!(reports.len(), 3, "{shown:#}");
+    // Stamped by the server's clock as each report arrived.
+    let (started_at, succeeded_at) = (time_of(&reports[1]["at"]), time_of(&reports[2]["at"]));
+    assert!(before <= started_at && started_at + Duration::minutes(6) <= succeeded_at);
+    assert_eq!(time_of(&shown["implementation_started_at"]), started_at);
+    assert_eq!(time_of(&shown["implementation_ended_at"]), succeeded_at);
+    assert_eq!(reports[1]["by"], "ci-deployer");
+    assert_eq!(reports[1]["allowed"], true, "{shown:#}");
+    assert_eq!(reports[2]["status"], "succeeded");
+    assert_eq!(
+        reports[2]["allowed"], true,
+        "judged as its start was: {shown:#}"
+    );
+
+    // An anomaly three minutes after the deployment started: the deployed change is a suspect,
+    // though no person has implemented it yet.
+    let began = time_of(&json!(stamp(started_at + Duration::minutes(3))));
+    let (status, body) = app
+        .post(
+            "/api/v1/integrations/alertmanager",
+            &monitor,
+            alert_at(began),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let opened = body["incidents"][0].as_str().expect("an incident opened");
+    let (_, incident) = app
+        .get(&format!("/api/v1/incidents/{opened}"), &c.rita)
+        .await;
+    assert_eq!(
+        incident["suspects"][0]["change"],
+        deployed.as_str(),
+        "{incident:#}"
+    );
+
+    // The pipeline may not implement; a person may, after the window closed, because the
+    // deployment it records started inside it — and the start stays the deployment's.
+    assert_eq!(
+        app.step(&ci, &deployed, "implement").await.0,
+        StatusCode::FORBIDDEN
+    );
+    app.clock.advance(Duration::hours(2));
+    let implemented = step_ok(&app, &ivan, &deployed, "implement").await;
+    assert_eq!(
+        time_of(&implemented["implementation_started_at"]),
+        started_at
+    );
+    let shown = run_steward(&app.base, &c.rita, &["change", "show", &deployed]);
+    assert!(
+        shown
+            .stdout
+            .contains("by ci-deployer's deployment (recorded by ivan)"),
+        "{}",
+        shown.stdout
+    );
+    step_ok(&app, &ivan, &deployed, "complete").await;
+
+    // A deployment of a change nobody approved is recorded as the unapproved deployment it was.
+    let pending = id(&app.submit_ok(&c.rita, change(json!({}))).await);
+    let (status, unapproved) = app
+        .post(
+            &format!("/api/v1/changes/{pending}/deployments"),
+            &ci,
+            json!({"status": "started", "target": "fraud-scoring", "environment": "staging"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{unapproved}");
+    assert_eq!(unapproved["allowed"], false, "{unapproved}");
+    assert!(
+        unapproved["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("pending_approval")),
+        "{unapproved}"
+    );
+    let cli = run_steward(
+        &app.base,
+        &ci,
+        &[
+            "deployment",
+            "--change",
+            &pending,
+            "--target",
+            "fraud-scoring",
+            "--environment",
+            "staging",
+            "--status",
+            "failed",
+        ],
+    );
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert!(
+        cli.stdout
+            .contains("warning: the gate did not allow this deployment"),
+        "{}",
+        cli.stdout
+    );
+    // Only pipelines report deployments, and a bad status is named.
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/changes/{pending}/deployments"),
+            &c.rita,
+            json!({"status": "started", "target": "fraud-scoring", "environment": "staging"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["details"]["permission"], "record_deployments");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/changes/{pending}/deployments"),
+            &ci,
+            json!({"status": "done", "target": "fraud-scoring", "environment": "staging"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.to_string()
+            .contains("not one of started, succeeded, failed"),
+        "{body}"
+    );
+    app.stop().await;
+}
+
 crate::both_backends!(
+    a_pipeline_deployment_is_when_its_change_took_effect,
     implementing_outside_the_window_is_refused_with_steps_and_without,
     an_emergency_leaves_its_window_only_through_an_approvers_audited_override,
     an_incident_does_not_suspect_a_change_implemented_after_it_began,
