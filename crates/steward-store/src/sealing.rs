@@ -716,7 +716,7 @@ mod tests {
                 {"actor": "steward", "what": "alertmanager signal joined: HighErrorRate"},
                 {"actor": "ivan", "what": "acknowledged → contained: pulled the canary"}],
             "suspects": [{"change": "CHG-1", "title": "Quokka", "reason": "CHG-1 (Quokka) was implemented"}],
-            "review": {"by": "ivan", "what_happened": "bad", "why": "worse", "risk_assessment_missed": "", "actions": ["fix it"]},
+            "review": {"by": "ivan", "what_happened": "it went bad", "why": "worse than that", "risk_assessment_missed": "", "actions": ["fix it"]},
         });
         let mut doc = plain.clone();
         seal_places("t", incident_text(&mut doc, &requesters), &k, None).expect("sealed");
@@ -724,9 +724,10 @@ mod tests {
         for secret in [
             "Wombat",
             "Quokka",
+            // With spaces, so no random nonce or ciphertext can contain them by chance.
             "pulled the canary",
-            "bad",
-            "worse",
+            "went bad",
+            "worse than",
             "fix it",
         ] {
             assert!(!text.contains(secret), "{secret} in clear: {text}");
