@@ -173,7 +173,6 @@ impl IntoResponse for ApiError {
             ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, Value::Null),
             ApiError::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "request failed unexpectedly");
-                eprintln!("TEMPDEBUG internal: {cause:#}");
                 (StatusCode::INTERNAL_SERVER_ERROR, Value::Null)
             }
         };
