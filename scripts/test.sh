@@ -65,6 +65,18 @@ mlflow_ready || { cat "$MLFLOW_DIR/mlflow.log" >&2; echo "MLflow did not start" 
 export STEWARD_TEST_MLFLOW_URL="http://127.0.0.1:$MLFLOW_PORT"
 echo "MLflow $("$VENV/bin/python" -c 'import mlflow; print(mlflow.__version__)') answers at $STEWARD_TEST_MLFLOW_URL"
 
+step "OpenID Connect provider for the single sign-on tests (npm oidc-provider)"
+# A real provider (tests/oidc/provider.js) that the SSO tests start per test on ports of their
+# own; `npm ci` installs exactly the locked versions, and only when they are not there yet.
+if ! command -v node >/dev/null 2>&1; then
+  echo "Node.js is not installed: installing it from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if ! (cd tests/oidc && node -e "import('oidc-provider')" >/dev/null 2>&1); then
+  (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "oidc-provider $(cd tests/oidc && node -p "JSON.parse(require('fs').readFileSync('node_modules/oidc-provider/package.json')).version") on Node $(node --version)"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -6,6 +6,13 @@
 //! was not rewritten). The leaf hashes the operator's tree holds ride along in the export only to
 //! say *where* an entry was altered: a mismatch there is reported at its index, while the
 //! signatures are what make the verdict trustworthy.
+//!
+//! An export limited to one tenant keeps every leaf in its place but shows only that tenant's
+//! entries: the others are their leaf hashes alone (`entry` absent). The tree is rebuilt from
+//! the shown entries' hashes and the hidden leaves' hashes together, so every signed root still
+//! has to match — which proves each shown entry's inclusion at its index (the hashes beside it
+//! are its audit path) and that nothing was left out — while the hidden entries' contents never
+//! leave the server. The verdict counts how many entries were shown in full.
 
 use crate::checkpoint::{Checkpoint, VerifierKey};
 use crate::compact::Frontier;
@@ -17,9 +24,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleLeaf {
     pub index: u64,
-    /// The leaf's input bytes, as text.
-    pub entry: String,
-    /// The hash the operator's tree holds for this leaf, hex.
+    /// The leaf's input bytes, as text; absent for an entry the export withholds (another
+    /// tenant's, in an export limited to one tenant).
+    #[serde(default)]
+    pub entry: Option<String>,
+    /// The hash the operator's tree holds for this leaf, hex. A withheld entry is this alone.
     pub leaf_hash: Option<String>,
 }
 
@@ -48,6 +57,8 @@ pub struct Verified {
     pub checkpoints: usize,
     /// Entries after the latest checkpoint, present but not yet covered by a signature.
     pub uncovered: u64,
+    /// Leaves the export withheld, present as their hashes only (another tenant's entries).
+    pub withheld: u64,
 }
 
 /// Verifies a log leaf by leaf, so an export of any size streams through in constant memory.
@@ -59,6 +70,7 @@ pub struct Verifier {
     next: usize,
     frontier: Frontier,
     covered: Hash,
+    withheld: u64,
 }
 
 impl Verifier {
@@ -92,6 +104,7 @@ impl Verifier {
             next: 0,
             frontier: Frontier::default(),
             covered: crate::hash::empty_root(),
+            withheld: 0,
         };
         verifier.meet_checkpoints()?;
         Ok(verifier)
@@ -136,25 +149,45 @@ impl Verifier {
         if leaf.index < expected {
             return fail(Some(leaf.index), "entry out of order or duplicated");
         }
+        let hash = match &leaf.entry {
+            Some(entry) => Self::entry_hash(expected, entry, leaf.leaf_hash.as_deref())?,
+            // A withheld entry: only its hash is given, and only the signed roots can vouch for
+            // it (they do, or the next checkpoint fails).
+            None => {
+                let Some(hash) = leaf.leaf_hash.as_deref().and_then(Hash::from_hex) else {
+                    return fail(
+                        Some(expected),
+                        "entry missing: neither the entry nor its leaf hash is given",
+                    );
+                };
+                self.withheld += 1;
+                hash
+            }
+        };
+        self.frontier.push(hash);
+        self.meet_checkpoints()
+    }
+
+    /// The leaf hash of a shown entry, checked against the hash the operator's tree holds.
+    fn entry_hash(index: u64, entry: &str, stored: Option<&str>) -> Result<Hash, Failure> {
         // The hash covers the bytes; checking the format prefix is enough to refuse foreign data
         // without paying for a JSON parse per entry.
-        if !leaf.entry.starts_with(ENTRY_PREFIX) {
+        if !entry.starts_with(ENTRY_PREFIX) {
             return fail(
-                Some(expected),
+                Some(index),
                 "entry unreadable: not a steward-audit-entry/v1 entry",
             );
         }
-        let hash = leaf_hash(leaf.entry.as_bytes());
-        if let Some(stored) = &leaf.leaf_hash
+        let hash = leaf_hash(entry.as_bytes());
+        if let Some(stored) = stored
             && Hash::from_hex(stored) != Some(hash)
         {
             return fail(
-                Some(expected),
+                Some(index),
                 "the entry does not match the leaf hash in the log's tree: the entry was altered or replaced",
             );
         }
-        self.frontier.push(hash);
-        self.meet_checkpoints()
+        Ok(hash)
     }
 
     pub fn finish(self) -> Result<Verified, Failure> {
@@ -173,6 +206,7 @@ impl Verifier {
             root: self.covered,
             checkpoints: self.checkpoints.len(),
             uncovered: size - self.latest,
+            withheld: self.withheld,
         })
     }
 }
@@ -209,6 +243,14 @@ mod tests {
             correlation_id: None,
             policy_version: None,
             payload_sha256: None,
+            tenant: Some(
+                if i.is_multiple_of(3) {
+                    "risk"
+                } else {
+                    "retail"
+                }
+                .into(),
+            ),
         };
         String::from_utf8(e.to_bytes()).expect("utf8")
     }
@@ -220,7 +262,7 @@ mod tests {
                 BundleLeaf {
                     index: i,
                     leaf_hash: Some(leaf_hash(entry.as_bytes()).to_hex()),
-                    entry,
+                    entry: Some(entry),
                 }
             })
             .collect()
@@ -229,7 +271,7 @@ mod tests {
     fn signed(signer: &LogSigner, leaves: &[BundleLeaf], size: u64) -> String {
         let hashes: Vec<Hash> = leaves[..size as usize]
             .iter()
-            .map(|l| leaf_hash(l.entry.as_bytes()))
+            .map(|l| leaf_hash(l.entry.as_deref().expect("entry").as_bytes()))
             .collect();
         signer.sign(size, crate::hash::root_of(&hashes))
     }
@@ -256,7 +298,10 @@ mod tests {
         assert_eq!((ok.size, ok.checkpoints, ok.uncovered), (18, 2, 2));
 
         let mut altered = good.clone();
-        altered[5].entry = altered[5].entry.replace("CHG-5", "CHG-6");
+        altered[5].entry = altered[5]
+            .entry
+            .as_ref()
+            .map(|e| e.replace("CHG-5", "CHG-6"));
         check(
             altered,
             &notes,
@@ -290,7 +335,7 @@ mod tests {
             2,
             BundleLeaf {
                 index: 2,
-                entry: entry(99),
+                entry: Some(entry(99)),
                 leaf_hash: Some(leaf_hash(entry(99).as_bytes()).to_hex()),
             },
         );
@@ -314,8 +359,9 @@ mod tests {
         let kept = signed(&signer, &old, 10);
         // Later: more events, and the operator (holding the key) rewrites entry 4 and re-signs.
         let mut new = log(15);
-        new[4].entry = new[4].entry.replace("CHG-4", "CHG-44");
-        new[4].leaf_hash = Some(leaf_hash(new[4].entry.as_bytes()).to_hex());
+        new[4].entry = new[4].entry.as_ref().map(|e| e.replace("CHG-4", "CHG-44"));
+        new[4].leaf_hash =
+            Some(leaf_hash(new[4].entry.as_deref().expect("entry").as_bytes()).to_hex());
         let resigned = vec![signed(&signer, &new, 15)];
         assert!(
             verify(new.clone(), &resigned, &key, None).is_ok(),
@@ -330,5 +376,59 @@ mod tests {
         let honest = log(15);
         let notes = vec![signed(&signer, &honest, 15)];
         assert!(verify(honest, &notes, &key, Some(&kept)).is_ok());
+    }
+
+    /// An export limited to one tenant: the others' entries withheld, their hashes kept.
+    fn limited_to(leaves: &[BundleLeaf], tenant: &str) -> Vec<BundleLeaf> {
+        let marker = format!("\"tenant\":\"{tenant}\"");
+        leaves
+            .iter()
+            .map(|l| BundleLeaf {
+                index: l.index,
+                entry: l.entry.clone().filter(|e| e.contains(&marker)),
+                leaf_hash: l.leaf_hash.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_export_limited_to_one_tenant_verifies_and_its_entries_cannot_be_altered() {
+        let signer = LogSigner::from_seed("test/log", [3u8; 32]);
+        let key = VerifierKey::parse(&signer.verifier_key()).expect("key");
+        let good = log(20);
+        let notes = vec![signed(&signer, &good, 7), signed(&signer, &good, 18)];
+        let risk = limited_to(&good, "risk");
+        assert!(
+            risk.iter()
+                .all(|l| l.entry.as_deref().is_none_or(|e| !e.contains("retail")))
+        );
+        let ok = verify(risk.clone(), &notes, &key, None).expect("verifies");
+        assert_eq!((ok.size, ok.withheld), (18, 13));
+
+        // A shown entry altered (with its stored hash recomputed to match) breaks a signed root.
+        let mut altered = risk.clone();
+        altered[3].entry = altered[3]
+            .entry
+            .as_ref()
+            .map(|e| e.replace("CHG-3", "CHG-33"));
+        altered[3].leaf_hash =
+            Some(leaf_hash(altered[3].entry.as_deref().expect("entry").as_bytes()).to_hex());
+        check(altered, &notes, &key, Some(0), "do not hash to the root");
+
+        // So does a withheld hash replaced by another.
+        let mut swapped = risk.clone();
+        swapped[4].leaf_hash = swapped[3].leaf_hash.clone();
+        check(swapped, &notes, &key, Some(0), "do not hash to the root");
+
+        // A leaf with neither entry nor hash is a missing entry.
+        let mut missing = risk;
+        missing[10].leaf_hash = None;
+        check(
+            missing,
+            &notes,
+            &key,
+            Some(10),
+            "neither the entry nor its leaf hash",
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The bytes of a leaf: a versioned prefix and canonical JSON (RFC 8785) of the event's facts.
 //!
-//! Only the facts an auditor must be able to prove go into the leaf: event id, server time, actor,
-//! action, subject, outcome, correlation id, the policy version that decided (when one did), and
-//! the SHA-256 of the payload kept outside the tree (free text and personal data, which must stay
+//! Only the facts an auditor must be able to prove go into the leaf: event id, server time, the
+//! tenant the event belongs to, actor, action, subject, outcome, correlation id, the policy
+//! version that decided (when one did), and the SHA-256 of the payload kept outside the tree (free text and personal data, which must stay
 //! erasable without breaking proofs). Values are strings only and keys are ASCII, written in
 //! sorted order; for such documents serde_json's compact output with escaped control characters is
 //! exactly RFC 8785's canonical form (tested below).
@@ -26,6 +26,10 @@ pub struct Entry {
     pub policy_version: Option<String>,
     /// Hex SHA-256 of the payload stored outside the tree.
     pub payload_sha256: Option<String>,
+    /// The tenant (business unit) the event belongs to. Optional only because entries written
+    /// before tenants were administered lack it (their tenant is in the event's row); every new
+    /// entry carries it, so a tenant's auditor can prove which entries are theirs.
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +57,7 @@ impl Entry {
             ("correlation_id", &self.correlation_id),
             ("payload_sha256", &self.payload_sha256),
             ("policy_version", &self.policy_version),
+            ("tenant", &self.tenant),
         ] {
             if let Some(value) = value {
                 fields.push((key, value));
@@ -97,6 +102,7 @@ impl Entry {
             correlation_id: optional("correlation_id"),
             policy_version: optional("policy_version"),
             payload_sha256: optional("payload_sha256"),
+            tenant: optional("tenant"),
         };
         if entry.to_bytes() != bytes {
             return Err(EntryError::Body("not in canonical form".into()));
@@ -121,6 +127,7 @@ mod tests {
             correlation_id: None,
             policy_version: None,
             payload_sha256: Some("ab".repeat(32)),
+            tenant: None,
         }
     }
 
@@ -135,6 +142,23 @@ mod tests {
         );
         assert_eq!(String::from_utf8(bytes.clone()).expect("utf8"), expected);
         assert_eq!(Entry::parse(&bytes), Ok(entry()));
+    }
+
+    #[test]
+    fn the_tenant_is_a_fact_of_the_leaf_when_known() {
+        let mut e = entry();
+        e.tenant = Some("risk".into());
+        let bytes = String::from_utf8(e.to_bytes()).expect("utf8");
+        assert!(
+            bytes.contains(r#""subject_type":"change","tenant":"risk","time""#),
+            "{bytes}"
+        );
+        assert_eq!(Entry::parse(bytes.as_bytes()), Ok(e));
+        // An entry written before tenants were recorded in leaves reads back without one.
+        assert_eq!(
+            Entry::parse(&entry().to_bytes()).map(|e| e.tenant),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -133,6 +133,7 @@ fn verify(events: usize) -> anyhow::Result<()> {
                 correlation_id: None,
                 policy_version: None,
                 payload_sha256: Some(sha256(i.to_string().as_bytes()).to_hex()),
+                tenant: Some("default".into()),
             };
             String::from_utf8(e.to_bytes()).expect("utf8")
         })
@@ -145,7 +146,7 @@ fn verify(events: usize) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, (e, h))| BundleLeaf {
             index: i as u64,
-            entry: e.clone(),
+            entry: Some(e.clone()),
             leaf_hash: Some(h.to_hex()),
         })
         .collect();

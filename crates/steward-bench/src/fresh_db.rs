@@ -99,6 +99,8 @@ impl FreshDb {
             execution: Default::default(),
             incidents: Default::default(),
             inventory_scans: None,
+            public_url: None,
+            oidc: None,
         })
     }
 }

@@ -221,6 +221,26 @@ pub fn check_decider<'s>(
         })
 }
 
+/// The open slots of a change that `who` was named for or qualifies for, with `roles`: the
+/// approvals this person could still give. Empty when they requested the change or have already
+/// decided on it (segregation of duties would refuse them anyway). When a person is disabled,
+/// these are the slots their change owners must be told about.
+pub fn slots_open_to<'s>(
+    slots: &'s [Slot],
+    given: &[GivenDecision],
+    requester: &UserName,
+    who: &UserName,
+    roles: &Roles,
+) -> Vec<&'s Slot> {
+    if who == requester || given.iter().any(|g| &g.by == who) {
+        return Vec::new();
+    }
+    slots
+        .iter()
+        .filter(|s| !given.iter().any(|g| g.slot == s.id) && qualifies(s, who, roles))
+        .collect()
+}
+
 /// What the recorded decisions add up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -290,6 +310,51 @@ mod tests {
     }
     fn ids(slots: &[Slot]) -> Vec<&str> {
         slots.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_slots_a_person_could_still_fill() {
+        let requester = user("rita");
+        let targets = [target("a", "mia"), target("b", "max")];
+        let slots = route(
+            ChangeType::Normal,
+            &risk(RiskLevel::Medium),
+            &targets,
+            &requester,
+            RoutingPolicy::default(),
+        );
+        let open = |who: &str, with: &str, given: &[GivenDecision]| {
+            slots_open_to(&slots, given, &requester, &user(who), &roles(with))
+                .into_iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(open("mia", "manager", &[]), ["owner:mia"]);
+        assert_eq!(
+            open("mia", "manager", &[approve("owner:max", "max")]),
+            ["owner:mia"]
+        );
+        assert!(open("mia", "manager", &[approve("owner:mia", "mia")]).is_empty());
+        assert!(
+            open("rita", "manager", &[]).is_empty(),
+            "the requester fills none"
+        );
+        assert!(
+            open("ivan", "manager", &[]).is_empty(),
+            "named slots are the owners'"
+        );
+        let emergency = route(
+            ChangeType::Emergency,
+            &risk(RiskLevel::High),
+            &targets,
+            &requester,
+            RoutingPolicy::default(),
+        );
+        let eligible = slots_open_to(&emergency, &[], &requester, &user("cy"), &roles("ciso"));
+        assert_eq!(
+            ids(&eligible.into_iter().cloned().collect::<Vec<_>>()),
+            ["ciso"]
+        );
     }
 
     #[test]

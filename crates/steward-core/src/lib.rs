@@ -6,6 +6,7 @@
 //! items, history, the clock) and it returns decisions plus the events to record. That keeps every
 //! decision reproducible in a unit test and explainable to an auditor.
 
+pub mod account;
 pub mod approval;
 pub mod catalog;
 pub mod change;
@@ -23,6 +24,7 @@ pub mod risk;
 pub mod role;
 pub mod schedule;
 pub mod sla;
+pub mod sso;
 pub mod state;
 pub mod submission;
 pub mod target;

@@ -157,6 +157,8 @@ pub struct PolicySet {
     version: String,
     rules: Vec<Rule>,
     modules: Vec<Module>,
+    /// (module path, the package it declares), in load order.
+    packages: Vec<(String, String)>,
 }
 
 fn eval_json(engine: &mut Engine, path: &str) -> Result<Value, String> {
@@ -248,6 +250,7 @@ impl PolicySet {
             version,
             rules,
             modules,
+            packages,
         })
     }
 
@@ -258,6 +261,22 @@ impl PolicySet {
 
     pub fn modules(&self) -> &[Module] {
         &self.modules
+    }
+
+    /// The package the module at `path` declares (without the `data.` prefix).
+    pub fn package_of(&self, path: &str) -> Option<&str> {
+        self.packages
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, package)| package.strip_prefix("data.").unwrap_or(package))
+    }
+
+    /// The path of a module declaring `package` (written without the `data.` prefix), if any.
+    pub fn path_declaring(&self, package: &str) -> Option<&str> {
+        self.packages
+            .iter()
+            .find(|(_, p)| p.strip_prefix("data.").unwrap_or(p) == package)
+            .map(|(path, _)| path.as_str())
     }
 
     fn take(&self) -> Engine {

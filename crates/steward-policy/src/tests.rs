@@ -186,3 +186,22 @@ fn mistakes_in_rules_fail_closed_instead_of_passing() {
     .expect("loads");
     assert!(set.evaluate(&json!({"at": "not a time"})).is_err());
 }
+
+#[test]
+fn a_set_knows_which_module_declares_which_package() {
+    let mut modules = builtin_modules();
+    modules.push(module(
+        "tenant/board.rego",
+        "package steward.rules.board\n\nimport rego.v1\n\nwarn contains \"x\" if false\n",
+    ));
+    let set = PolicySet::new(modules).expect("loads");
+    assert_eq!(
+        set.package_of("tenant/board.rego"),
+        Some("steward.rules.board")
+    );
+    assert_eq!(
+        set.path_declaring("steward.rules.sox_financial_cab"),
+        Some("builtin/sox_financial_cab.rego")
+    );
+    assert_eq!(set.path_declaring("steward.rules.nothing"), None);
+}

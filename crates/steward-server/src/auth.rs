@@ -1,4 +1,5 @@
-//! Authentication (API tokens) and authorization as permits: the only way to the store.
+//! Authentication (API tokens; single sign-on's sessions and bearer JWTs in `signin`) and
+//! authorization as permits: the only way to the store.
 //!
 //! A handler learns who is calling from the [`Caller`] extractor. It reaches data only through a
 //! [`Permit`]: `caller.may::<PushMetrics>(&state)?` checks the caller's roles against what the
@@ -11,7 +12,10 @@
 //! `ReadAuditLog` …), never after who happens to hold them; [`PERMISSIONS`] lists each with the
 //! roles that hold it, and the authorization-matrix test checks every route against it. Service
 //! accounts (`pipeline`, `monitor`) ask and record: permissions marked `PEOPLE_ONLY` refuse any
-//! account that holds a service role, whatever else it holds.
+//! account that holds a service role, whatever else it holds. Permissions marked
+//! `INSTALLATION_ONLY` (creating tenants, running retention over the whole log) are held only by
+//! accounts of the installation tenant (`default`): a tenant's admin administers its tenant, the
+//! installation's admins the installation.
 //!
 //! The server's own work (the execution worker, scheduled scans, checkpoints) acts as the reserved
 //! account `steward` through [`System`], which only those workers make; no request reaches it
@@ -20,13 +24,15 @@
 //! containment, or by the worker's `System`: running a change's steps always has an
 //! authorization behind it.
 
+pub(crate) mod signin;
+
 use crate::AppState;
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::marker::PhantomData;
 use steward_core::{Role, TenantId, UserName};
-use steward_store::{Principal, Store, TenantStore};
+use steward_store::{Principal, Store, TenantStore, TokenCheck};
 
 /// A new random API token: `stw_` and 64 hex digits (256 bits from the OS).
 pub fn generate_token() -> anyhow::Result<String> {
@@ -39,6 +45,16 @@ pub fn generate_token() -> anyhow::Result<String> {
 /// and a slow KDF would only slow every request down.
 pub fn hash_token(token: &str) -> String {
     steward_audit::hash::sha256(token.as_bytes()).to_hex()
+}
+
+/// The API token a request presents (`Authorization: Bearer <token>`), if it presents one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// The store, sealed: only this module opens it, and only for a permit or [`System`].
@@ -59,6 +75,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        // Single sign-on first: a bearer JWT from the identity provider, or a portal session.
+        if let Some(caller) = signin::caller(parts, state).await {
+            return caller;
+        }
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -82,14 +102,20 @@ impl FromRequestParts<AppState> for Caller {
 impl Caller {
     /// The account a token belongs to (for endpoints whose clients send the token in the body,
     /// like PagerDuty's `routing_key`).
+    ///
+    /// Read on every request, never cached: a disabled account's token, an expired or a revoked
+    /// one is refused (401 saying which) from the request after the change.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-        let principal = state
+        match state
             .store
             .0
-            .principal_for_token(&hash_token(token))
+            .authenticate(&hash_token(token), state.clock.now())
             .await?
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API token".into()))?;
-        Ok(Caller(principal))
+        {
+            TokenCheck::Valid(principal) => Ok(Caller(principal)),
+            TokenCheck::Refused(why) => Err(ApiError::Unauthorized(why.to_string())),
+            TokenCheck::Unknown => Err(ApiError::Unauthorized("unknown API token".into())),
+        }
     }
 
     /// Who is calling. Knowing it grants nothing: data is reached through [`Caller::may`].
@@ -99,6 +125,19 @@ impl Caller {
 
     pub fn name(&self) -> &UserName {
         &self.0.name
+    }
+
+    /// The caller's own account (status, created, last used): knowing who you are lets you read
+    /// that much of yourself, and nothing else.
+    pub async fn own_account(
+        &self,
+        app: &AppState,
+    ) -> Result<Option<steward_store::Account>, steward_store::StoreError> {
+        app.store
+            .0
+            .tenant(&self.0.tenant)
+            .account(&self.0.name)
+            .await
     }
 
     /// The permit for `P`, when the caller's roles allow it; 403 naming the permission and the
@@ -116,6 +155,7 @@ impl Caller {
                 permission: P::NAME,
                 roles: P::ROLES,
                 people_only: P::PEOPLE_ONLY,
+                installation_only: P::INSTALLATION_ONLY,
             })
         }
     }
@@ -125,7 +165,8 @@ impl Caller {
 fn allows<P: Permission>(principal: &Principal) -> bool {
     let service = principal.roles.iter().any(Role::is_service_account);
     let holds = P::ROLES.iter().any(|r| principal.roles.contains(*r));
-    holds && !(P::PEOPLE_ONLY && service)
+    let installation = principal.tenant == TenantId::default_tenant();
+    holds && !(P::PEOPLE_ONLY && service) && (installation || !P::INSTALLATION_ONLY)
 }
 
 /// A permission: what it is called, which roles hold it, whether service accounts are refused.
@@ -135,6 +176,9 @@ pub trait Permission {
     const ROLES: &'static [Role];
     /// Refused to any account holding a service role (`pipeline`, `monitor`).
     const PEOPLE_ONLY: bool = false;
+    /// Held only by accounts of the installation tenant (`default`), whatever their roles
+    /// elsewhere: the permission acts on the installation, not on one tenant.
+    const INSTALLATION_ONLY: bool = false;
     /// One line for the published matrix.
     const MEANING: &'static str;
 }
@@ -186,21 +230,75 @@ impl<'a, P: Permission> Permit<'a, P> {
                 permission: Q::NAME,
                 roles: Q::ROLES,
                 people_only: Q::PEOPLE_ONLY,
+                installation_only: Q::INSTALLATION_ONLY,
             })
         }
     }
 }
 
-/// Permissions over the whole installation rather than one tenant: the audit log is one tree
-/// spanning every tenant, and retention runs over all of it.
+/// Permissions over the whole installation rather than one tenant (each `INSTALLATION_ONLY`):
+/// retention runs over the whole log, and tenants are the installation's to create.
 pub trait InstallationWide: Permission {}
-impl InstallationWide for ReadAuditLog {}
 impl InstallationWide for ManageRetention {}
+impl InstallationWide for ManageTenants {}
 
 impl<'a, P: InstallationWide> Permit<'a, P> {
-    /// The installation-wide log: one tree spans every tenant.
-    pub fn log(&self) -> &'a Store {
+    /// The whole installation's store: every tenant, and the one log spanning them.
+    pub fn installation(&self) -> &'a Store {
         self.vault
+    }
+}
+
+impl<'a> Permit<'a, ReadAuditLog> {
+    /// The audit log as this reader may see it: one tree spans every tenant, so its hashes
+    /// (checkpoints, nodes, proofs) are everyone's, but the entries are shown in full only for
+    /// the reader's own tenant — every tenant's for a reader of the installation tenant.
+    pub fn log(&self) -> AuditLog<'a> {
+        let tenant = (self.principal.tenant != TenantId::default_tenant())
+            .then(|| self.principal.tenant.clone());
+        AuditLog {
+            store: self.vault,
+            tenant,
+        }
+    }
+}
+
+/// The audit log through a reader's permit ([`Permit::<ReadAuditLog>::log`]).
+#[derive(Debug, Clone)]
+pub struct AuditLog<'a> {
+    store: &'a Store,
+    /// `None`: the installation's reader, who sees every entry.
+    tenant: Option<TenantId>,
+}
+
+impl<'a> AuditLog<'a> {
+    /// The tree: its size, nodes, checkpoints and proofs, which hold hashes only.
+    pub fn tree(&self) -> &'a Store {
+        self.store
+    }
+
+    /// The tenant this reader is limited to, if any.
+    pub fn limited_to(&self) -> Option<&TenantId> {
+        self.tenant.as_ref()
+    }
+
+    /// Whose entries the reader sees in full: its own tenant's; or, for the installation's
+    /// reader, every tenant's, or the one tenant it asks for (an export for one tenant's
+    /// auditors). A reader limited to a tenant cannot widen its view.
+    pub fn scope<'s>(
+        &'s self,
+        asked: Option<&'s TenantId>,
+    ) -> Result<steward_store::LeafScope<'s>, ApiError> {
+        use steward_store::LeafScope;
+        match (&self.tenant, asked) {
+            (None, None) => Ok(LeafScope::Everything),
+            (None, Some(asked)) => Ok(LeafScope::Tenant(asked.as_str())),
+            (Some(own), None) => Ok(LeafScope::Tenant(own.as_str())),
+            (Some(own), Some(asked)) if asked == own => Ok(LeafScope::Tenant(own.as_str())),
+            (Some(own), Some(_)) => Err(ApiError::Forbidden(format!(
+                "an account of tenant {own} reads only tenant {own}'s audit entries: leave out `tenant`, or ask an auditor of the installation"
+            ))),
+        }
     }
 }
 
@@ -365,7 +463,7 @@ pub async fn database_answers(app: &AppState) -> Result<(), steward_store::Store
 }
 
 macro_rules! permissions {
-    ($($(#[$doc:meta])* $name:ident = $text:literal, people_only: $people:literal, $meaning:literal, [$($role:ident),+];)+) => {
+    ($($(#[$doc:meta])* $name:ident = $text:literal, people_only: $people:literal, $(installation_only: $installation:literal,)? $meaning:literal, [$($role:ident),+];)+) => {
         $(
             $(#[$doc])*
             #[derive(Debug)]
@@ -374,6 +472,7 @@ macro_rules! permissions {
                 const NAME: &'static str = $text;
                 const ROLES: &'static [Role] = &[$(Role::$role),+];
                 const PEOPLE_ONLY: bool = $people;
+                const INSTALLATION_ONLY: bool = false $(|| $installation)?;
                 const MEANING: &'static str = $meaning;
             }
         )+
@@ -381,7 +480,18 @@ macro_rules! permissions {
         pub const PERMISSIONS: &[(&str, &[Role], bool, &str)] = &[
             $(($text, &[$(Role::$role),+], $people, $meaning)),+
         ];
+        /// Every permission's name, and whether only the installation tenant's accounts hold it.
+        const INSTALLATION_SCOPES: &[(&str, bool)] = &[
+            $(($text, <$name as Permission>::INSTALLATION_ONLY)),+
+        ];
     };
+}
+
+/// Whether the permission named `name` is held only by accounts of the installation tenant.
+pub fn installation_only(name: &str) -> bool {
+    INSTALLATION_SCOPES
+        .iter()
+        .any(|(n, installation)| *n == name && *installation)
 }
 
 // Roles that act as people (everyone but the read-only auditor and the service accounts).
@@ -421,9 +531,26 @@ permissions! {
     /// Keep the standard-change catalog.
     ManageCatalog = "manage_catalog", people_only: true,
         "add and change standard-change catalog items", [Admin];
-    /// Create accounts.
+    /// Create, disable and enable accounts, set their roles, revoke and issue their tokens.
     ManageUsers = "manage_users", people_only: true,
-        "create accounts and their tokens", [Admin];
+        "create, disable and enable accounts, set their roles, revoke and issue their tokens",
+        [Admin];
+    /// Map identity-provider groups to roles in the tenant (single sign-on).
+    ManageGroupRoles = "manage_group_roles", people_only: true,
+        "map identity-provider groups to roles in the tenant (single sign-on)", [Admin];
+    /// Replace the token one is calling with by a new one (every account, service accounts too:
+    /// a pipeline's secret must be rotatable without an admin).
+    RotateOwnToken = "rotate_own_token", people_only: false,
+        "replace one's own API token by a new one (the old one stops working)",
+        [Requester, Manager, CabMember, Ciso, VpEngineering, ComplianceOfficer, Auditor, Admin, Pipeline, Monitor];
+    /// Approve or reject a privileged operation another admin requested (dual control).
+    DecidePrivileged = "decide_privileged", people_only: true,
+        "approve or reject a privileged operation another admin requested (dual control; never one's own)",
+        [Admin];
+    /// See the privileged operations waiting for a second admin, and those decided (access
+    /// reviews).
+    ReviewPrivileged = "review_privileged", people_only: true,
+        "list privileged operations waiting for a second admin and those decided", [Admin, Auditor];
     /// Push metric samples: the evidence verification judges changes by.
     PushMetrics = "push_metrics", people_only: false,
         "push metric samples (the evidence changes are verified against)", [Monitor];
@@ -461,15 +588,23 @@ permissions! {
     /// Read every change's stored policy input (backtests).
     ReadPolicyInputs = "read_policy_inputs", people_only: false,
         "read every change's stored policy input (backtests)", [ComplianceOfficer, Auditor, Admin];
-    /// Read the installation-wide audit log: checkpoints, leaves, proofs.
+    /// Read the audit log: checkpoints, proofs, and the entries of one's own tenant (every
+    /// tenant's in the installation tenant; the others' appear as leaf hashes only).
     ReadAuditLog = "read_audit_log", people_only: false,
-        "read the installation-wide audit log, checkpoints and proofs", [Auditor, Admin];
+        "read the audit log's checkpoints and proofs, and its entries of one's own tenant (the installation tenant: every tenant's)",
+        [Auditor, Admin];
     /// Erase a person's data; place and release legal holds.
     ErasePersonalData = "erase_personal_data", people_only: true,
         "erase a person's data; place and release legal holds", [ComplianceOfficer, Admin];
-    /// Run retention now.
-    ManageRetention = "manage_retention", people_only: true,
-        "run audit payload retention now", [Admin];
+    /// Run retention now (over the whole log, so the installation's admins only).
+    ManageRetention = "manage_retention", people_only: true, installation_only: true,
+        "run audit payload retention now, over every tenant's payloads", [Admin];
+    /// Create tenants and list them: the installation's admins only.
+    ManageTenants = "manage_tenants", people_only: true, installation_only: true,
+        "create tenants (each with its first admin) and list them", [Admin];
+    /// Add, replace and delete the tenant's own Rego policy modules.
+    ManagePolicies = "manage_policies", people_only: true,
+        "add, replace and delete the tenant's own Rego policy modules", [Admin];
 }
 
 #[cfg(test)]
@@ -525,5 +660,15 @@ mod tests {
         assert!(allows::<PushMetrics>(&principal("monitor")));
         assert!(!allows::<PushMetrics>(&principal("requester")));
         assert!(!allows::<PushMetrics>(&principal("admin")));
+    }
+
+    #[test]
+    fn installation_permissions_are_held_in_the_installation_tenant_only() {
+        let mut admin = principal("admin");
+        assert!(allows::<ManageTenants>(&admin) && allows::<ManageRetention>(&admin));
+        admin.tenant = TenantId::parse("risk").expect("tenant");
+        assert!(!allows::<ManageTenants>(&admin) && !allows::<ManageRetention>(&admin));
+        assert!(allows::<ManageUsers>(&admin) && allows::<ManagePolicies>(&admin));
+        assert!(installation_only("manage_tenants") && !installation_only("manage_users"));
     }
 }

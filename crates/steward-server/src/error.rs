@@ -35,11 +35,13 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     /// The caller's roles do not hold the permission the operation needs.
-    #[error("{}", not_permitted_message(permission, roles, *people_only))]
+    #[error("{}", not_permitted_message(permission, roles, *people_only, *installation_only))]
     NotPermitted {
         permission: &'static str,
         roles: &'static [steward_core::Role],
         people_only: bool,
+        /// Held only by accounts of the installation tenant (`default`).
+        installation_only: bool,
     },
     #[error("{0}")]
     NotFound(String),
@@ -63,6 +65,7 @@ fn not_permitted_message(
     permission: &str,
     roles: &[steward_core::Role],
     people_only: bool,
+    installation_only: bool,
 ) -> String {
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     let service = if people_only {
@@ -70,6 +73,12 @@ fn not_permitted_message(
     } else {
         ""
     };
+    if installation_only {
+        return format!(
+            "this needs the permission {permission}, which the role {} holds in the installation tenant (default) only{service}: ask an installation admin",
+            names.join(" or ")
+        );
+    }
     format!(
         "this needs the permission {permission}, which the role {} holds{service}: ask an admin for one of them (a person acting for a service account uses their own account)",
         names.join(" or ")
@@ -160,10 +169,14 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, Value::Null),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, Value::Null),
             ApiError::NotPermitted {
-                permission, roles, ..
+                permission,
+                roles,
+                installation_only,
+                ..
             } => (
                 StatusCode::FORBIDDEN,
-                json!({ "permission": permission, "roles": roles }),
+                json!({ "permission": permission, "roles": roles,
+                        "installation_only": installation_only }),
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
             ApiError::Conflict { details, .. } => (StatusCode::CONFLICT, details.clone()),

@@ -10,10 +10,13 @@ pub mod api;
 pub mod audit_log;
 pub mod auth;
 mod bootstrap;
+pub mod dual_control;
 pub mod error;
 pub mod execution;
 pub mod incidents;
 pub mod inventory;
+pub mod policies;
+pub mod sso;
 
 pub use bootstrap::Bootstrap;
 pub use steward_store::Retention;
@@ -71,6 +74,12 @@ pub struct ServerConfig {
     pub incidents: incidents::IncidentConfig,
     /// Sources the server scans for the inventory on a schedule (none: no scheduled scans).
     pub inventory_scans: Option<inventory::ScanSchedule>,
+    /// The address browsers reach Steward at (`https://steward.example.com`): the sign-in's
+    /// redirect URI is under it, and cookies are `Secure` when it is https. Default: the address
+    /// the server listens on, over http.
+    pub public_url: Option<String>,
+    /// Single sign-on and bearer JWTs through an OpenID Connect provider, when configured.
+    pub oidc: Option<sso::OidcConfig>,
 }
 
 /// How Steward records GitLab's deployment events.
@@ -145,6 +154,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("gitlab", &self.gitlab)
             .field("execution", &self.execution)
             .field("incidents", &self.incidents)
+            .field("public_url", &self.public_url)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }
@@ -240,8 +251,9 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub clock: Clock,
     pub checkpointer: audit_log::Checkpointer,
-    /// The compliance policy set every change is judged by.
-    pub policy: Arc<PolicySet>,
+    /// The compliance policy sets changes are judged by: the installation's, and each tenant's
+    /// built on it (`state.policies.of(&store)`).
+    pub policies: Arc<policies::Policies>,
     /// The changes this process is executing now.
     pub running: execution::Running,
     /// Serializes signal intake in this process: one signal at a time joins or opens.
@@ -250,6 +262,8 @@ pub struct AppState {
     pub scans: Arc<tokio::sync::Mutex<()>>,
     /// The anomaly detectors' state per rule and series.
     pub detectors: crate::api::detectors::DetectorStates,
+    /// The OpenID Connect provider (single sign-on, bearer JWTs), when configured.
+    pub sso: Option<Arc<sso::Sso>>,
 }
 
 /// Loads the policy set the configuration names: the built-in pack and/or a directory. A broken
@@ -289,7 +303,7 @@ impl Application {
         config: ServerConfig,
         clock: Clock,
     ) -> anyhow::Result<Application> {
-        let policy = Arc::new(load_policies(&config)?);
+        let policy = load_policies(&config)?;
         tracing::info!(
             version = policy_version(&policy),
             rules = policy.rules().len(),
@@ -322,6 +336,16 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let sso = match &config.oidc {
+            Some(oidc) => {
+                let public_url = match &config.public_url {
+                    Some(url) => url.clone(),
+                    None => format!("http://{}", listener.local_addr()?),
+                };
+                Some(Arc::new(sso::Sso::new(oidc.clone(), &public_url)?))
+            }
+            None => None,
+        };
         Ok(Application {
             listener,
             state: AppState {
@@ -329,11 +353,12 @@ impl Application {
                 config: Arc::new(config),
                 clock,
                 checkpointer: audit_log::Checkpointer::new(signer),
-                policy,
+                policies: Arc::new(policies::Policies::new(policy)),
                 running: execution::Running::default(),
                 intake: Arc::default(),
                 scans: Arc::default(),
                 detectors: Default::default(),
+                sso,
             },
             bootstrap,
         })

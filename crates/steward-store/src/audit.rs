@@ -53,8 +53,20 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditLeaf {
     pub index: u64,
-    pub entry: String,
+    /// `None` when the reader may not see it: another tenant's entry, for a reader limited to
+    /// one tenant ([`LeafScope::Tenant`]). Its leaf hash is still given.
+    pub entry: Option<String>,
     pub leaf_hash: Option<String>,
+}
+
+/// Whose entries a reader of the leaves sees in full. Every read of the leaves names one, so a
+/// reader limited to a tenant cannot be given the others' entries by a forgotten filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafScope<'a> {
+    /// Every entry (the installation's auditors and admins).
+    Everything,
+    /// This tenant's entries; the others' as their leaf hashes only.
+    Tenant(&'a str),
 }
 
 /// A signed checkpoint as stored.
@@ -63,6 +75,10 @@ pub struct StoredCheckpoint {
     pub size: u64,
     pub root: String,
     pub note: String,
+}
+
+fn leaf_hash_of(entry: &str) -> String {
+    leaf_hash(entry.as_bytes()).to_hex()
 }
 
 fn parse_frontier(size: i64, text: &str) -> Result<Frontier, StoreError> {
@@ -141,6 +157,7 @@ pub(crate) async fn append(
             correlation_id: record.correlation_id.clone(),
             policy_version: None,
             payload_sha256: Some(sha256(details.as_bytes()).to_hex()),
+            tenant: Some(tenant.to_owned()),
         };
         let bytes = entry.to_bytes();
         nodes.extend(frontier.append(leaf_hash(&bytes)));
@@ -377,24 +394,36 @@ impl Store {
         Ok(out)
     }
 
-    /// The leaf index of an event.
-    pub async fn audit_index_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
-        let row = sqlx::query("SELECT seq FROM audit_events WHERE event_id = $1")
+    /// The leaf index of an event that `scope` may see (another tenant's is not found).
+    pub async fn audit_index_of(
+        &self,
+        event_id: &str,
+        scope: LeafScope<'_>,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query("SELECT seq, tenant_id FROM audit_events WHERE event_id = $1")
             .bind(event_id.to_owned())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            r.try_get::<i64, _>("seq")
-                .map(|s| s as u64)
-                .map_err(StoreError::from)
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let tenant: String = row.try_get("tenant_id")?;
+        if matches!(scope, LeafScope::Tenant(t) if t != tenant) {
+            return Ok(None);
+        }
+        Ok(Some(row.try_get::<i64, _>("seq")? as u64))
     }
 
-    /// Leaves in index order from `from`, at most `limit`, with the leaf hashes the tree holds.
-    pub async fn audit_leaves(&self, from: u64, limit: u64) -> Result<Vec<AuditLeaf>, StoreError> {
+    /// Leaves in index order from `from`, at most `limit`, with the leaf hashes the tree holds;
+    /// the entries outside `scope` withheld (hash only).
+    pub async fn audit_leaves(
+        &self,
+        from: u64,
+        limit: u64,
+        scope: LeafScope<'_>,
+    ) -> Result<Vec<AuditLeaf>, StoreError> {
         let rows = sqlx::query(
-            "SELECT e.seq, e.entry, n.hash FROM audit_events e \
+            "SELECT e.seq, e.tenant_id, e.entry, n.hash FROM audit_events e \
              LEFT JOIN audit_nodes n ON n.level = 0 AND n.idx = e.seq \
              WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2",
         )
@@ -404,10 +433,19 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let tenant: String = r.try_get("tenant_id")?;
+                let visible = match scope {
+                    LeafScope::Everything => true,
+                    LeafScope::Tenant(t) => t == tenant,
+                };
+                let leaf_hash: Option<String> = r.try_get("hash")?;
+                let entry: String = r.try_get("entry")?;
                 Ok(AuditLeaf {
                     index: r.try_get::<i64, _>("seq")? as u64,
-                    entry: r.try_get("entry")?,
-                    leaf_hash: r.try_get("hash")?,
+                    // A withheld entry is its hash; the tree holds it (computed here when a
+                    // node row is missing, which only an interrupted migration could cause).
+                    leaf_hash: leaf_hash.or_else(|| (!visible).then(|| leaf_hash_of(&entry))),
+                    entry: visible.then_some(entry),
                 })
             })
             .collect()

@@ -12,11 +12,13 @@
 //! - a change is saved only if nobody saved it since it was read (`version` check), so two
 //!   servers deciding on one change at once cannot both win.
 
+pub mod accounts;
 pub mod audit;
 mod batch;
 mod calendar;
 mod catalog;
 mod changes;
+pub mod group_roles;
 pub mod incidents;
 pub mod inventory;
 mod kek;
@@ -24,21 +26,30 @@ mod legacy;
 mod metrics;
 mod migrate;
 pub mod notifications;
+pub mod pending;
+pub mod policy_modules;
 pub mod privacy;
 mod sealing;
+pub mod sso;
 pub mod submissions;
 mod targets;
+pub mod tenants;
+mod tokens;
 mod users;
 
-pub use audit::{AuditEvent, AuditLeaf, AuditRecord, StoredCheckpoint};
+pub use accounts::{Account, AccountRefusal, Disabled, ReportedChange};
+pub use audit::{AuditEvent, AuditLeaf, AuditRecord, LeafScope, StoredCheckpoint};
 pub use changes::ChangeFilter;
 pub use incidents::{IncidentFilter, NamedKind};
 pub use inventory::{RecordKind, RecordWrite, Registered};
 pub use kek::{PayloadKek, private_dir};
 pub use metrics::{SampleClash, SampleQuery, SamplesPushed};
 pub use notifications::{Notice, StoredNotice};
+pub use policy_modules::{ModuleWrite, PolicyModuleRecord};
 pub use privacy::{Erasure, Retention, RetentionOutcome};
 pub use sealing::ERASED;
+pub use tenants::{NewTenant, TenantRecord};
+pub use tokens::TokenCheck;
 pub use users::Principal;
 
 use chrono::{DateTime, Utc};

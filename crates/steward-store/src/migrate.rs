@@ -65,6 +65,30 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_sealed_text.sql"),
         postgres: include_str!("../migrations/postgres/0008_sealed_text.sql"),
     },
+    Migration {
+        version: 9,
+        name: "accounts",
+        sqlite: include_str!("../migrations/sqlite/0009_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0009_accounts.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "dual_control",
+        sqlite: include_str!("../migrations/sqlite/0010_dual_control.sql"),
+        postgres: include_str!("../migrations/postgres/0010_dual_control.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "tenants",
+        sqlite: include_str!("../migrations/sqlite/0011_tenants.sql"),
+        postgres: include_str!("../migrations/postgres/0011_tenants.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "oidc",
+        sqlite: include_str!("../migrations/sqlite/0012_oidc.sql"),
+        postgres: include_str!("../migrations/postgres/0012_oidc.sql"),
+    },
 ];
 
 /// An arbitrary constant that names Steward's migration lock among PostgreSQL advisory locks.

@@ -174,16 +174,31 @@ impl TenantStore<'_> {
         })
     }
 
-    /// Places (`Some(reason)`) or lifts (`None`) a legal hold on a subject.
+    /// Places (`Some(reason)`) or lifts (`None`) a legal hold on a subject. `false`, with
+    /// nothing written, when the subject is unknown in this tenant: no account of that name and
+    /// nothing recorded about them (a name from another tenant is unknown here).
     pub async fn set_legal_hold(
         &self,
         actor: &str,
         user: &str,
         reason: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let subject = self.subject(user);
         let mut tx = self.store.begin_write().await?;
+        let known = sqlx::query(
+            "SELECT 1 AS known FROM audit_subject_keys WHERE subject = $1 \
+             UNION SELECT 1 AS known FROM users WHERE tenant_id = $2 AND name = $3",
+        )
+        .bind(subject.clone())
+        .bind(self.tenant.clone())
+        .bind(user.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if known.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO audit_subject_keys (subject, key, legal_hold, created_at) VALUES ($1, NULL, $2, $3) \
              ON CONFLICT (subject) DO UPDATE SET legal_hold = excluded.legal_hold",
@@ -207,7 +222,7 @@ impl TenantStore<'_> {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -1,9 +1,12 @@
 //! Accounts and API tokens. Tokens are stored only as SHA-256 hashes (see ARCHITECTURE.md for why
-//! a fast hash is right for high-entropy random tokens).
+//! a fast hash is right for high-entropy random tokens). Their lifecycle (disable, enable, roles,
+//! rotation, revocation, expiry) is [`crate::accounts`].
 
+use crate::accounts::{Account, account_from_row};
 use crate::audit::{self, AuditRecord};
-use crate::{Store, StoreError, TenantStore, ts};
-use chrono::Utc;
+use crate::tokens::{TokenCheck, insert_token};
+use crate::{Store, StoreError, TenantStore, WriteTx, ts};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::Row;
 use steward_core::{Roles, TenantId, UserName};
@@ -21,29 +24,16 @@ fn parse_roles(list: &str) -> Result<Roles, StoreError> {
 }
 
 impl Store {
-    /// Finds the account a token hash belongs to, in whichever tenant it lives.
+    /// The account a token hash belongs to, in whichever tenant it lives, when the token
+    /// authenticates now (see [`Store::authenticate`], which also says why one does not).
     pub async fn principal_for_token(
         &self,
         token_hash: &str,
     ) -> Result<Option<Principal>, StoreError> {
-        let row = sqlx::query(
-            "SELECT u.tenant_id, u.name, u.roles FROM api_tokens t \
-             JOIN users u ON u.tenant_id = t.tenant_id AND u.name = t.user_name \
-             WHERE t.token_hash = $1",
-        )
-        .bind(token_hash.to_owned())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            let tenant: String = row.try_get("tenant_id")?;
-            let name: String = row.try_get("name")?;
-            Ok(Principal {
-                tenant: TenantId::parse(&tenant).map_err(|e| StoreError::corrupt("tenant", e))?,
-                name: UserName::parse(&name).map_err(|e| StoreError::corrupt("user name", e))?,
-                roles: parse_roles(&row.try_get::<String, _>("roles")?)?,
-            })
+        Ok(match self.authenticate(token_hash, Utc::now()).await? {
+            TokenCheck::Valid(principal) => Some(principal),
+            TokenCheck::Refused(_) | TokenCheck::Unknown => None,
         })
-        .transpose()
     }
 }
 
@@ -73,24 +63,17 @@ impl TenantStore<'_> {
         &self,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<(UserName, Roles)>, StoreError> {
+    ) -> Result<Vec<Account>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, roles FROM users WHERE tenant_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+            "SELECT name, roles, status, created_at, disabled_at, last_used_at, source FROM users \
+             WHERE tenant_id = $1 AND name > $2 ORDER BY name LIMIT $3",
         )
         .bind(self.tenant.clone())
         .bind(after.unwrap_or("").to_owned())
         .bind(limit.max(1))
         .fetch_all(&self.store.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let name: String = r.try_get("name")?;
-                Ok((
-                    UserName::parse(&name).map_err(|e| StoreError::corrupt("user name", e))?,
-                    parse_roles(&r.try_get::<String, _>("roles")?)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(account_from_row).collect()
     }
 
     /// Creates an account with its first API token, audited as `user.created`.
@@ -101,28 +84,30 @@ impl TenantStore<'_> {
         roles: &Roles,
         token_hash: &str,
     ) -> Result<(), StoreError> {
+        self.create_user_expiring(actor, name, roles, token_hash, None)
+            .await
+    }
+
+    /// [`Self::create_user`], the token expiring at `token_expires_at` when given.
+    pub async fn create_user_expiring(
+        &self,
+        actor: &str,
+        name: &UserName,
+        roles: &Roles,
+        token_hash: &str,
+        token_expires_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
         let now = Utc::now();
         let mut tx = self.store.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (tenant_id, name, roles, created_at) VALUES ($1, $2, $3, $4)",
+        insert_user(
+            &mut tx,
+            &self.tenant,
+            name,
+            roles,
+            token_hash,
+            token_expires_at,
+            now,
         )
-        .bind(self.tenant.clone())
-        .bind(name.as_str().to_owned())
-        .bind(roles.to_list())
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::from_insert(e, || format!("user '{name}'")))?;
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, tenant_id, user_name, label, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash.to_owned())
-        .bind(self.tenant.clone())
-        .bind(name.as_str().to_owned())
-        .bind("initial")
-        .bind(ts(now))
-        .execute(&mut *tx)
         .await?;
         let record = AuditRecord {
             occurred_at: now,
@@ -132,10 +117,42 @@ impl TenantStore<'_> {
             subject_id: name.to_string(),
             outcome: "success",
             correlation_id: None,
-            details: json!({"after": {"name": name, "roles": roles}}),
+            details: json!({"after": {"name": name, "roles": roles},
+                            "token_expires_at": token_expires_at}),
         };
         audit::append(&mut tx, &self.tenant, &[record]).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Inserts an active account and its first token (only its hash) inside `tx`; no audit event
+/// (the caller records `user.created` its way). [`StoreError::Duplicate`] when the name is taken.
+pub(crate) async fn insert_user(
+    tx: &mut WriteTx,
+    tenant: &str,
+    name: &UserName,
+    roles: &Roles,
+    token_hash: &str,
+    token_expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO users (tenant_id, name, roles, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(tenant.to_owned())
+        .bind(name.as_str().to_owned())
+        .bind(roles.to_list())
+        .bind(ts(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, || format!("user '{name}'")))?;
+    insert_token(
+        tx,
+        tenant,
+        name,
+        token_hash,
+        "initial",
+        token_expires_at,
+        now,
+    )
+    .await
 }

@@ -44,7 +44,7 @@ async fn pages_of_names_visit_each_once_in_the_query_order(backend: Backend) {
         .await
         .expect("listed")
         .into_iter()
-        .map(|(name, _)| name.to_string())
+        .map(|account| account.name.to_string())
         .collect();
     assert_eq!(whole.len(), NAMES.len());
     for size in [1, 2, 3, 5] {
@@ -55,7 +55,7 @@ async fn pages_of_names_visit_each_once_in_the_query_order(backend: Backend) {
                 .await
                 .expect("a page");
             let done = page.len() < size as usize;
-            walked.extend(page.into_iter().map(|(name, _)| name.to_string()));
+            walked.extend(page.into_iter().map(|account| account.name.to_string()));
             if done {
                 break;
             }

@@ -36,10 +36,15 @@ pub enum AuditCommand {
         #[arg(long)]
         second: Option<u64>,
     },
-    /// Write a self-contained bundle an auditor verifies offline.
+    /// Write a self-contained bundle an auditor verifies offline. An account outside the
+    /// installation tenant exports its own tenant's entries, the others as leaf hashes only.
     Export {
         #[arg(long)]
         out: PathBuf,
+        /// Limit the export to this tenant's entries; the others appear as leaf hashes only, and
+        /// it still verifies against the signed checkpoints (installation auditors and admins).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Erase a person's personal data from the audit trail (their payload key is destroyed).
     Erase {
@@ -106,13 +111,19 @@ async fn server_key(client: &Client) -> anyhow::Result<VerifierKey> {
     Ok(VerifierKey::parse(key["key"].as_str().unwrap_or_default())?)
 }
 
-/// Every leaf, in index order, following the server's cursors; the number of leaves.
+/// Every leaf, in index order, following the server's cursors (entries outside `tenant`, or
+/// outside the caller's view, as leaf hashes only); the number of leaves.
 async fn fetch_leaves(
     client: &Client,
+    tenant: Option<&str>,
     mut each: impl FnMut(BundleLeaf) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let mut next = 0u64;
-    crate::paging::each_item(client, "/api/v1/audit/leaves", &[], |leaf| {
+    let query: Vec<(&str, String)> = tenant
+        .map(|t| ("tenant", t.to_owned()))
+        .into_iter()
+        .collect();
+    crate::paging::each_item(client, "/api/v1/audit/leaves", &query, |leaf| {
         let leaf: BundleLeaf = serde_json::from_value(leaf).context("unexpected leaf")?;
         next = leaf.index + 1;
         each(leaf)
@@ -207,7 +218,7 @@ pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::
             }
             print(&p, text)
         }
-        AuditCommand::Export { out } => export(client, &out).await,
+        AuditCommand::Export { out, tenant } => export(client, &out, tenant.as_deref()).await,
         AuditCommand::Erase { subject, basis } => {
             let body = serde_json::json!({ "basis": basis });
             let done = client
@@ -297,7 +308,7 @@ pub async fn run(client: &Client, json: bool, command: AuditCommand) -> anyhow::
                 .await?;
             let notes = fetch_notes(client).await?;
             let mut leaves = Vec::new();
-            fetch_leaves(client, |leaf| {
+            fetch_leaves(client, None, |leaf| {
                 leaves.push(leaf);
                 Ok(())
             })
@@ -317,10 +328,19 @@ fn report(result: Result<bundle::Verified, bundle::Failure>) -> anyhow::Result<(
     match result {
         Ok(v) => {
             crate::output::write(&format!(
-                "verified: {} entries under {} signed checkpoint(s); root {}{}\n",
+                "verified: {} entries under {} signed checkpoint(s); root {}{}{}\n",
                 v.size,
                 v.checkpoints,
                 v.root,
+                if v.withheld > 0 {
+                    format!(
+                        "; {} entries shown in full, {} of other tenants as leaf hashes only",
+                        v.size + v.uncovered - v.withheld,
+                        v.withheld
+                    )
+                } else {
+                    String::new()
+                },
                 if v.uncovered > 0 {
                     format!(
                         "; {} newer entries not yet covered by a checkpoint",
@@ -336,7 +356,7 @@ fn report(result: Result<bundle::Verified, bundle::Failure>) -> anyhow::Result<(
     }
 }
 
-async fn export(client: &Client, out: &Path) -> anyhow::Result<()> {
+async fn export(client: &Client, out: &Path, tenant: Option<&str>) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let latest = client
         .call(Method::GET, "/api/v1/audit/checkpoint", None)
@@ -348,7 +368,9 @@ async fn export(client: &Client, out: &Path) -> anyhow::Result<()> {
     let file =
         std::fs::File::create(out.join("entries.jsonl")).context("cannot write entries.jsonl")?;
     let mut writer = BufWriter::new(file);
-    let count = fetch_leaves(client, |leaf| {
+    let mut withheld = 0u64;
+    let count = fetch_leaves(client, tenant, |leaf| {
+        withheld += u64::from(leaf.entry.is_none());
         serde_json::to_writer(&mut writer, &leaf)?;
         writer.write_all(b"\n")?;
         Ok(())
@@ -368,8 +390,16 @@ async fn export(client: &Client, out: &Path) -> anyhow::Result<()> {
         format!("{}\n", key["key"].as_str().unwrap_or_default()),
     )?;
     std::fs::write(out.join("README.md"), AUDITOR_README)?;
+    let limited = if withheld > 0 {
+        format!(
+            "; {} in full, {withheld} of other tenants as leaf hashes only",
+            count - withheld
+        )
+    } else {
+        String::new()
+    };
     crate::output::write(&format!(
-        "exported {count} entries and {} checkpoint(s) to {} (latest checkpoint: size {})\n",
+        "exported {count} entries{limited} and {} checkpoint(s) to {} (latest checkpoint: size {})\n",
         notes.len(),
         out.display(),
         latest["size"]
@@ -418,8 +448,11 @@ const AUDITOR_README: &str = "# Steward audit log export
 This directory is a complete copy of a Steward audit log, verifiable without the operator.
 
 - `entries.jsonl`: one leaf per line: `index`, `entry` (the leaf's input bytes:
-  `steward-audit-entry/v1` and canonical JSON, RFC 8785) and `leaf_hash` (what the operator's tree
-  holds, used only to locate damage).
+  `steward-audit-entry/v1` and canonical JSON, RFC 8785, naming the event's `tenant`) and
+  `leaf_hash` (what the operator's tree holds, used only to locate damage). An export limited to
+  one tenant keeps every leaf in its place but gives other tenants' leaves as `leaf_hash` alone
+  (no `entry`): the tree is still rebuilt from every leaf, so each signed root proves that every
+  entry shown is in the log at its index and that none was left out.
 - `checkpoints.json`: every signed checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519).
 - `checkpoint`: the latest signed checkpoint. Keep it: next time, pass it as `--previous` to prove
   the new log extends this one and history was not rewritten.

@@ -45,8 +45,32 @@ pub enum PolicyCommand {
         #[arg(long)]
         with_builtin: bool,
     },
-    /// The server's policy set: version and rules.
+    /// The policy set your tenant's changes are judged by: version and rules.
     Show,
+    /// Your tenant's own Rego modules, judged on top of the installation's policy set.
+    Module {
+        #[command(subcommand)]
+        command: ModuleCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Add or replace a module from a .rego file (admin); refused with the Rego error when it
+    /// does not compile with the policy set.
+    Put {
+        file: PathBuf,
+        /// The module's name [default: the file's name without .rego].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List your tenant's modules, by name.
+    List {
+        #[command(flatten)]
+        list: crate::paging::ListArgs,
+    },
+    /// Delete a module (admin).
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +190,7 @@ pub async fn run_policy(
                 out
             })
         }
+        PolicyCommand::Module { command } => run_module(client, json, command).await,
         PolicyCommand::Backtest {
             dir,
             since,
@@ -175,6 +200,64 @@ pub async fn run_policy(
             let since = crate::times::instant("--since", &since, crate::times::zone(tz)?)?;
             let report = backtest(client, &set, &since).await?;
             print(json, &report, backtest_text)
+        }
+    }
+}
+
+fn module_line(v: &Value) -> String {
+    format!(
+        "{:<28} {}  by {} at {}\n",
+        v["path"].as_str().unwrap_or("?"),
+        v["digest"].as_str().map_or("?", |d| &d[..d.len().min(12)]),
+        v["created_by"].as_str().unwrap_or("?"),
+        v["created_at"].as_str().unwrap_or("?"),
+    )
+}
+
+async fn run_module(client: &Client, json: bool, command: ModuleCommand) -> anyhow::Result<()> {
+    match command {
+        ModuleCommand::Put { file, name } => {
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let name = match name {
+                Some(name) => name,
+                None => file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(str::to_owned)
+                    .context("name the module with --name")?,
+            };
+            let module = client
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/policy/modules/{name}"),
+                    Some(&json!({ "source": source })),
+                )
+                .await?;
+            print(json, &module, |v| {
+                // Under dual control the answer is the operation waiting for a second admin.
+                crate::admin::waiting_line(v)
+                    .unwrap_or_else(|| format!("stored {}", module_line(v)))
+            })
+        }
+        ModuleCommand::List { list } => {
+            let page = crate::paging::fetch(client, "/api/v1/policy/modules", &[], &list).await?;
+            crate::paging::print(json, &page, &list, |items| {
+                output::lines(items, module_line)
+            })
+        }
+        ModuleCommand::Delete { name } => {
+            let waiting = client
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/policy/modules/{name}"),
+                    None,
+                )
+                .await?;
+            print(json, &waiting, |v| {
+                crate::admin::waiting_line(v)
+                    .unwrap_or_else(|| format!("deleted policy module {name}\n"))
+            })
         }
     }
 }

@@ -6,6 +6,8 @@
 //! that line is the JSON error body `{"error": …, "details": …}`, the server's own when it refused.
 //! Times typed on the command line go through one parser (`times`, over `steward_core::time`).
 
+mod accounts;
+mod admin;
 mod audit;
 mod client;
 mod detect;
@@ -15,6 +17,7 @@ mod inventory;
 mod output;
 mod paging;
 mod serve;
+mod tenant;
 mod times;
 
 use anyhow::{Context, bail};
@@ -66,13 +69,34 @@ struct ClientArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the Steward server (SQLite in ./steward-data unless told otherwise).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Accounts and their roles.
     User {
         #[command(flatten)]
         client: ClientArgs,
         #[command(subcommand)]
-        command: UserCommand,
+        command: accounts::UserCommand,
+    },
+    /// API tokens: rotate your own, revoke or issue an account's (admin).
+    Token {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: accounts::TokenCommand,
+    },
+    /// Dual control: privileged operations waiting for a second admin, and deciding them.
+    Admin {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// Tenants (business units): create one with its first admin, list them (installation admins).
+    Tenant {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
     },
     /// Show who your token belongs to.
     Whoami {
@@ -219,22 +243,6 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-enum UserCommand {
-    /// Create an account (admin only) and print its API token.
-    Create {
-        name: String,
-        /// Comma-separated: requester, manager, cab_member, ciso, vp_engineering, compliance_officer, auditor, admin, pipeline, monitor.
-        #[arg(long = "role", required = true)]
-        roles: String,
-    },
-    /// List accounts, by name.
-    List {
-        #[command(flatten)]
-        list: paging::ListArgs,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 enum TargetCommand {
     /// Register a target (manager or admin).
     Create {
@@ -272,7 +280,7 @@ enum CatalogCommand {
         #[command(flatten)]
         list: paging::ListArgs,
     },
-    /// Create or replace a catalog item from a YAML or JSON file (admin only).
+    /// Ask to create or replace a catalog item from a YAML or JSON file (admin; takes effect when a second admin approves it: `steward admin approve`).
     Put { file: PathBuf },
 }
 
@@ -397,6 +405,9 @@ impl Command {
         match self {
             Command::Serve(_) | Command::Detect { .. } => None,
             Command::User { client, .. }
+            | Command::Token { client, .. }
+            | Command::Admin { client, .. }
+            | Command::Tenant { client, .. }
             | Command::Whoami { client }
             | Command::Incident { client, .. }
             | Command::Inventory { client, .. }
@@ -640,7 +651,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             init_logging();
-            serve::run(args).await
+            serve::run(*args).await
         }
         Command::Incident { client, command } => {
             let ctx = Ctx::new(&client)?;
@@ -668,6 +679,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = Ctx::new(&client)?;
             incident::run_problem(&ctx.client, ctx.output == OutputFormat::Json, command).await
         }
+        Command::Admin { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            admin::run(&ctx.client, ctx.output == OutputFormat::Json, command).await
+        }
+        Command::Tenant { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            tenant::run(&ctx.client, ctx.output == OutputFormat::Json, command).await
+        }
         Command::Detector { client, command } => {
             let ctx = Ctx::new(&client)?;
             incident::run_detector(&ctx.client, ctx.output == OutputFormat::Json, command).await
@@ -684,28 +703,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User { client, command } => {
             let ctx = Ctx::new(&client)?;
-            match command {
-                UserCommand::Create { name, roles } => {
-                    let roles: Vec<&str> = roles
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|r| !r.is_empty())
-                        .collect();
-                    let user = ctx
-                        .client
-                        .call(
-                            Method::POST,
-                            "/api/v1/users",
-                            Some(&json!({ "name": name, "roles": roles })),
-                        )
-                        .await?;
-                    ctx.print(&user, output::created_user)
-                }
-                UserCommand::List { list } => {
-                    let users = paging::fetch(&ctx.client, "/api/v1/users", &[], &list).await?;
-                    ctx.print_page(&users, &list, |v| output::lines(v, output::user_line))
-                }
-            }
+            let json = ctx.output == OutputFormat::Json;
+            accounts::run_user(&ctx.client, json, &ctx.tz, command).await
+        }
+        Command::Token { client, command } => {
+            let ctx = Ctx::new(&client)?;
+            let json = ctx.output == OutputFormat::Json;
+            accounts::run_token(&ctx.client, json, &ctx.tz, command).await
         }
         Command::Target { client, command } => {
             let ctx = Ctx::new(&client)?;
@@ -755,7 +759,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             Some(&document),
                         )
                         .await?;
-                    ctx.print(&item, output::catalog_line)
+                    ctx.print(&item, |v| {
+                        admin::waiting_line(v).unwrap_or_else(|| output::catalog_line(v))
+                    })
                 }
             }
         }

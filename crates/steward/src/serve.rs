@@ -2,6 +2,8 @@
 //!
 //! Precedence, highest first: command-line flag, environment variable, config file, default.
 
+mod sso;
+
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
@@ -110,6 +112,8 @@ pub struct ServeArgs {
     /// The tenant scheduled scans record into.
     #[arg(long, env = "STEWARD_SCAN_TENANT", default_value = "default")]
     scan_tenant: String,
+    #[command(flatten)]
+    sso: sso::SsoArgs,
 }
 
 /// Secrets that steps and checks name: `STEWARD_SECRET_<NAME>` in the environment.
@@ -143,6 +147,10 @@ struct FileConfig {
     github: FileGithub,
     #[serde(default)]
     gitlab: FileGitlab,
+    /// The address browsers reach Steward at.
+    public_url: Option<String>,
+    #[serde(default)]
+    oidc: sso::FileOidc,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -346,7 +354,10 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServerConfig> {
             "[audit.kept_by_law] {class}: give the legal basis erasure is refused on, e.g. \"SOX 404 change evidence\""
         );
     }
+    let (public_url, oidc) = sso::resolve(args.sso, file.oidc, file.public_url)?;
     Ok(ServerConfig {
+        public_url,
+        oidc,
         listen,
         database_url,
         data_dir,
@@ -563,6 +574,47 @@ mod tests {
         let config =
             resolve_args(&["--config", &path, "--payload-kek-file", "/run/kek"]).expect("valid");
         assert_eq!(config.payload_kek_file, Some(PathBuf::from("/run/kek")));
+    }
+
+    #[test]
+    fn single_sign_on_comes_from_flags_or_the_oidc_table_and_hides_its_secret() {
+        let (_dir, path) = config_file(
+            "public_url = \"https://steward.example.com\"\n[oidc]\nissuer = \"https://idp.example.com\"\n\
+             client_id = \"steward\"\nclient_secret = \"s3cret-value\"\n",
+        );
+        let config = resolve_args(&["--config", &path]).expect("valid");
+        let oidc = config.oidc.as_ref().expect("configured");
+        assert_eq!(
+            oidc.audience, "steward",
+            "the audience defaults to the client id"
+        );
+        assert_eq!(oidc.scopes, ["profile", "groups"]);
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://steward.example.com")
+        );
+        assert!(!format!("{config:?}").contains("s3cret"), "{config:?}");
+        let config = resolve_args(&[
+            "--config",
+            &path,
+            "--oidc-client-id",
+            "other",
+            "--oidc-audience",
+            "urn:steward:api",
+            "--oidc-scopes",
+            "profile,email groups",
+        ])
+        .expect("valid");
+        let oidc = config.oidc.as_ref().expect("configured");
+        assert_eq!(oidc.client_id, "other");
+        assert_eq!(oidc.audience, "urn:steward:api");
+        assert_eq!(oidc.scopes, ["profile", "email", "groups"]);
+        let (_dir, path) = config_file("[oidc]\nissuer = \"https://idp.example.com\"\n");
+        let err = resolve_args(&["--config", &path]).expect_err("no client");
+        assert!(err.to_string().contains("--oidc-client-id"), "{err}");
+        let err = resolve_args(&["--oidc-client-id", "steward"]).expect_err("no issuer");
+        assert!(err.to_string().contains("--oidc-issuer"), "{err}");
+        assert!(resolve_args(&[]).expect("valid").oidc.is_none());
     }
 
     #[test]

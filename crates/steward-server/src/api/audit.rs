@@ -1,6 +1,8 @@
 //! The verifiable audit log over HTTP: the public key, signed checkpoints, inclusion and
-//! consistency proofs, and the leaves themselves for export. Admins and auditors only: the log
-//! spans every tenant of the installation.
+//! consistency proofs, and the leaves themselves for export. Admins and auditors only. The log
+//! is one tree spanning every tenant: its hashes are everyone's, but a reader outside the
+//! installation tenant gets its own tenant's entries in full and the others' as leaf hashes
+//! only, and an installation reader may ask for that same view of one tenant (`?tenant=`).
 
 use super::body::QueryParams;
 use super::page::{Page, PageQuery, Paged};
@@ -11,6 +13,7 @@ use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use steward_core::TenantId;
 use steward_store::{AuditLeaf, StoredCheckpoint};
 use utoipa::{IntoParams, ToSchema};
 
@@ -42,8 +45,9 @@ impl From<StoredCheckpoint> for CheckpointView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LeafView {
     pub index: u64,
-    /// The leaf's input bytes: `steward-audit-entry/v1\n` + canonical JSON.
-    pub entry: String,
+    /// The leaf's input bytes: `steward-audit-entry/v1\n` + canonical JSON. Absent for an
+    /// entry of another tenant than the one the reader sees.
+    pub entry: Option<String>,
     /// Hex leaf hash held by the tree.
     pub leaf_hash: Option<String>,
 }
@@ -104,6 +108,9 @@ pub struct ConsistencyQuery {
 pub struct LeavesQuery {
     /// First leaf index (default 0).
     pub from: Option<u64>,
+    /// Show only this tenant's entries in full, the others as leaf hashes (an installation
+    /// reader's export for one tenant). A reader of another tenant always gets its own view.
+    pub tenant: Option<String>,
 }
 
 /// The key that verifies this log's checkpoints.
@@ -124,7 +131,7 @@ async fn latest(
 ) -> Result<StoredCheckpoint, ApiError> {
     state
         .checkpointer
-        .checkpoint_now(permit.log())
+        .checkpoint_now(permit.log().tree())
         .await?
         .ok_or_else(|| ApiError::NotFound("the audit log has no checkpoint yet".into()))
 }
@@ -153,12 +160,17 @@ pub async fn checkpoints(
     if after.is_none() {
         latest(&state, &permit).await?;
     }
-    let rows = permit.log().checkpoints_after(after, page.fetch()).await?;
+    let rows = permit
+        .log()
+        .tree()
+        .checkpoints_after(after, page.fetch())
+        .await?;
     let page = page.page("checkpoints", rows, |c| c.size);
     Ok(Json(page.map(CheckpointView::from)))
 }
 
-/// Leaves in index order from `from`, a page at a time, for export and verification.
+/// Leaves in index order from `from`, a page at a time, for export and verification. Entries
+/// of tenants other than the one the reader sees come as their leaf hashes only.
 #[utoipa::path(get, path = "/api/v1/audit/leaves", tag = "audit", params(LeavesQuery, PageQuery),
     responses((status = 200, body = Page<LeafView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn leaves(
@@ -170,12 +182,34 @@ pub async fn leaves(
     }: Paged<LeavesQuery>,
 ) -> Result<Json<Page<LeafView>>, ApiError> {
     let permit = caller.may::<ReadAuditLog>(&state)?;
+    let log = permit.log();
+    let asked = match &query.tenant {
+        None => None,
+        Some(name) => {
+            let unknown = || {
+                ApiError::invalid_field(
+                    "tenant",
+                    format!("no tenant '{name}': see `steward tenant list`"),
+                )
+            };
+            let id = TenantId::parse(name).map_err(|_| unknown())?;
+            // Only the installation's reader may name another tenant; it learns nothing new.
+            if log.limited_to().is_none() && log.tree().tenant_record(&id).await?.is_none() {
+                return Err(unknown());
+            }
+            Some(id)
+        }
+    };
+    let scope = log.scope(asked.as_ref())?;
     let after: Option<u64> = page.after("leaves")?;
     let from = match after {
         Some(last) => query.from.unwrap_or(0).max(last.saturating_add(1)),
         None => query.from.unwrap_or(0),
     };
-    let leaves = permit.log().audit_leaves(from, page.fetch() as u64).await?;
+    let leaves = log
+        .tree()
+        .audit_leaves(from, page.fetch() as u64, scope)
+        .await?;
     let page = page.page("leaves", leaves, |l| l.index);
     Ok(Json(page.map(LeafView::from)))
 }
@@ -193,11 +227,12 @@ pub async fn inclusion(
     QueryParams(query): QueryParams<InclusionQuery>,
 ) -> Result<Json<InclusionProofView>, ApiError> {
     let permit = caller.may::<ReadAuditLog>(&state)?;
+    let log = permit.log();
     let index = match (query.index, &query.event_id) {
         (Some(index), None) => index,
-        (None, Some(event_id)) => permit
-            .log()
-            .audit_index_of(event_id)
+        (None, Some(event_id)) => log
+            .tree()
+            .audit_index_of(event_id, log.scope(None)?)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no audit event {event_id}")))?,
         _ => {
@@ -222,10 +257,10 @@ pub async fn inclusion(
     }
     // A size beyond the log shows up as nodes the tree does not have; only then is the log's
     // size read, so the common case costs one query for the nodes.
-    let (leaf, path) = match audit_log::inclusion_proof(permit.log(), index, size).await {
+    let (leaf, path) = match audit_log::inclusion_proof(log.tree(), index, size).await {
         Ok(proof) => proof,
         Err(error) => {
-            let committed = permit.log().audit_size().await?;
+            let committed = log.tree().audit_size().await?;
             if size > committed {
                 return Err(ApiError::invalid_field(
                     "size",
@@ -257,7 +292,7 @@ pub async fn consistency(
         Some(second) => second,
         None => latest(&state, &permit).await?.size,
     };
-    let committed = permit.log().audit_size().await?;
+    let committed = permit.log().tree().audit_size().await?;
     if second > committed {
         return Err(ApiError::invalid_field(
             "second",
@@ -267,7 +302,7 @@ pub async fn consistency(
     if query.first > second {
         return Err(ApiError::invalid_field("first", "must not exceed second"));
     }
-    let proof = audit_log::consistency_proof(permit.log(), query.first, second).await?;
+    let proof = audit_log::consistency_proof(permit.log().tree(), query.first, second).await?;
     Ok(Json(ConsistencyProofView {
         first: query.first,
         second,
@@ -364,7 +399,7 @@ pub async fn erase(
 /// Place a legal hold on a data subject: erasure and retention skip them until it is lifted.
 #[utoipa::path(put, path = "/api/v1/audit/subjects/{user}/hold", tag = "audit", request_body = HoldInput,
     params(("user" = String, Path, description = "a user name in your tenant")),
-    responses((status = 204), (status = 403, body = ErrorBody)), security(("token" = [])))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("token" = [])))]
 pub async fn hold(
     State(state): State<AppState>,
     caller: Caller,
@@ -373,7 +408,7 @@ pub async fn hold(
 ) -> Result<axum::http::StatusCode, ApiError> {
     let officer = caller.may::<ErasePersonalData>(&state)?;
     let reason = required("reason", &body.reason)?;
-    officer
+    let held = officer
         .store()
         .set_legal_hold(
             officer.principal().name.as_str(),
@@ -382,20 +417,31 @@ pub async fn hold(
             state.clock.now(),
         )
         .await?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    held_or_unknown(held, &user)
+}
+
+/// 204 when a hold was placed or lifted; 404 for a subject unknown in the caller's tenant.
+fn held_or_unknown(known: bool, user: &str) -> Result<axum::http::StatusCode, ApiError> {
+    if known {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no user '{user}' in your tenant, and nothing recorded about them"
+        )))
+    }
 }
 
 /// Lift a legal hold.
 #[utoipa::path(delete, path = "/api/v1/audit/subjects/{user}/hold", tag = "audit",
     params(("user" = String, Path, description = "a user name in your tenant")),
-    responses((status = 204), (status = 403, body = ErrorBody)), security(("token" = [])))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("token" = [])))]
 pub async fn release(
     State(state): State<AppState>,
     caller: Caller,
     axum::extract::Path(user): axum::extract::Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let officer = caller.may::<ErasePersonalData>(&state)?;
-    officer
+    let released = officer
         .store()
         .set_legal_hold(
             officer.principal().name.as_str(),
@@ -404,10 +450,11 @@ pub async fn release(
             state.clock.now(),
         )
         .await?;
-    Ok(axum::http::StatusCode::NO_CONTENT)
+    held_or_unknown(released, &user)
 }
 
-/// Apply payload retention now (admin); the server also does it every few hours.
+/// Apply payload retention now, over the whole log (installation admins); the server also does
+/// it every few hours.
 #[utoipa::path(post, path = "/api/v1/audit/retention", tag = "audit", responses((status = 200, body = RetentionView)), security(("token" = [])))]
 pub async fn retention(
     State(state): State<AppState>,
@@ -415,7 +462,7 @@ pub async fn retention(
 ) -> Result<Json<RetentionView>, ApiError> {
     let permit = caller.may::<ManageRetention>(&state)?;
     let done = permit
-        .log()
+        .installation()
         .apply_retention(&state.config.audit_retention, state.clock.now())
         .await?;
     Ok(Json(RetentionView {

@@ -1,14 +1,18 @@
 //! The standard-change catalog (admin-managed).
 
+use super::admin::{PendingView, waiting};
 use super::body::JsonBody;
+use super::created::Accepted;
 use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
 use crate::auth::{Caller, ManageCatalog, ReadRecords};
+use crate::dual_control;
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use steward_core::catalog::CatalogItem;
+use steward_store::pending::Operation;
 use utoipa::ToSchema;
 
 /// A pre-approved standard-change template.
@@ -33,7 +37,7 @@ pub struct CatalogItemView {
     pub allow_regulated_production: bool,
 }
 
-fn to_view(item: &CatalogItem) -> Result<CatalogItemView, ApiError> {
+pub(crate) fn to_view(item: &CatalogItem) -> Result<CatalogItemView, ApiError> {
     let value = serde_json::to_value(item).map_err(anyhow::Error::from)?;
     Ok(serde_json::from_value(value).map_err(anyhow::Error::from)?)
 }
@@ -59,17 +63,20 @@ pub async fn list_catalog(
     }))
 }
 
-/// Create or replace a catalog item (admin only).
+/// Ask to create or replace a catalog item (admin only). A catalog item pre-approves changes, so
+/// it takes effect only when a second admin approves it (`POST /admin/pending/{id}/approve`):
+/// the answer is the waiting operation.
 #[utoipa::path(put, path = "/api/v1/catalog/{name}", tag = "catalog", request_body = CatalogItemView,
     params(("name" = String, Path, description = "the item's name; must match the body")),
-    responses((status = 200, body = CatalogItemView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 202, body = PendingView, headers(("Location" = String, description = "the waiting operation"))),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn put_catalog_item(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<CatalogItemView>,
-) -> Result<Json<CatalogItemView>, ApiError> {
+) -> Result<Accepted<PendingView>, ApiError> {
     let admin = caller.may::<ManageCatalog>(&state)?;
     if body.name != name {
         return Err(ApiError::invalid_field(
@@ -80,9 +87,16 @@ pub async fn put_catalog_item(
     let value = serde_json::to_value(&body).map_err(anyhow::Error::from)?;
     let item: CatalogItem = serde_json::from_value(value)
         .map_err(|e| ApiError::invalid_field("(body)", e.to_string()))?;
-    admin
-        .store()
-        .put_catalog_item(admin.principal().name.as_str(), &item)
-        .await?;
-    Ok(Json(to_view(&item)?))
+    let before = admin.store().catalog_item(&name).await?;
+    if before.as_ref() == Some(&item) {
+        return Err(ApiError::Conflict {
+            message: format!("catalog item {name} already says exactly this: nothing to approve"),
+            details: serde_json::Value::Null,
+        });
+    }
+    let operation = Operation::PutCatalogItem {
+        before: before.map(Box::new),
+        item: Box::new(item),
+    };
+    waiting(dual_control::request(&admin, operation).await?)
 }

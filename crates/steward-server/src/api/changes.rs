@@ -191,6 +191,8 @@ pub(crate) struct LoadedFacts {
     history: steward_core::risk::History,
     requester_roles: Vec<Role>,
     pub(crate) schedule: ScheduleCheck,
+    /// The tenant's policy set.
+    policy: std::sync::Arc<steward_policy::PolicySet>,
 }
 
 /// What the calendar says about `window` for a change touching `targets`.
@@ -227,6 +229,7 @@ pub(crate) async fn targets_of(
 }
 
 pub(crate) async fn load_facts(
+    policies: &crate::policies::Policies,
     store: &TenantStore<'_>,
     request: &ChangeRequest,
     requester_roles: Vec<Role>,
@@ -256,6 +259,7 @@ pub(crate) async fn load_facts(
         history,
         requester_roles,
         schedule,
+        policy: policies.of(store).await?,
     })
 }
 
@@ -271,7 +275,7 @@ impl LoadedFacts {
             now,
             requester_roles: &self.requester_roles,
             governance: Governance {
-                policy: &*state.policy,
+                policy: &*self.policy,
                 schedule: &self.schedule,
             },
         }
@@ -326,7 +330,13 @@ pub async fn submit_change(
     let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
     let store = submitter.store();
     let principal = submitter.principal();
-    let loaded = load_facts(&store, &request, principal.roles.iter().collect()).await?;
+    let loaded = load_facts(
+        &state.policies,
+        &store,
+        &request,
+        principal.roles.iter().collect(),
+    )
+    .await?;
     let title = request.title.clone();
     let opened = Change::open(
         principal.tenant.clone(),
@@ -577,6 +587,7 @@ async fn decide(
     let current = load(&store, &id).await?;
     let targets = targets_of(&store, &current.request.targets).await?;
     let schedule = schedule_for(&store, &id, current.effective_window(), &targets).await?;
+    let policy = state.policies.of(&store).await?;
     let decided = update_change(&store, &id, |change| {
         Ok(change.decide(
             DecisionRequest {
@@ -588,7 +599,7 @@ async fn decide(
                 now: state.clock.now(),
             },
             Governance {
-                policy: &*state.policy,
+                policy: &*policy,
                 schedule: &schedule,
             },
         )?)
@@ -649,6 +660,7 @@ pub async fn submit_draft(
     let store = submitter.store();
     let draft = load(&store, &id).await?;
     let loaded = load_facts(
+        &state.policies,
         &store,
         &draft.request,
         submitter.principal().roles.iter().collect(),

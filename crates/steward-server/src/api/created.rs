@@ -32,3 +32,22 @@ impl<T: Serialize> IntoResponse for Created<T> {
             .into_response()
     }
 }
+
+/// A request that waits for someone else before it takes effect (dual control): `202 Accepted`,
+/// a `Location` naming what waits, and its view.
+#[derive(Debug)]
+pub struct Accepted<T> {
+    pub location: String,
+    pub view: T,
+}
+
+impl<T: Serialize> IntoResponse for Accepted<T> {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, self.location)],
+            Json(self.view),
+        )
+            .into_response()
+    }
+}

@@ -219,13 +219,22 @@ pub async fn deployment(
         "pipeline": {"commit": short_sha, "run": job},
     });
     let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
-    let roles = store.user_roles(&gitlab.account).await?.ok_or_else(|| {
+    let account = store.account(&gitlab.account).await?.ok_or_else(|| {
         ApiError::Unavailable(format!(
             "the configured GitLab account '{}' does not exist: create it with the pipeline role",
             gitlab.account
         ))
     })?;
-    let loaded = super::changes::load_facts(&store, &request, roles.iter().collect()).await?;
+    if account.status == steward_core::account::AccountStatus::Disabled {
+        return Err(ApiError::Unavailable(format!(
+            "the configured GitLab account '{}' is disabled: enable it (steward user enable) or configure another",
+            gitlab.account
+        )));
+    }
+    let roles = account.roles;
+    let loaded =
+        super::changes::load_facts(&state.policies, &store, &request, roles.iter().collect())
+            .await?;
     match Change::open(
         gitlab.tenant.clone(),
         gitlab.account.clone(),

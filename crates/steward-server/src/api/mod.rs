@@ -1,5 +1,8 @@
 //! The REST API under `/api/v1`, and the OpenAPI document generated from its handlers.
 
+pub mod account_views;
+pub mod accounts;
+pub mod admin;
 pub mod alerts;
 pub mod audit;
 pub mod body;
@@ -12,6 +15,7 @@ pub mod deployments;
 pub mod detectors;
 pub mod github;
 pub mod gitlab;
+pub mod groups;
 pub mod health;
 pub mod incident_views;
 pub mod incidents;
@@ -27,9 +31,12 @@ pub mod notifications;
 pub mod page;
 pub mod plan_views;
 pub mod policy;
+pub mod policy_modules;
 pub mod problems;
 mod signals;
+pub mod sso;
 pub mod targets;
+pub mod tenants;
 pub mod users;
 pub mod views;
 
@@ -83,13 +90,28 @@ pub fn router(state: AppState) -> Router {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(sso::login))
+        .routes(routes!(sso::callback))
+        .routes(routes!(sso::logout))
+        .routes(routes!(groups::list_groups))
+        .routes(routes!(groups::set_group, groups::delete_group))
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::get_user))
         .routes(routes!(users::whoami))
+        .routes(routes!(accounts::disable_user))
+        .routes(routes!(accounts::enable_user))
+        .routes(routes!(accounts::set_roles))
+        .routes(routes!(accounts::issue_token))
+        .routes(routes!(accounts::revoke_tokens))
+        .routes(routes!(accounts::rotate_token))
         .routes(routes!(targets::create_target, targets::list_targets))
         .routes(routes!(targets::get_target))
         .routes(routes!(catalog::list_catalog))
         .routes(routes!(catalog::put_catalog_item))
+        .routes(routes!(admin::list))
+        .routes(routes!(admin::get))
+        .routes(routes!(admin::approve))
+        .routes(routes!(admin::reject))
         .routes(routes!(changes::submit_change, changes::list_changes))
         .routes(routes!(changes::get_change))
         .routes(routes!(changes::approve_change))
@@ -135,6 +157,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(policy::policy_set))
         .routes(routes!(policy::evaluate))
         .routes(routes!(policy::stored_inputs))
+        .routes(routes!(policy_modules::list_modules))
+        .routes(routes!(
+            policy_modules::get_module,
+            policy_modules::put_module,
+            policy_modules::delete_module
+        ))
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::get_tenant))
         .routes(routes!(calendar::create_window, calendar::list_windows))
         .routes(routes!(calendar::get_window, calendar::delete_window))
         .routes(routes!(calendar::feed))

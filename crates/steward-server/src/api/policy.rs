@@ -29,27 +29,31 @@ pub struct RuleInfo {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PolicySetView {
-    /// `sha256:…` over the loaded modules; every decision receipt names it.
+    /// `sha256:…` over the modules (the installation's and your tenant's own); every decision
+    /// receipt names it.
     pub version: String,
     pub rules: Vec<RuleInfo>,
-    /// The files the rules came from (`builtin/…` for the shipped pack).
+    /// The files the rules came from (`builtin/…` for the shipped pack, `tenant/…` for your
+    /// tenant's own modules).
     pub modules: Vec<String>,
 }
 
-/// The loaded policy set.
+/// The policy set your tenant's changes are judged by: the installation's modules and your
+/// tenant's own.
 #[utoipa::path(get, path = "/api/v1/policy", tag = "policy",
     responses((status = 200, body = PolicySetView)), security(("token" = [])))]
 pub async fn policy_set(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> Result<Json<PolicySetView>, ApiError> {
+    let store = caller.may::<ReadRecords>(&state)?.store();
+    let policy = state.policies.of(&store).await?;
     // Titles and controls are constants in each rule, so an empty input yields them.
-    let verdicts = state
-        .policy
+    let verdicts = policy
         .evaluate(&json!({}))
         .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
     Ok(Json(PolicySetView {
-        version: state.policy.version().to_owned(),
+        version: policy.version().to_owned(),
         rules: verdicts
             .into_iter()
             .map(|v| RuleInfo {
@@ -58,12 +62,7 @@ pub async fn policy_set(
                 controls: v.controls,
             })
             .collect(),
-        modules: state
-            .policy
-            .modules()
-            .iter()
-            .map(|m| m.path.clone())
-            .collect(),
+        modules: policy.modules().iter().map(|m| m.path.clone()).collect(),
     }))
 }
 
@@ -98,7 +97,13 @@ pub async fn evaluate(
     let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
     let store = caller.may::<ReadRecords>(&state)?.store();
     let principal = caller.principal();
-    let loaded = load_facts(&store, &request, principal.roles.iter().collect()).await?;
+    let loaded = load_facts(
+        &state.policies,
+        &store,
+        &request,
+        principal.roles.iter().collect(),
+    )
+    .await?;
     let Preview {
         change,
         receipt,

@@ -10,6 +10,7 @@ use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
+use steward_core::account::AccountStatus;
 use steward_core::submission::FieldError;
 use steward_core::target::{Target, TargetKind};
 use steward_core::{Role, TargetName, UserName};
@@ -87,14 +88,18 @@ pub async fn create_target(
         .ok()
         .flatten();
     if let Some(owner) = &owner {
-        match store.user_roles(owner).await? {
+        match store.account(owner).await? {
             None => field(
                 "owner",
                 format!("no user '{owner}': create it first with `steward user create`"),
             ),
-            Some(roles) if !roles.contains(Role::Manager) => {
+            Some(account) if !account.roles.contains(Role::Manager) => {
                 field("owner", format!("user '{owner}' is not a manager"))
             }
+            Some(account) if account.status == AccountStatus::Disabled => field(
+                "owner",
+                format!("user '{owner}' is disabled: an owner must be able to approve"),
+            ),
             Some(_) => {}
         }
     }

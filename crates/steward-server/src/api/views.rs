@@ -361,9 +361,48 @@ impl From<&Target> for TargetView {
 pub struct UserView {
     pub name: String,
     pub roles: Vec<String>,
+    /// `active` or `disabled` (a disabled account's tokens are refused).
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    /// When an admin disabled the account; absent while it is active.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// When one of its tokens last authenticated (recorded at most once a minute); null if never.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// `local` (an API token account) or `oidc` (made by single sign-on: its roles come from the
+    /// provider's groups through the tenant's group mapping).
+    pub source: String,
     /// Only in the response to creating the user: shown once, stored hashed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// When that token expires, if it was given an expiry (only beside `token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<DateTime<Utc>>,
+}
+
+impl UserView {
+    /// An account as every answer shows it (no token).
+    pub fn of(account: &steward_store::Account) -> UserView {
+        let steward_store::Account {
+            name,
+            roles,
+            status,
+            created_at,
+            disabled_at,
+            last_used_at,
+            from_sso,
+        } = account;
+        UserView {
+            name: name.to_string(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            status: status.to_string(),
+            created_at: *created_at,
+            disabled_at: *disabled_at,
+            last_used_at: *last_used_at,
+            source: if *from_sso { "oidc" } else { "local" }.to_owned(),
+            token: None,
+            token_expires_at: None,
+        }
+    }
 }
 
 /// A change as lists show it: enough to pick one out; `GET /changes/{id}` has the whole record.

@@ -13,6 +13,7 @@
 //! `STEWARD_WRITE_DOCS=1 cargo nextest run -p steward --test it authz`).
 
 mod fixtures;
+mod tenants;
 
 use crate::both_backends;
 use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, change, join_all};
@@ -104,6 +105,9 @@ fn empty(_: &Cell) -> Option<Value> {
 fn new_user(c: &Cell) -> Option<Value> {
     Some(json!({"name": c.unique, "roles": ["requester"]}))
 }
+fn manager_role(_: &Cell) -> Option<Value> {
+    Some(json!({"roles": ["manager"]}))
+}
 fn new_target(c: &Cell) -> Option<Value> {
     Some(
         json!({"name": c.unique, "kind": "model_deployment", "owner": "mia",
@@ -170,8 +174,26 @@ fn sample(_: &Cell) -> Option<Value> {
 fn window(c: &Cell) -> Option<Value> {
     Some(fixtures::window(&c.unique))
 }
+fn group_roles(_: &Cell) -> Option<Value> {
+    Some(json!({"roles": ["requester"]}))
+}
 fn basis(_: &Cell) -> Option<Value> {
     Some(json!({"basis": "matrix"}))
+}
+fn new_tenant(c: &Cell) -> Option<Value> {
+    Some(json!({"name": c.unique, "admin": "boss"}))
+}
+/// A new source for the module the cell names (the same source again would be refused: there
+/// would be nothing to approve).
+fn policy_module(c: &Cell) -> Option<Value> {
+    let mut module = fixtures::policy_module(&c.name);
+    let source = format!(
+        "{}\n# edited by {}\n",
+        module["source"].as_str().unwrap_or(""),
+        c.unique
+    );
+    module["source"] = Value::String(source);
+    Some(module)
 }
 
 // An admin holds `approve_changes` (a policy may ask for an admin's approval, and dual control
@@ -179,6 +201,22 @@ fn basis(_: &Cell) -> Option<Value> {
 // asks for a target's owning manager, a CAB member, the CISO, the VP Engineering, or a role a
 // policy names. So the core refuses a bare admin every built-in slot, and the window override
 // that only an approver of the change may make.
+// The matrix's server has no identity provider configured, so the sign-in routes answer 404
+// saying so, to everyone (tests/it/sso.rs signs in against a real provider).
+const SSO_OFF: &[(Role, Refusal)] = &{
+    let refusal = Refusal {
+        status: StatusCode::NOT_FOUND,
+        says: "single sign-on is not configured",
+    };
+    let mut all = [(Role::Requester, refusal); Role::ALL.len()];
+    let mut i = 0;
+    while i < all.len() {
+        all[i].0 = Role::ALL[i];
+        i += 1;
+    }
+    all
+};
+
 const NO_SLOT_FOR_AN_ADMIN: &[(Role, Refusal)] = &[(
     Role::Admin,
     Refusal {
@@ -202,14 +240,38 @@ const ROWS: &[Row] = &[
     row("GET", "/healthz", Public),
     row("GET", "/readyz", Public),
     row("GET", "/api/v1/whoami", Authenticated),
+    row("GET", "/auth/login", Public).refuses(SSO_OFF),
+    row("GET", "/auth/callback", Public).refuses(SSO_OFF),
+    row("GET", "/auth/logout", Public),
+    row("GET", "/api/v1/groups", Permission("read_records")),
+    row("PUT", "/api/v1/groups/{name}", Permission("manage_group_roles")).body(group_roles),
+    row("DELETE", "/api/v1/groups/{name}", Permission("manage_group_roles")).on(OwnGroupMapping),
     row("POST", "/api/v1/users", Permission("manage_users")).body(new_user),
     row("GET", "/api/v1/users", Permission("read_records")),
     row("GET", "/api/v1/users/{name}", Permission("read_records")),
+    row("POST", "/api/v1/users/{name}/disable", Permission("manage_users")).on(FreshAccount),
+    row("POST", "/api/v1/users/{name}/enable", Permission("manage_users")).on(DisabledAccount),
+    row("PUT", "/api/v1/users/{name}/roles", Permission("manage_users"))
+        .on(FreshAccount)
+        .body(manager_role),
+    row("POST", "/api/v1/users/{name}/tokens", Permission("manage_users"))
+        .on(FreshAccount)
+        .body(empty),
+    row("POST", "/api/v1/users/{name}/tokens/revoke", Permission("manage_users"))
+        .on(FreshAccount),
+    row("POST", "/api/v1/tokens/rotate", Permission("rotate_own_token")).on(OwnToken).body(empty),
     row("POST", "/api/v1/targets", Permission("manage_targets")).body(new_target),
     row("GET", "/api/v1/targets", Permission("read_records")),
     row("GET", "/api/v1/targets/{name}", Permission("read_records")),
     row("GET", "/api/v1/catalog", Permission("read_records")),
     row("PUT", "/api/v1/catalog/{name}", Permission("manage_catalog")).body(catalog_item),
+    row("GET", "/api/v1/admin/pending", Permission("review_privileged")),
+    row("GET", "/api/v1/admin/pending/{id}", Permission("review_privileged")).on(OthersRequest),
+    row("POST", "/api/v1/admin/pending/{id}/approve", Permission("decide_privileged"))
+        .on(OthersRequest),
+    row("POST", "/api/v1/admin/pending/{id}/reject", Permission("decide_privileged"))
+        .on(OthersRequest)
+        .body(reason),
     row("POST", "/api/v1/changes", Permission("submit_changes")).body(a_change),
     row("GET", "/api/v1/changes", Permission("read_records")),
     row("GET", "/api/v1/changes/{id}", Permission("read_records")),
@@ -289,6 +351,13 @@ const ROWS: &[Row] = &[
     row("POST", "/api/v1/policy/evaluate", Authenticated).body(a_change),
     row("GET", "/api/v1/policy/inputs?since=2020-01-01T00:00:00Z",
         Permission("read_policy_inputs")),
+    row("GET", "/api/v1/policy/modules", Permission("read_records")),
+    row("GET", "/api/v1/policy/modules/{name}", Permission("read_records")),
+    row("PUT", "/api/v1/policy/modules/{name}", Permission("manage_policies")).body(policy_module),
+    row("DELETE", "/api/v1/policy/modules/{name}", Permission("manage_policies")).on(OwnModule),
+    row("POST", "/api/v1/tenants", Permission("manage_tenants")).body(new_tenant),
+    row("GET", "/api/v1/tenants", Permission("manage_tenants")),
+    row("GET", "/api/v1/tenants/{name}", Permission("manage_tenants")),
     row("POST", "/api/v1/windows", Permission("keep_calendar")).body(window),
     row("GET", "/api/v1/windows", Permission("read_records")),
     row("GET", "/api/v1/windows/{name}", Permission("read_records")),
@@ -304,8 +373,10 @@ const ROWS: &[Row] = &[
         .on(DataSubject)
         .body(basis),
     row("PUT", "/api/v1/audit/subjects/{user}/hold", Permission("erase_personal_data"))
+        .on(DataSubject)
         .body(reason),
-    row("DELETE", "/api/v1/audit/subjects/{user}/hold", Permission("erase_personal_data")),
+    row("DELETE", "/api/v1/audit/subjects/{user}/hold", Permission("erase_personal_data"))
+        .on(DataSubject),
     row("POST", "/api/v1/audit/retention", Permission("manage_retention")),
 ];
 
@@ -429,7 +500,7 @@ async fn call_cell(
     };
     let token = match row.access {
         Public => None,
-        _ => Some(token),
+        _ => Some(cell.token.as_deref().unwrap_or(token)),
     };
     let (status, body) = app
         .call(
@@ -513,14 +584,26 @@ fn render() -> String {
          Service accounts (`pipeline`, `monitor`) never hold a permission marked *people only*,\n\
          whatever other roles the account has. Holding a permission passes the role check; the\n\
          change itself still decides (segregation of duties: a requester never approves or\n\
-         implements their own change, one person fills one slot).\n\n## Permissions\n\n\
-         | permission | people only | roles | allows |\n|---|---|---|---|\n",
+         implements their own change, one person fills one slot).\n\n\
+         Every permission acts within the caller's tenant: a caller of tenant B who holds it, on a\n\
+         record of tenant A, is answered 404, as if the record did not exist (the tenant dimension\n\
+         of the test, `authz/tenants.rs`, calls every route with a record in its path that way).\n\
+         Permissions marked *installation only* are held only by accounts of the installation\n\
+         tenant (`default`): a tenant's admin gets 403. Reading the audit log is one tree for all\n\
+         tenants: outside the installation tenant, a reader gets its own tenant's entries in full\n\
+         and the others' as leaf hashes only.\n\n## Permissions\n\n\
+         | permission | people only | installation only | roles | allows |\n|---|---|---|---|---|\n",
     );
     for (name, roles, people_only, meaning) in PERMISSIONS {
         let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         out.push_str(&format!(
-            "| `{name}` | {} | {} | {meaning} |\n",
+            "| `{name}` | {} | {} | {} | {meaning} |\n",
             if *people_only { "yes" } else { "" },
+            if steward_server::auth::installation_only(name) {
+                "yes"
+            } else {
+                ""
+            },
             roles.join(", ")
         ));
     }
@@ -536,6 +619,9 @@ fn render() -> String {
             Public => "public".to_owned(),
             Authenticated => "any account".to_owned(),
             Webhook => "webhook signature".to_owned(),
+            Permission(name) if steward_server::auth::installation_only(name) => {
+                format!("`{name}` (installation only)")
+            }
             Permission(name) => format!("`{name}`"),
         };
         out.push_str(&format!(

@@ -109,6 +109,8 @@ pub fn config(db: &TestDb) -> ServerConfig {
         execution: Default::default(),
         incidents: Default::default(),
         inventory_scans: None,
+        public_url: None,
+        oidc: None,
     }
 }
 
@@ -123,6 +125,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The monitoring account that pushes metric samples (made on first use).
     monitor: tokio::sync::OnceCell<String>,
+    /// The second admin who approves privileged operations (made on first use).
+    second_admin: tokio::sync::OnceCell<String>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -148,6 +152,7 @@ impl TestApp {
             store,
             http: reqwest::Client::new(),
             monitor: tokio::sync::OnceCell::new(),
+            second_admin: tokio::sync::OnceCell::new(),
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -205,8 +210,12 @@ impl TestApp {
             .await
     }
 
-    /// Creates a user with these roles and returns their token.
+    /// Creates a user with these roles and returns their token. A privileged role waits for a
+    /// second admin (dual control): the bootstrap admin asks, [`Self::second_admin`] approves.
     pub async fn user(&self, name: &str, roles: &[&str]) -> String {
+        // The tenant's first second admin is a bootstrap grant: make it the approver first, so
+        // that an `admin` asked for here waits like any other grant.
+        self.second_admin().await;
         let (status, body) = self
             .post(
                 "/api/v1/users",
@@ -214,8 +223,68 @@ impl TestApp {
                 json!({ "name": name, "roles": roles }),
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().expect("token").to_owned()
+        let token = body["token"].as_str().expect("token").to_owned();
+        match status {
+            StatusCode::CREATED => token,
+            StatusCode::ACCEPTED => {
+                let waiting = body["pending_approval"].as_str().expect("operation id");
+                self.approve_operation(waiting).await;
+                token
+            }
+            other => panic!("creating {name}: {other} {body}"),
+        }
+    }
+
+    /// The second admin (`second-admin`), made on first use as the tenant's bootstrap grant:
+    /// approves what the bootstrap admin asks for.
+    pub async fn second_admin(&self) -> &str {
+        self.second_admin
+            .get_or_init(|| async {
+                let (status, body) = self
+                    .post(
+                        "/api/v1/users",
+                        ADMIN_TOKEN,
+                        json!({ "name": "second-admin", "roles": ["admin"] }),
+                    )
+                    .await;
+                match status {
+                    StatusCode::CREATED => body["token"].as_str().expect("token").to_owned(),
+                    // Another server on this database made it first: a token of our own.
+                    StatusCode::CONFLICT => {
+                        let token = format!("stw_second_admin_{}", uuid::Uuid::now_v7().simple());
+                        let name = steward_core::UserName::parse("second-admin").expect("name");
+                        self.store
+                            .tenant(&steward_core::TenantId::default_tenant())
+                            .issue_token(
+                                "admin",
+                                &name,
+                                &steward_server::auth::hash_token(&token),
+                                None,
+                                chrono::Utc::now(),
+                            )
+                            .await
+                            .expect("token")
+                            .expect("the second admin exists");
+                        token
+                    }
+                    other => panic!("bootstrap grant: {other} {body}"),
+                }
+            })
+            .await
+    }
+
+    /// Approves a privileged operation the bootstrap admin asked for, as the second admin.
+    pub async fn approve_operation(&self, id: &str) -> Value {
+        let approver = self.second_admin().await.to_owned();
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/admin/pending/{id}/approve"),
+                &approver,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "approving {id}: {body}");
+        body
     }
 
     pub async fn target(

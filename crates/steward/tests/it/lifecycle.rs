@@ -255,8 +255,9 @@ async fn audit_events_form_one_gapless_append_only_sequence(backend: Backend) {
         .iter()
         .map(|r| r.try_get::<i64, _>("seq").expect("seq"))
         .collect();
-    // admin + 3 users, 1 target, 3 catalog items, 3 × (created, submitted, routed, approved)
-    assert_eq!(seqs, (0..(4 + 1 + 3 + 12)).collect::<Vec<i64>>());
+    // admin + the second admin + 3 users, 1 target, 3 catalog items,
+    // 3 × (created, submitted, routed, approved)
+    assert_eq!(seqs, (0..(5 + 1 + 3 + 12)).collect::<Vec<i64>>());
     let changes: i64 = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM changes")
         .fetch_one(&pool)
         .await

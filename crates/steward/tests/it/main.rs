@@ -1,5 +1,6 @@
 //! Steward's integration suite: the real server over HTTP, on SQLite and on PostgreSQL.
 
+mod accounts;
 mod api;
 mod approvals;
 mod audit;
@@ -11,6 +12,7 @@ mod cli_habits;
 mod cyclonedx_schema;
 mod detect;
 mod discovery;
+mod dual_control;
 mod erasure;
 mod execution;
 mod governance;
@@ -23,4 +25,6 @@ mod metrics;
 mod mlflow;
 mod paging;
 mod pipelines;
+mod sso;
+mod tenants;
 mod times;

@@ -19,6 +19,10 @@ use steward_core::Role;
 const PROBLEM: &str = "matrix-problem";
 const WINDOW: &str = "matrix-window";
 const MODEL: &str = "matrix-model";
+/// The installation tenant's own policy module (a rule that never fires).
+pub const MODULE: &str = "matrix_rule";
+/// The identity-provider group tenant A maps to a role (single sign-on).
+pub const GROUP: &str = "matrix-group";
 const JUSTIFICATION: &str = "fraud losses are rising by the hour";
 
 /// What a row's `{id}`, `{name}` or `{user}` names for a cell whose role may succeed.
@@ -55,6 +59,21 @@ pub enum Fixture {
     OwnWindow,
     /// `{user}`: a person the audit trail holds personal data of.
     DataSubject,
+    /// `{name}`: a policy module of the cell's own, in the caller's tenant.
+    OwnModule,
+    /// `{name}`: a provider group the cell's tenant maps to a role, of the cell's own.
+    OwnGroupMapping,
+    /// `{name}`: an active account made for the cell (a requester), to disable, give roles,
+    /// issue or revoke tokens of.
+    FreshAccount,
+    /// `{name}`: a disabled account made for the cell, to enable.
+    DisabledAccount,
+    /// The call is made with a token of its own: an account made for the cell holding only the
+    /// cell's role (its token is what the call rotates, so the role's shared token survives).
+    OwnToken,
+    /// `{id}`: a privileged operation (a catalog item named after the cell) the bootstrap admin
+    /// asked for, waiting for a second admin.
+    OthersRequest,
 }
 
 /// The records made once for every cell.
@@ -80,6 +99,9 @@ pub struct Cell {
     pub id: String,
     pub name: String,
     pub user: String,
+    /// The token the call is made with, when the fixture made one ([`Fixture::OwnToken`]);
+    /// else the role's account's.
+    pub token: Option<String>,
 }
 
 /// `cab_member` as names take it: `cab-member`.
@@ -91,6 +113,16 @@ pub fn dashed(role: Role) -> String {
 fn ok(what: &str, (status, body): (StatusCode, Value)) -> Value {
     assert!(status.is_success(), "setting up {what}: {status} {body}");
     body
+}
+
+/// As [`ok`], for a privileged write: one that waits for a second admin is approved by
+/// [`TestApp::second_admin`].
+async fn approved(app: &TestApp, what: &str, answer: (StatusCode, Value)) -> Value {
+    let body = ok(what, answer);
+    match body["id"].as_str() {
+        Some(id) if id.starts_with("OP-") => app.approve_operation(id).await,
+        _ => body,
+    }
 }
 
 fn text(body: &Value, key: &str) -> String {
@@ -144,6 +176,28 @@ impl World {
             app.post("/api/v1/inventory/scans", ADMIN_TOKEN, scan())
                 .await,
         );
+        approved(
+            app,
+            "a policy module",
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/policy/modules/{MODULE}"),
+                Some(ADMIN_TOKEN),
+                Some(policy_module(MODULE)),
+            )
+            .await,
+        )
+        .await;
+        ok(
+            "a group mapping",
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/groups/{GROUP}"),
+                Some(ADMIN_TOKEN),
+                Some(json!({"roles": ["requester"]})),
+            )
+            .await,
+        );
         World {
             cast,
             accounts,
@@ -168,6 +222,11 @@ impl World {
 pub fn window(name: &str) -> Value {
     json!({"name": name, "kind": "maintenance", "scope": "everywhere", "timezone": "UTC",
            "starts": "2030-02-01T00:00", "ends": "2030-02-01T04:00", "reason": "matrix"})
+}
+
+/// A tenant policy module named `name`: a rule that never fires.
+pub fn policy_module(name: &str) -> Value {
+    json!({"source": format!("package steward.rules.{name}\n\nimport rego.v1\n\nwarn contains \"matrix\" if false\n")})
 }
 
 /// An inventory scan of one (empty) directory of model files.
@@ -240,8 +299,11 @@ impl Cell {
             ("/users/", "rita"),
             ("/targets/", "fraud-scoring"),
             ("/windows/", WINDOW),
+            ("/groups/", GROUP),
             ("/problems/", PROBLEM),
             ("/models/", MODEL),
+            ("/policy/modules/", MODULE),
+            ("/tenants/", "default"),
             ("/obligations/", "post_implementation_review"),
         ];
         let name = existing
@@ -253,6 +315,7 @@ impl Cell {
             name,
             user: unique.clone(),
             unique,
+            token: None,
         }
     }
 
@@ -349,6 +412,69 @@ impl Cell {
                         .await,
                 );
                 self.name = self.unique.clone();
+            }
+            Fixture::OthersRequest => {
+                let item = json!({"name": self.unique, "description": "matrix",
+                                  "max_impact": "low"});
+                let waiting = ok(
+                    "a privileged request",
+                    app.call(
+                        Method::PUT,
+                        &format!("/api/v1/catalog/{}", self.unique),
+                        Some(ADMIN_TOKEN),
+                        Some(item),
+                    )
+                    .await,
+                );
+                self.id = text(&waiting, "id");
+            }
+            Fixture::FreshAccount => {
+                app.user(&self.unique, &["requester"]).await;
+                self.name = self.unique.clone();
+            }
+            Fixture::DisabledAccount => {
+                app.user(&self.unique, &["requester"]).await;
+                ok(
+                    "a disabled account",
+                    app.post(
+                        &format!("/api/v1/users/{}/disable", self.unique),
+                        ADMIN_TOKEN,
+                        json!({}),
+                    )
+                    .await,
+                );
+                self.name = self.unique.clone();
+            }
+            Fixture::OwnToken => {
+                self.token = Some(app.user(&self.unique, &[role.as_str()]).await);
+            }
+            Fixture::OwnModule => {
+                self.name = format!("matrix_{}", self.unique.replace('-', "_"));
+                approved(
+                    app,
+                    "a policy module",
+                    app.call(
+                        Method::PUT,
+                        &format!("/api/v1/policy/modules/{}", self.name),
+                        Some(ADMIN_TOKEN),
+                        Some(policy_module(&self.name)),
+                    )
+                    .await,
+                )
+                .await;
+            }
+            Fixture::OwnGroupMapping => {
+                self.name = self.unique.clone();
+                ok(
+                    "a group mapping",
+                    app.call(
+                        Method::PUT,
+                        &format!("/api/v1/groups/{}", self.name),
+                        Some(ADMIN_TOKEN),
+                        Some(json!({"roles": ["requester"]})),
+                    )
+                    .await,
+                );
             }
             Fixture::DataSubject => {
                 let subject = app.user(&self.unique, &["requester"]).await;

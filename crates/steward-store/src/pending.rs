@@ -1,0 +1,813 @@
+//! Dual control: privileged operations that wait for a second admin (seed 002 M2).
+//!
+//! A request stores the [`Operation`] exactly as it will be applied — for a role grant the roles
+//! before and after, for a catalog item the content it replaces and the new content — so an
+//! approval binds what the approver read: when the record moved meanwhile, approving refuses
+//! ([`Refusal::Stale`]) instead of applying something nobody approved. Approving applies the
+//! operation and records the decision in one transaction; the requester can never approve (nor
+//! can the person a grant is for), and a decided operation stays on record. The request itself,
+//! the approval and the applied change are each an audit event; other admins get a notice.
+//!
+//! One exception, recorded as such: a tenant whose only active admin grants `admin` (and nothing
+//! else privileged) to a second account applies it at once ([`TenantStore::bootstrap_admin`]),
+//! since there is nobody to approve the first second admin.
+
+use crate::audit::{self, AuditRecord};
+use crate::notifications::{self, Notice};
+use crate::{Backend, StoreError, TenantStore, WriteTx, parse_ts, ts};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+use steward_core::catalog::CatalogItem;
+use steward_core::sso::GroupName;
+use steward_core::{Role, Roles, UserName};
+
+/// A privileged operation, as requested and as it will be applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Operation {
+    /// A new account holding a privileged role. Its token was shown to the requester; only its
+    /// hash is kept, and it authenticates nothing until the account exists.
+    CreateUser {
+        name: UserName,
+        roles: Roles,
+        token_hash: String,
+        #[serde(default)]
+        token_expires_at: Option<DateTime<Utc>>,
+    },
+    /// An account's roles go from `before` to `after`.
+    SetRoles {
+        user: UserName,
+        before: Roles,
+        after: Roles,
+    },
+    /// A new token for a person's account, minted by an admin (the person lost theirs): whoever
+    /// holds it acts as that person, so a second admin agrees. Only the hash is kept.
+    IssueToken {
+        user: UserName,
+        token_hash: String,
+        #[serde(default)]
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// A catalog item is created (`before` absent) or replaced.
+    PutCatalogItem {
+        before: Option<Box<CatalogItem>>,
+        item: Box<CatalogItem>,
+    },
+    /// One of the tenant's Rego modules is created (`before` absent) or replaced; `before` is the
+    /// SHA-256 of the source it replaces.
+    PutPolicyModule {
+        name: String,
+        before: Option<String>,
+        source: String,
+    },
+    /// One of the tenant's Rego modules is deleted; `before` is the digest of its source.
+    DeletePolicyModule { name: String, before: String },
+    /// A provider group maps to `after` in this tenant (it mapped to `before`).
+    SetGroupRoles {
+        group: GroupName,
+        before: Option<Roles>,
+        after: Roles,
+    },
+}
+
+impl Operation {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::CreateUser { .. } => "create_user",
+            Operation::SetRoles { .. } => "set_roles",
+            Operation::IssueToken { .. } => "issue_token",
+            Operation::PutCatalogItem { .. } => "put_catalog_item",
+            Operation::PutPolicyModule { .. } => "put_policy_module",
+            Operation::DeletePolicyModule { .. } => "delete_policy_module",
+            Operation::SetGroupRoles { .. } => "set_group_roles",
+        }
+    }
+
+    /// What the operation acts on: an account, a catalog item, a module or a group.
+    pub fn subject(&self) -> String {
+        match self {
+            Operation::CreateUser { name, .. } => name.to_string(),
+            Operation::SetRoles { user, .. } | Operation::IssueToken { user, .. } => {
+                user.to_string()
+            }
+            Operation::PutCatalogItem { item, .. } => item.name.clone(),
+            Operation::PutPolicyModule { name, .. }
+            | Operation::DeletePolicyModule { name, .. } => name.clone(),
+            Operation::SetGroupRoles { group, .. } => group.to_string(),
+        }
+    }
+
+    /// One line for a person deciding it.
+    pub fn summary(&self) -> String {
+        match self {
+            Operation::CreateUser { name, roles, .. } => {
+                format!("create account {name} with roles {}", roles.to_list())
+            }
+            Operation::SetRoles {
+                user,
+                before,
+                after,
+            } => format!(
+                "change {user}'s roles from {} to {}",
+                before.to_list(),
+                after.to_list()
+            ),
+            Operation::IssueToken { user, .. } => format!("issue a new API token for {user}"),
+            Operation::PutCatalogItem { before: None, item } => {
+                format!("add catalog item {}", item.name)
+            }
+            Operation::PutCatalogItem { item, .. } => format!("replace catalog item {}", item.name),
+            Operation::PutPolicyModule {
+                name, before: None, ..
+            } => format!("add policy module {name}"),
+            Operation::PutPolicyModule { name, .. } => format!("replace policy module {name}"),
+            Operation::DeletePolicyModule { name, .. } => format!("delete policy module {name}"),
+            Operation::SetGroupRoles {
+                group,
+                before,
+                after,
+            } => match before {
+                None => format!("map group {group} to roles {}", after.to_list()),
+                Some(before) => format!(
+                    "map group {group} to roles {} (was {})",
+                    after.to_list(),
+                    before.to_list()
+                ),
+            },
+        }
+    }
+
+    /// The account whose privileges the operation raises, if any: they may not approve it.
+    pub fn beneficiary(&self) -> Option<&UserName> {
+        match self {
+            Operation::CreateUser { name, .. } => Some(name),
+            Operation::SetRoles { user, .. } | Operation::IssueToken { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+
+    /// What an audit event says about the operation: everything but a token's hash.
+    fn audit_details(&self) -> Value {
+        match self {
+            Operation::CreateUser {
+                name,
+                roles,
+                token_expires_at,
+                ..
+            } => json!({"kind": self.kind(), "name": name, "roles": roles,
+                        "token_expires_at": token_expires_at}),
+            Operation::IssueToken {
+                user, expires_at, ..
+            } => json!({"kind": self.kind(), "user": user, "expires_at": expires_at}),
+            other => serde_json::to_value(other).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// Where a pending operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl OperationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationStatus::Pending => "pending",
+            OperationStatus::Approved => "approved",
+            OperationStatus::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> Result<OperationStatus, StoreError> {
+        match text {
+            "pending" => Ok(OperationStatus::Pending),
+            "approved" => Ok(OperationStatus::Approved),
+            "rejected" => Ok(OperationStatus::Rejected),
+            other => Err(StoreError::Corrupt(format!("operation status '{other}'"))),
+        }
+    }
+}
+
+/// A privileged operation as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingOperation {
+    pub number: i64,
+    pub operation: Operation,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub status: OperationStatus,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+impl PendingOperation {
+    /// `OP-7`: how people and the API name it.
+    pub fn id(&self) -> String {
+        format!("OP-{}", self.number)
+    }
+}
+
+/// Parses `OP-7` (or `7`).
+pub fn parse_operation_id(text: &str) -> Option<i64> {
+    let digits = text
+        .strip_prefix("OP-")
+        .or_else(|| text.strip_prefix("op-"))
+        .unwrap_or(text);
+    digits.parse::<i64>().ok().filter(|n| *n > 0)
+}
+
+/// Why a decision was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    /// Decided already.
+    Decided(OperationStatus),
+    /// The requester asked to approve their own request.
+    OwnRequest,
+    /// The account the operation raises asked to approve it.
+    OwnGrant,
+    /// The record changed since the request; what was approved no longer describes it.
+    Stale(String),
+}
+
+/// Roles that approve or hold privilege: granting one waits for a second admin.
+pub fn is_privileged(role: Role) -> bool {
+    matches!(
+        role,
+        Role::Admin
+            | Role::Ciso
+            | Role::VpEngineering
+            | Role::CabMember
+            | Role::ComplianceOfficer
+            | Role::Auditor
+    )
+}
+
+/// The privileged roles in `after` that `before` does not hold.
+pub fn granted_privileges(before: Option<&Roles>, after: &Roles) -> Vec<Role> {
+    after
+        .iter()
+        .filter(|r| is_privileged(*r) && !before.is_some_and(|b| b.contains(*r)))
+        .collect()
+}
+
+fn row_to_operation(row: &sqlx::any::AnyRow) -> Result<PendingOperation, StoreError> {
+    let decided_at: Option<String> = row.try_get("decided_at")?;
+    Ok(PendingOperation {
+        number: row.try_get("number")?,
+        operation: read_document_column(row, "operation")?,
+        requested_by: row.try_get("requested_by")?,
+        requested_at: parse_ts(&row.try_get::<String, _>("requested_at")?)?,
+        status: OperationStatus::parse(&row.try_get::<String, _>("status")?)?,
+        decided_by: row.try_get("decided_by")?,
+        decided_at: decided_at.as_deref().map(parse_ts).transpose()?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+fn read_document_column(row: &sqlx::any::AnyRow, column: &str) -> Result<Operation, StoreError> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("pending operation: {e}")))
+}
+
+const COLUMNS: &str = "number, operation, requested_by, requested_at, status, decided_by, \
+                       decided_at, reason";
+
+impl TenantStore<'_> {
+    /// Queues `operation` for a second admin, audited as `admin.operation_requested`, with a
+    /// notice to every other active admin of the tenant.
+    pub async fn request_operation(
+        &self,
+        actor: &str,
+        operation: &Operation,
+    ) -> Result<PendingOperation, StoreError> {
+        let now = Utc::now();
+        let text = serde_json::to_string(operation)
+            .map_err(|e| StoreError::Corrupt(format!("pending operation: {e}")))?;
+        let mut tx = self.store.begin_write().await?;
+        let number: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(number), 0) + 1 AS n FROM pending_operations WHERE tenant_id = $1",
+        )
+        .bind(self.tenant.clone())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        sqlx::query(
+            "INSERT INTO pending_operations (tenant_id, number, kind, subject, operation, \
+             requested_by, requested_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')",
+        )
+        .bind(self.tenant.clone())
+        .bind(number)
+        .bind(operation.kind())
+        .bind(operation.subject())
+        .bind(text)
+        .bind(actor.to_owned())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        // Two requests at once on PostgreSQL take the same number: the caller retries.
+        .map_err(|e| match StoreError::from_insert(e, String::new) {
+            StoreError::Duplicate(_) => StoreError::Conflict,
+            other => other,
+        })?;
+        let pending = PendingOperation {
+            number,
+            operation: operation.clone(),
+            requested_by: actor.to_owned(),
+            requested_at: now,
+            status: OperationStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            reason: None,
+        };
+        let admins = active_admins(&mut tx, &self.tenant).await?;
+        let notices: Vec<Notice> = admins
+            .into_iter()
+            .filter(|a| a.as_str() != actor)
+            .map(|recipient| Notice {
+                recipient,
+                subject: format!("{} waits for your approval", pending.id()),
+                body: format!(
+                    "{actor} asked to {}. It takes effect only when a second admin approves it: \
+                     steward admin approve {}",
+                    operation.summary(),
+                    pending.id()
+                ),
+                change: None,
+                about: None,
+            })
+            .collect();
+        notifications::insert(&mut tx, &self.tenant, &notices, now).await?;
+        let record = AuditRecord {
+            occurred_at: now,
+            actor: actor.to_owned(),
+            action: "admin.operation_requested".into(),
+            subject_type: "pending_operation",
+            subject_id: pending.id(),
+            outcome: "success",
+            correlation_id: None,
+            details: json!({"operation": operation.audit_details()}),
+        };
+        audit::append(&mut tx, &self.tenant, &[record]).await?;
+        tx.commit().await?;
+        Ok(pending)
+    }
+
+    /// One operation by number.
+    pub async fn pending_operation(
+        &self,
+        number: i64,
+    ) -> Result<Option<PendingOperation>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM pending_operations WHERE tenant_id = $1 AND number = $2"
+        )))
+        .bind(self.tenant.clone())
+        .bind(number)
+        .fetch_optional(&self.store.pool)
+        .await?;
+        row.as_ref().map(row_to_operation).transpose()
+    }
+
+    /// Operations newest first, numbered below `before` (from the newest when `None`), with the
+    /// given status (any when `None`), at most `limit`.
+    pub async fn pending_operations(
+        &self,
+        status: Option<OperationStatus>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<PendingOperation>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM pending_operations WHERE tenant_id = $1 \
+             AND ($2 = '' OR status = $2) AND number < $3 ORDER BY number DESC LIMIT $4"
+        )))
+        .bind(self.tenant.clone())
+        .bind(status.map(|s| s.as_str()).unwrap_or("").to_owned())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit.max(1))
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter().map(row_to_operation).collect()
+    }
+
+    /// Approves and applies an operation in one transaction.
+    pub async fn approve_operation(
+        &self,
+        number: i64,
+        approver: &str,
+    ) -> Result<Result<PendingOperation, Refusal>, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.store.begin_write().await?;
+        let pending = match self.lock_pending(&mut tx, number, approver).await? {
+            Ok(p) => p,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if pending
+            .operation
+            .beneficiary()
+            .is_some_and(|b| b.as_str() == approver)
+        {
+            return Ok(Err(Refusal::OwnGrant));
+        }
+        // Both people's payload keys before the audit head (the lock order).
+        let subjects = [approver, pending.requested_by.as_str()]
+            .iter()
+            .map(|who| format!("{}:{who}", self.tenant))
+            .collect();
+        tx.subject_keys(&subjects, now).await?;
+        decide(
+            &mut tx,
+            &self.tenant,
+            number,
+            OperationStatus::Approved,
+            approver,
+            None,
+            now,
+        )
+        .await?;
+        let approval = AuditRecord {
+            occurred_at: now,
+            actor: approver.to_owned(),
+            action: "admin.operation_approved".into(),
+            subject_type: "pending_operation",
+            subject_id: pending.id(),
+            outcome: "success",
+            correlation_id: None,
+            details: json!({"requested_by": pending.requested_by,
+                            "operation": pending.operation.audit_details()}),
+        };
+        audit::append(&mut tx, &self.tenant, &[approval]).await?;
+        // A refusal drops the transaction: nothing of it (the decision included) is kept.
+        let records = match apply(
+            &mut tx,
+            self.store.backend,
+            &self.tenant,
+            &pending,
+            approver,
+            now,
+        )
+        .await?
+        {
+            Ok(records) => records,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        audit::append(&mut tx, &self.tenant, &records).await?;
+        tx.commit().await?;
+        Ok(Ok(PendingOperation {
+            status: OperationStatus::Approved,
+            decided_by: Some(approver.to_owned()),
+            decided_at: Some(now),
+            ..pending
+        }))
+    }
+
+    /// Rejects an operation (the requester withdrawing it, or another admin refusing it).
+    pub async fn reject_operation(
+        &self,
+        number: i64,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<Result<PendingOperation, Refusal>, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.store.begin_write().await?;
+        let pending = match self.lock_pending(&mut tx, number, "").await? {
+            Ok(p) => p,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        decide(
+            &mut tx,
+            &self.tenant,
+            number,
+            OperationStatus::Rejected,
+            actor,
+            reason,
+            now,
+        )
+        .await?;
+        let record = AuditRecord {
+            occurred_at: now,
+            actor: actor.to_owned(),
+            action: "admin.operation_rejected".into(),
+            subject_type: "pending_operation",
+            subject_id: pending.id(),
+            outcome: "success",
+            correlation_id: None,
+            details: json!({"requested_by": pending.requested_by, "reason": reason,
+                            "operation": pending.operation.audit_details()}),
+        };
+        audit::append(&mut tx, &self.tenant, &[record]).await?;
+        tx.commit().await?;
+        Ok(Ok(PendingOperation {
+            status: OperationStatus::Rejected,
+            decided_by: Some(actor.to_owned()),
+            decided_at: Some(now),
+            reason: reason.map(str::to_owned),
+            ..pending
+        }))
+    }
+
+    /// The pending operation, locked; refused when decided, or when `approver` requested it.
+    async fn lock_pending(
+        &self,
+        tx: &mut WriteTx,
+        number: i64,
+        approver: &str,
+    ) -> Result<Result<PendingOperation, Refusal>, StoreError> {
+        let lock = match self.store.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM pending_operations WHERE tenant_id = $1 AND number = $2{lock}"
+        )))
+        .bind(self.tenant.clone())
+        .bind(number)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(pending) = row.as_ref().map(row_to_operation).transpose()? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        if pending.status != OperationStatus::Pending {
+            return Ok(Err(Refusal::Decided(pending.status)));
+        }
+        if pending.requested_by == approver {
+            return Ok(Err(Refusal::OwnRequest));
+        }
+        Ok(Ok(pending))
+    }
+
+    /// Applies a grant of `admin` at once when the tenant's only active admin is `actor` and the
+    /// operation grants no other privileged role: the first second admin, recorded as a
+    /// bootstrap. `Ok(false)` when the tenant is past that point (the operation must wait).
+    pub async fn bootstrap_admin(
+        &self,
+        actor: &str,
+        operation: &Operation,
+    ) -> Result<Result<bool, Refusal>, StoreError> {
+        let granted = match operation {
+            Operation::CreateUser { roles, .. } => granted_privileges(None, roles),
+            Operation::SetRoles { before, after, .. } => granted_privileges(Some(before), after),
+            _ => return Ok(Ok(false)),
+        };
+        if granted != [Role::Admin] {
+            return Ok(Ok(false));
+        }
+        let now = Utc::now();
+        let mut tx = self.store.begin_write().await?;
+        let admins = active_admins(&mut tx, &self.tenant).await?;
+        if admins.len() != 1 || admins[0].as_str() != actor {
+            return Ok(Ok(false));
+        }
+        let pending = PendingOperation {
+            number: 0,
+            operation: operation.clone(),
+            requested_by: actor.to_owned(),
+            requested_at: now,
+            status: OperationStatus::Approved,
+            decided_by: None,
+            decided_at: None,
+            reason: None,
+        };
+        let mut records = match apply(
+            &mut tx,
+            self.store.backend,
+            &self.tenant,
+            &pending,
+            actor,
+            now,
+        )
+        .await?
+        {
+            Ok(records) => records,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        for record in &mut records {
+            if let Value::Object(details) = &mut record.details {
+                details.insert("bootstrap".into(), Value::Bool(true));
+                details.insert(
+                    "note".into(),
+                    "the tenant's only admin made a second admin; no one else could approve it"
+                        .into(),
+                );
+            }
+        }
+        audit::append(&mut tx, &self.tenant, &records).await?;
+        tx.commit().await?;
+        Ok(Ok(true))
+    }
+}
+
+async fn decide(
+    tx: &mut WriteTx,
+    tenant: &str,
+    number: i64,
+    status: OperationStatus,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "UPDATE pending_operations SET status = $1, decided_by = $2, decided_at = $3, reason = $4 \
+         WHERE tenant_id = $5 AND number = $6 AND status = 'pending'",
+    )
+    .bind(status.as_str())
+    .bind(actor.to_owned())
+    .bind(ts(now))
+    .bind(reason.map(str::to_owned))
+    .bind(tenant.to_owned())
+    .bind(number)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+/// The tenant's active admins, by name.
+async fn active_admins(tx: &mut WriteTx, tenant: &str) -> Result<Vec<UserName>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT name, roles FROM users WHERE tenant_id = $1 AND status = 'active' ORDER BY name",
+    )
+    .bind(tenant.to_owned())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut admins = Vec::new();
+    for row in rows {
+        let roles = Roles::parse_list(&row.try_get::<String, _>("roles")?)
+            .map_err(|e| StoreError::Corrupt(format!("roles: {e}")))?;
+        if roles.contains(Role::Admin) {
+            let name: String = row.try_get("name")?;
+            admins.push(UserName::parse(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+    }
+    Ok(admins)
+}
+
+/// Applies the operation inside `tx`; the audit records of what it changed (operations whose
+/// store write records its own event add none), or why the record no longer matches what was
+/// approved.
+async fn apply(
+    tx: &mut WriteTx,
+    backend: Backend,
+    tenant: &str,
+    pending: &PendingOperation,
+    approver: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Vec<AuditRecord>, Refusal>, StoreError> {
+    let operation = (pending.number > 0).then(|| pending.id());
+    let by = json!({"requested_by": pending.requested_by, "approved_by": approver,
+                    "operation": operation});
+    let requester = pending.requested_by.as_str();
+    let record =
+        |action: &str, subject_type: &'static str, subject: String, details: Value| AuditRecord {
+            occurred_at: now,
+            actor: requester.to_owned(),
+            action: action.into(),
+            subject_type,
+            subject_id: subject,
+            outcome: "success",
+            correlation_id: None,
+            details,
+        };
+    let stale = |what: String| Ok(Err(Refusal::Stale(what)));
+    match &pending.operation {
+        Operation::CreateUser {
+            name,
+            roles,
+            token_hash,
+            token_expires_at,
+        } => {
+            let inserted = crate::users::insert_user(
+                tx,
+                tenant,
+                name,
+                roles,
+                token_hash,
+                *token_expires_at,
+                now,
+            )
+            .await;
+            match inserted {
+                Ok(()) => {}
+                Err(StoreError::Duplicate(what)) => return stale(format!("{what} already exists")),
+                Err(e) => return Err(e),
+            }
+            Ok(Ok(vec![record(
+                "user.created",
+                "user",
+                name.to_string(),
+                json!({"after": {"name": name, "roles": roles}, "dual_control": by}),
+            )]))
+        }
+        Operation::SetRoles {
+            user,
+            before,
+            after,
+        } => {
+            let changed =
+                crate::accounts::set_user_roles_in(tx, backend, tenant, user, after, Some(before))
+                    .await?;
+            if let Err(refusal) = changed {
+                return stale(format!("{refusal}: request the change again"));
+            }
+            Ok(Ok(vec![record(
+                "user.roles_changed",
+                "user",
+                user.to_string(),
+                json!({"before": {"roles": before}, "after": {"roles": after},
+                       "dual_control": by}),
+            )]))
+        }
+        Operation::IssueToken {
+            user,
+            token_hash,
+            expires_at,
+        } => {
+            let exists = sqlx::query(
+                "SELECT name FROM users WHERE tenant_id = $1 AND name = $2 AND status = 'active'",
+            )
+            .bind(tenant.to_owned())
+            .bind(user.as_str().to_owned())
+            .fetch_optional(&mut **tx)
+            .await?;
+            if exists.is_none() {
+                return stale(format!(
+                    "{user} is gone or disabled: request the token again"
+                ));
+            }
+            crate::tokens::insert_token(tx, tenant, user, token_hash, "issued", *expires_at, now)
+                .await?;
+            Ok(Ok(vec![record(
+                "token.issued",
+                "user",
+                user.to_string(),
+                json!({"expires_at": expires_at, "dual_control": by}),
+            )]))
+        }
+        Operation::PutCatalogItem { before, item } => {
+            let current = crate::catalog::read_item(tx, tenant, &item.name).await?;
+            if current.as_ref() != before.as_deref() {
+                return stale(format!(
+                    "catalog item {} changed since the request: request the change again",
+                    item.name
+                ));
+            }
+            let action =
+                crate::catalog::write_item(tx, tenant, item, before.is_some(), now).await?;
+            Ok(Ok(vec![record(
+                action,
+                "catalog_item",
+                item.name.clone(),
+                json!({"before": before, "after": item, "dual_control": by}),
+            )]))
+        }
+        Operation::PutPolicyModule {
+            name,
+            before,
+            source,
+        } => {
+            let current = crate::policy_modules::stored(tx, tenant, name).await?;
+            if current.map(|m| m.digest) != *before {
+                return stale(format!(
+                    "policy module {name} changed since the request: request the change again"
+                ));
+            }
+            crate::policy_modules::put_policy_module_in(tx, tenant, requester, name, source, now)
+                .await?;
+            Ok(Ok(Vec::new()))
+        }
+        Operation::DeletePolicyModule { name, before } => {
+            let current = crate::policy_modules::stored(tx, tenant, name).await?;
+            if current.map(|m| m.digest).as_ref() != Some(before) {
+                return stale(format!(
+                    "policy module {name} changed since the request: request the deletion again"
+                ));
+            }
+            crate::policy_modules::delete_policy_module_in(tx, tenant, requester, name, now)
+                .await?;
+            Ok(Ok(Vec::new()))
+        }
+        Operation::SetGroupRoles {
+            group,
+            before,
+            after,
+        } => {
+            let had =
+                crate::group_roles::set_group_roles_in(tx, tenant, requester, group, after, now)
+                    .await?;
+            if had != *before {
+                return stale(format!(
+                    "group {group}'s mapping changed since the request: request the change again"
+                ));
+            }
+            Ok(Ok(Vec::new()))
+        }
+    }
+}

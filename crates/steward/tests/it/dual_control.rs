@@ -1,0 +1,473 @@
+//! Dual control (issue #15): a privileged operation takes effect only when a second admin
+//! approves it; until then it has no effect, its requester can never approve it, and what was
+//! approved is exactly what was asked (a record that moved meanwhile is refused, not
+//! overwritten). Through the API and the `steward` binary, on both backends.
+
+use crate::both_backends;
+use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, items, run_steward};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use steward_core::TenantId;
+
+fn item(name: &str, description: &str) -> Value {
+    json!({"name": name, "description": description, "categories": ["certificate"],
+           "target_kinds": [], "environments": [], "max_impact": "low",
+           "allow_regulated_production": false})
+}
+
+async fn put_item(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
+    let name = body["name"].as_str().expect("name").to_owned();
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/catalog/{name}"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+async fn catalog_names(app: &TestApp) -> Vec<String> {
+    crate::helpers::all_items(app, "/api/v1/catalog", ADMIN_TOKEN)
+        .await
+        .iter()
+        .map(|i| i["name"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+async fn events(app: &TestApp, subject_type: &str, subject: &str) -> Vec<(String, String, Value)> {
+    app.store
+        .tenant(&TenantId::default_tenant())
+        .audit_events_for(subject_type, subject)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| (e.action, e.actor, e.details))
+        .collect()
+}
+
+async fn a_catalog_change_waits_for_a_second_admin(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let second = app.second_admin().await.to_owned();
+
+    let (status, waiting) = put_item(&app, ADMIN_TOKEN, item("gpu-driver", "driver bump")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{waiting}");
+    let id = waiting["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("OP-"), "{waiting}");
+    assert_eq!(waiting["status"], "pending");
+    assert_eq!(waiting["kind"], "put_catalog_item");
+    assert_eq!(waiting["operation"]["item"]["description"], "driver bump");
+    assert_eq!(waiting["operation"]["before"], Value::Null);
+    // Until approved it has no effect.
+    assert!(!catalog_names(&app).await.contains(&"gpu-driver".to_owned()));
+    // The location answers; the second admin was told.
+    let (status, shown) = app
+        .get(&format!("/api/v1/admin/pending/{id}"), &second)
+        .await;
+    assert_eq!((status, &shown["id"]), (StatusCode::OK, &json!(id)));
+    let (_, inbox) = app.get("/api/v1/notifications", &second).await;
+    assert!(
+        items(&inbox)
+            .iter()
+            .any(|n| n["subject"].as_str().unwrap_or("").contains(&id)),
+        "{inbox}"
+    );
+
+    // The requester can never approve their own request.
+    let (status, refused) = app
+        .post(
+            &format!("/api/v1/admin/pending/{id}/approve"),
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("second admin")
+    );
+    assert!(!catalog_names(&app).await.contains(&"gpu-driver".to_owned()));
+
+    // The second admin approves: in effect now, once.
+    let (status, approved) = app
+        .post(
+            &format!("/api/v1/admin/pending/{id}/approve"),
+            &second,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(
+        (&approved["status"], &approved["decided_by"]),
+        (&json!("approved"), &json!("second-admin"))
+    );
+    assert!(catalog_names(&app).await.contains(&"gpu-driver".to_owned()));
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/admin/pending/{id}/approve"),
+            &second,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Each step is on record: the request, the approval, and the change with both names.
+    let op_events = events(&app, "pending_operation", &id).await;
+    let actions: Vec<&str> = op_events.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["admin.operation_requested", "admin.operation_approved"]
+    );
+    let item_events = events(&app, "catalog_item", "gpu-driver").await;
+    let (action, actor, details) = item_events.last().expect("catalog event");
+    assert_eq!(
+        (action.as_str(), actor.as_str()),
+        ("catalog.created", "admin")
+    );
+    assert_eq!(details["dual_control"]["approved_by"], "second-admin");
+    assert_eq!(details["dual_control"]["operation"], json!(id));
+
+    // Lists: the waiting queue is empty again; `all` keeps the decided one.
+    let (_, pending) = app.get("/api/v1/admin/pending", &second).await;
+    assert!(items(&pending).is_empty(), "{pending}");
+    let (_, all) = app.get("/api/v1/admin/pending?status=all", &second).await;
+    assert_eq!(items(&all).len(), 1);
+    let (status, _) = app.get("/api/v1/admin/pending?status=maybe", &second).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
+
+async fn an_approval_binds_what_was_asked(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let second = app.second_admin().await.to_owned();
+    // Two requests to create the same item, each from an empty catalog entry.
+    let (_, first) = put_item(&app, ADMIN_TOKEN, item("nightly-retrain", "first")).await;
+    let (_, other) = put_item(&app, ADMIN_TOKEN, item("nightly-retrain", "second")).await;
+    let approve = |id: &Value| {
+        format!(
+            "/api/v1/admin/pending/{}/approve",
+            id.as_str().unwrap_or("")
+        )
+    };
+    let (status, _) = app.post(&approve(&first["id"]), &second, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    // The second was asked against a catalog without the item: approving it now would replace
+    // what the first put there, which nobody approved.
+    let (status, stale) = app.post(&approve(&other["id"]), &second, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+    assert!(
+        stale["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("changed since the request")
+    );
+    let (_, kept) = app.get("/api/v1/catalog?limit=500", ADMIN_TOKEN).await;
+    let kept = items(&kept)
+        .iter()
+        .find(|i| i["name"] == "nightly-retrain")
+        .cloned()
+        .expect("item");
+    assert_eq!(kept["description"], "first");
+    // A rejected request never takes effect; the requester may withdraw their own.
+    let (_, third) = put_item(&app, ADMIN_TOKEN, item("nightly-retrain", "third")).await;
+    let id = third["id"].as_str().expect("id");
+    let (status, rejected) = app
+        .post(
+            &format!("/api/v1/admin/pending/{id}/reject"),
+            ADMIN_TOKEN,
+            json!({"reason": "wrong window"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rejected}");
+    assert_eq!(
+        (&rejected["status"], &rejected["reason"]),
+        (&json!("rejected"), &json!("wrong window"))
+    );
+    let (status, _) = app.post(&approve(&third["id"]), &second, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Unknown ids are 404s; non-admins cannot decide.
+    let (status, _) = app
+        .post("/api/v1/admin/pending/OP-999/approve", &second, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.stop().await;
+}
+
+async fn the_cli_asks_lists_and_approves(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let second = app.second_admin().await.to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("item.yaml");
+    std::fs::write(
+        &file,
+        "name: feature-flag\ndescription: flip a flag\nmax_impact: low\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("path");
+
+    let run = run_steward(&app.base, ADMIN_TOKEN, &["catalog", "put", path]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("waits for a second admin"),
+        "{}",
+        run.stdout
+    );
+
+    let run = run_steward(
+        &app.base,
+        &second,
+        &["admin", "pending", "--output", "json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let page: Value = serde_json::from_str(&run.stdout).expect("json");
+    let id = items(&page)[0]["id"].as_str().expect("id").to_owned();
+    assert!(
+        page.get("next_cursor").is_some(),
+        "a paginated list: {page}"
+    );
+
+    let run = run_steward(&app.base, ADMIN_TOKEN, &["admin", "approve", &id]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("second admin"), "{}", run.stderr);
+
+    let run = run_steward(&app.base, &second, &["admin", "approve", &id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("approved"), "{}", run.stdout);
+    let run = run_steward(&app.base, &second, &["catalog", "list"]);
+    assert!(run.stdout.contains("feature-flag"), "{}", run.stdout);
+    app.stop().await;
+}
+
+/// The roles of `name` as the API shows them.
+async fn roles_of(app: &TestApp, name: &str) -> Value {
+    let (status, user) = app.get(&format!("/api/v1/users/{name}"), ADMIN_TOKEN).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    user["roles"].clone()
+}
+
+async fn set_rita(app: &TestApp, roles: Value) -> (StatusCode, Value) {
+    app.call(
+        reqwest::Method::PUT,
+        "/api/v1/users/rita/roles",
+        Some(ADMIN_TOKEN),
+        Some(json!({ "roles": roles })),
+    )
+    .await
+}
+
+async fn put_group(app: &TestApp, group: &str, roles: Value) -> (StatusCode, Value) {
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/groups/{group}"),
+        Some(ADMIN_TOKEN),
+        Some(json!({ "roles": roles })),
+    )
+    .await
+}
+
+async fn a_role_grant_waits_for_a_second_admin(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    // The tenant's only admin made its first second admin at once, recorded as a bootstrap.
+    let second = app.second_admin().await.to_owned();
+    let created = events(&app, "user", "second-admin").await;
+    assert_eq!(created[0].0, "user.created");
+    assert_eq!(created[0].2["bootstrap"], json!(true), "{:?}", created[0].2);
+
+    // A CISO-to-be: the account does not exist and its token opens nothing until approved.
+    let (status, asked) = app
+        .post(
+            "/api/v1/users",
+            ADMIN_TOKEN,
+            json!({"name": "cleo", "roles": ["ciso"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    let token = asked["token"].as_str().expect("token").to_owned();
+    let id = asked["pending_approval"]
+        .as_str()
+        .expect("operation")
+        .to_owned();
+    assert_eq!(asked["operation"]["operation"]["kind"], "create_user");
+    assert!(!asked.to_string().contains("token_hash"), "{asked}");
+    let (status, _) = app.get("/api/v1/whoami", &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app.get("/api/v1/users/cleo", ADMIN_TOKEN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/admin/pending/{id}/approve"),
+            ADMIN_TOKEN,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the requester never approves"
+    );
+    app.approve_operation(&id).await;
+    let (status, me) = app.get("/api/v1/whoami", &token).await;
+    assert_eq!((status, &me["roles"]), (StatusCode::OK, &json!(["ciso"])));
+
+    // A grant to an existing account: it keeps its roles until approved.
+    let rita = app.user("rita", &["requester"]).await;
+    let (status, grant) = set_rita(&app, json!(["requester", "cab_member"])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{grant}");
+    assert_eq!(roles_of(&app, "rita").await, json!(["requester"]));
+    let (status, refused) = app
+        .post(
+            &format!(
+                "/api/v1/admin/pending/{}/approve",
+                grant["id"].as_str().unwrap_or("")
+            ),
+            &rita,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    app.approve_operation(grant["id"].as_str().expect("id"))
+        .await;
+    assert_eq!(
+        roles_of(&app, "rita").await,
+        json!(["requester", "cab_member"])
+    );
+    // Taking a privilege away needs no second admin.
+    let (status, _) = set_rita(&app, json!(["requester"])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(roles_of(&app, "rita").await, json!(["requester"]));
+
+    // What was approved is what was asked: roles that moved meanwhile refuse the approval.
+    let (_, grant) = set_rita(&app, json!(["requester", "compliance_officer"])).await;
+    let (status, _) = set_rita(&app, json!(["manager"])).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, stale) = app
+        .post(
+            &format!(
+                "/api/v1/admin/pending/{}/approve",
+                grant["id"].as_str().unwrap_or("")
+            ),
+            &second,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+    assert_eq!(roles_of(&app, "rita").await, json!(["manager"]));
+
+    // The account a grant raises cannot approve it, even as an admin.
+    let (_, raise) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/users/second-admin/roles",
+            Some(ADMIN_TOKEN),
+            Some(json!({"roles": ["admin", "ciso"]})),
+        )
+        .await;
+    let (status, refused) = app
+        .post(
+            &format!(
+                "/api/v1/admin/pending/{}/approve",
+                raise["id"].as_str().unwrap_or("")
+            ),
+            &second,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("your own privileges")
+    );
+
+    // A person's token minted by an admin waits too; a pipeline's does not.
+    let (status, minted) = app
+        .post("/api/v1/users/rita/tokens", ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{minted}");
+    let (status, _) = app
+        .get("/api/v1/whoami", minted["token"].as_str().expect("token"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.user("ci", &["pipeline"]).await;
+    let (status, _) = app
+        .post("/api/v1/users/ci/tokens", ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // A group mapping that grants a privileged role waits; one that does not applies.
+    let (status, _) = put_group(&app, "ml-readers", json!(["requester"])).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, mapping) = put_group(&app, "ml-cab", json!(["cab_member"])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{mapping}");
+    let (_, groups) = app.get("/api/v1/groups", ADMIN_TOKEN).await;
+    assert_eq!(items(&groups).len(), 1, "{groups}");
+    app.approve_operation(mapping["id"].as_str().expect("id"))
+        .await;
+    let (_, groups) = app.get("/api/v1/groups", ADMIN_TOKEN).await;
+    assert_eq!(items(&groups).len(), 2, "{groups}");
+    app.stop().await;
+}
+
+async fn the_cli_shows_a_waiting_account_and_its_token(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    app.second_admin().await;
+    let run = run_steward(
+        &app.base,
+        ADMIN_TOKEN,
+        &["user", "create", "dana", "--role", "auditor"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("waits for a second admin"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("stw_"),
+        "the token is shown once: {}",
+        run.stdout
+    );
+    let run = run_steward(
+        &app.base,
+        ADMIN_TOKEN,
+        &[
+            "user",
+            "create",
+            "erin",
+            "--role",
+            "cab_member",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let asked: Value = serde_json::from_str(&run.stdout).expect("json");
+    assert!(
+        asked["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("stw_"))
+    );
+    let run = run_steward(
+        &app.base,
+        ADMIN_TOKEN,
+        &["user", "roles", "erin", "--set", "requester"],
+    );
+    assert_eq!(run.code, 1, "no account until approved: {}", run.stdout);
+    app.stop().await;
+}
+
+both_backends!(
+    a_catalog_change_waits_for_a_second_admin,
+    an_approval_binds_what_was_asked,
+    the_cli_asks_lists_and_approves,
+    a_role_grant_waits_for_a_second_admin,
+    the_cli_shows_a_waiting_account_and_its_token,
+);

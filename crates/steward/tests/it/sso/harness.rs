@@ -1,0 +1,435 @@
+//! The single sign-on tests' harness: a real OpenID Connect provider (`node provider.js`, one per
+//! test on a port of its own, killed when dropped), a cookie-keeping client that plays the
+//! browser through the provider's development forms, Steward configured for the provider, and
+//! ways to bend a token (a changed payload, a made-up key id) for the refusal tests.
+
+use crate::helpers::{TestApp, TestDb, config};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+use steward_core::TenantId;
+use steward_server::sso::OidcConfig;
+
+pub(super) const AUDIENCE: &str = "urn:steward:api";
+
+/// One running `node provider.js`.
+#[derive(Debug)]
+pub(super) struct Provider {
+    pub(super) issuer: String,
+    http: reqwest::Client,
+    child: Child,
+}
+
+fn provider_dir() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/oidc").to_owned()
+}
+
+impl Provider {
+    /// A provider on a free port.
+    pub(super) async fn start(args: &[&str]) -> Provider {
+        Provider::start_on(0, args).await
+    }
+
+    pub(super) async fn start_on(port: u16, args: &[&str]) -> Provider {
+        let dir = provider_dir();
+        assert!(
+            std::path::Path::new(&dir)
+                .join("node_modules/oidc-provider")
+                .is_dir(),
+            "oidc-provider is not installed: run scripts/test.sh (it runs `npm ci` in tests/oidc)"
+        );
+        let node = std::env::var("STEWARD_TEST_NODE").unwrap_or_else(|_| "node".into());
+        let mut child = Command::new(&node)
+            .arg("provider.js")
+            .arg(port.to_string())
+            .args(args)
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("Node is needed for this test ({node}: {e})"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (first_line, line) = tokio::sync::oneshot::channel();
+        // Reads the first line, then drains the rest until the provider exits.
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = first_line.send(line);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = tokio::time::timeout(Duration::from_secs(30), line)
+            .await
+            .expect("the provider starts within 30 s")
+            .expect("the provider's first line");
+        let first: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the provider said {line:?}: {e}"));
+        Provider {
+            issuer: first["issuer"].as_str().expect("issuer").to_owned(),
+            http: reqwest::Client::new(),
+            child,
+        }
+    }
+
+    pub(super) fn port(&self) -> u16 {
+        self.issuer
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    }
+
+    /// Sets an account's `groups` claim.
+    pub(super) async fn groups(&self, account: &str, groups: &[&str]) {
+        let response = self
+            .http
+            .put(format!("{}/test/accounts/{account}", self.issuer))
+            .json(&json!({ "groups": groups }))
+            .send()
+            .await
+            .expect("provider");
+        assert!(response.status().is_success());
+    }
+
+    /// An access token (a JWT) for `client_id` by the client credentials grant, for `resource`.
+    pub(super) async fn client_token(&self, client_id: &str, resource: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client_id, Some(format!("{client_id}-test-secret")))
+            .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+            .send()
+            .await
+            .expect("provider");
+        let body: Value = response.json().await.expect("json");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access token: {body}"))
+            .to_owned()
+    }
+
+    /// How many times the provider's keys were fetched.
+    pub(super) async fn key_fetches(&self) -> u64 {
+        let body: Value = self
+            .http
+            .get(format!("{}/test/stats", self.issuer))
+            .send()
+            .await
+            .expect("provider")
+            .json()
+            .await
+            .expect("json");
+        body["jwks_requests"].as_u64().expect("count")
+    }
+
+    pub(super) fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Steward with the provider configured, on a fresh database.
+pub(super) async fn steward(db: &TestDb, provider: &Provider) -> TestApp {
+    steward_at(db, provider, None).await
+}
+
+/// The same, reached by browsers at `public_url` (a load balancer's address).
+pub(super) async fn steward_at(
+    db: &TestDb,
+    provider: &Provider,
+    public_url: Option<&str>,
+) -> TestApp {
+    let mut config = config(db);
+    config.public_url = public_url.map(str::to_owned);
+    config.oidc = Some(OidcConfig {
+        issuer: provider.issuer.clone(),
+        client_id: "steward".into(),
+        client_secret: "steward-test-secret".into(),
+        audience: AUDIENCE.into(),
+        scopes: vec!["profile".into(), "groups".into()],
+    });
+    TestApp::spawn_with(config, Default::default()).await
+}
+
+/// Maps `group` to `roles` in the token's tenant through the API.
+pub(super) async fn map(app: &TestApp, token: &str, group: &str, roles: &[&str]) {
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/groups/{group}"),
+            Some(token),
+            Some(json!({ "roles": roles })),
+        )
+        .await;
+    match status {
+        StatusCode::OK => {}
+        // A privileged role waits for a second admin of the tenant (dual control).
+        StatusCode::ACCEPTED => {
+            let id = body["id"].as_str().expect("operation id");
+            if token == crate::helpers::ADMIN_TOKEN {
+                app.approve_operation(id).await;
+            } else {
+                // The tenant's only admin makes its first second admin (a bootstrap grant).
+                let (status, second) = app
+                    .post(
+                        "/api/v1/users",
+                        token,
+                        json!({"name": "second-admin", "roles": ["admin"]}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{second}");
+                let approver = second["token"].as_str().expect("token");
+                let (status, approved) = app
+                    .post(
+                        &format!("/api/v1/admin/pending/{id}/approve"),
+                        approver,
+                        json!({}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{approved}");
+            }
+        }
+        other => panic!("mapping {group}: {other} {body}"),
+    }
+}
+
+/// A client that keeps cookies and follows redirects by hand, like a browser.
+pub(super) struct Browser {
+    pub(super) http: reqwest::Client,
+    cookies: Mutex<BTreeMap<String, String>>,
+}
+
+/// What a response said, with the cookies it set (whole `Set-Cookie` lines).
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) location: Option<String>,
+    pub(super) set_cookies: Vec<String>,
+    pub(super) body: String,
+}
+
+impl Answer {
+    pub(super) fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::String(self.body.clone()))
+    }
+
+    pub(super) fn cookie(&self, name: &str) -> Option<&str> {
+        self.set_cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(String::as_str)
+    }
+}
+
+impl Browser {
+    pub(super) fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let cookies = self.cookies.lock().expect("cookies");
+        cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub(super) fn session(&self) -> Option<String> {
+        self.cookies
+            .lock()
+            .expect("cookies")
+            .get("steward_session")
+            .cloned()
+    }
+
+    pub(super) async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let request = request.header(COOKIE, self.cookie_header());
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        {
+            let mut jar = self.cookies.lock().expect("cookies");
+            for line in &set_cookies {
+                let pair = line.split(';').next().unwrap_or_default();
+                if let Some((name, value)) = pair.split_once('=') {
+                    let expired = line.to_ascii_lowercase().contains("max-age=0")
+                        || line
+                            .to_ascii_lowercase()
+                            .contains("expires=thu, 01 jan 1970");
+                    if expired || value.is_empty() {
+                        jar.remove(name);
+                    } else {
+                        jar.insert(name.to_owned(), value.to_owned());
+                    }
+                }
+            }
+        }
+        Answer {
+            status,
+            location,
+            set_cookies,
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub(super) async fn get(&self, url: &str) -> Answer {
+        self.send(self.http.get(url)).await
+    }
+
+    /// Goes to Steward's `/auth/login` (with `query`), through the provider's forms as
+    /// `account`, and stops at the redirect back to Steward's callback, which it returns
+    /// unvisited (with the `/auth/login` answer).
+    pub(super) async fn authorize(
+        &self,
+        app: &TestApp,
+        query: &str,
+        account: &str,
+    ) -> (Answer, String) {
+        let login = self.get(&format!("{}/auth/login{query}", app.base)).await;
+        assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+        let mut url = login.location.clone().expect("to the provider");
+        let callback = format!("{}/auth/callback", app.base);
+        for _ in 0..20 {
+            if url.starts_with(&callback) {
+                return (login, url);
+            }
+            let answer = self.get(&url).await;
+            let answer = if answer.status == StatusCode::OK && answer.body.contains("<form") {
+                self.submit(&url, &answer.body, account).await
+            } else {
+                answer
+            };
+            assert!(
+                answer.status.is_redirection(),
+                "{url}: {} {}",
+                answer.status,
+                answer.body
+            );
+            url = absolute(&url, answer.location.as_deref().expect("Location"));
+        }
+        panic!("no redirect back to Steward after 20 steps");
+    }
+
+    /// Submits the page's first form, filling the login form's fields.
+    async fn submit(&self, page_url: &str, html: &str, account: &str) -> Answer {
+        let form = &html[html.find("<form").expect("a form")..];
+        let action = attribute(form, "action").expect("form action");
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for input in form.split("<input").skip(1) {
+            let Some(name) = attribute(input, "name") else {
+                continue;
+            };
+            let value = match name.as_str() {
+                "login" => account.to_owned(),
+                "password" => "any password".to_owned(),
+                _ => attribute(input, "value").unwrap_or_default(),
+            };
+            fields.push((name, value));
+        }
+        let url = absolute(page_url, &action);
+        self.send(self.http.post(url).form(&fields)).await
+    }
+
+    /// A whole sign-in; the callback's answer.
+    pub(super) async fn sign_in(&self, app: &TestApp, query: &str, account: &str) -> Answer {
+        let (_, callback) = self.authorize(app, query, account).await;
+        self.get(&callback).await
+    }
+
+    pub(super) async fn whoami(&self, app: &TestApp) -> (StatusCode, Value) {
+        let answer = self.get(&format!("{}/api/v1/whoami", app.base)).await;
+        (answer.status, answer.json())
+    }
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let end = tag.find('>').unwrap_or(tag.len());
+    let tag = &tag[..end];
+    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+    let value = &tag[start..];
+    Some(value[..value.find('"')?].replace("&amp;", "&"))
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    reqwest::Url::parse(base)
+        .and_then(|b| b.join(location))
+        .expect("url")
+        .to_string()
+}
+
+pub(super) fn roles(whoami: &Value) -> Vec<&str> {
+    whoami["roles"]
+        .as_array()
+        .expect("roles")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// The audit actions about account `name` in the default tenant.
+pub(super) async fn actions(app: &TestApp, name: &str) -> Vec<(String, Value)> {
+    app.store
+        .tenant(&TenantId::default_tenant())
+        .audit_events_for("user", name)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| (e.action, e.details))
+        .collect()
+}
+
+/// The token with its payload changed by `change`, its header and signature kept.
+pub(super) fn tamper(token: &str, change: impl FnOnce(&mut Value)) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("base64")).expect("json");
+    change(&mut claims);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
+    format!("{}.{payload}.{}", parts[0], parts[2])
+}
+
+/// The token's header with `kid` replaced (signature kept, so it verifies under no key).
+pub(super) fn with_kid(token: &str, kid: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).expect("base64")).expect("json");
+    header["kid"] = json!(kid);
+    let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("json"));
+    format!("{header}.{}.{}", parts[1], parts[2])
+}
