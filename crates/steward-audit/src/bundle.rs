@@ -11,8 +11,11 @@
 //! entries: the others are their leaf hashes alone (`entry` absent). The tree is rebuilt from
 //! the shown entries' hashes and the hidden leaves' hashes together, so every signed root still
 //! has to match — which proves each shown entry's inclusion at its index (the hashes beside it
-//! are its audit path) and that nothing was left out — while the hidden entries' contents never
-//! leave the server. The verdict counts how many entries were shown in full.
+//! are its audit path) and that no leaf was removed, added or reordered — while the hidden
+//! entries' contents never leave the server. What it cannot prove: a hidden leaf's hash does not
+//! say whose entry it is, so the verifier takes the server's word that every withheld leaf
+//! belongs to another tenant (an installation-wide export, which withholds nothing, is the check
+//! for that). The verdict counts how many entries were shown in full and how many withheld.
 
 use crate::checkpoint::{Checkpoint, VerifierKey};
 use crate::compact::Frontier;

@@ -200,6 +200,30 @@ pub fn resolve(
     })
 }
 
+/// The roles a sign-in stores for an account whose groups now give `mapped`, and whether it kept
+/// `admin` the groups no longer give. The groups decide, except that they may not take `admin`
+/// from the tenant's last active admin (`active_admins`: the tenant's active admins before the
+/// sign-in; the same rule as `steward user roles`, [`crate::account::keeps_an_admin`]): a tenant
+/// must not lock itself out through its provider's groups. Such an account keeps `admin` beside
+/// the roles its groups give, or, when those cannot be held with `admin` (auditor), keeps the
+/// roles it has.
+pub fn synced_roles(
+    name: &UserName,
+    current: &Roles,
+    mapped: &Roles,
+    active_admins: &[UserName],
+) -> (Roles, bool) {
+    let stays_admin = mapped.contains(Role::Admin);
+    if crate::account::keeps_an_admin(name, stays_admin, active_admins).is_ok() {
+        return (mapped.clone(), false);
+    }
+    let with_admin = mapped.iter().chain([Role::Admin]).collect();
+    (
+        Roles::new(with_admin).unwrap_or_else(|_| current.clone()),
+        true,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +280,50 @@ mod tests {
         assert_eq!(
             resolve(&grants, None),
             Err(SignInRefused::AuditorCombined(vec![Role::Requester]))
+        );
+    }
+
+    #[test]
+    fn groups_never_take_admin_from_the_last_active_admin() {
+        let (ada, bob) = (
+            UserName::parse("ada").expect("name"),
+            UserName::parse("bob").expect("name"),
+        );
+        let roles = |list: &str| Roles::parse_list(list).expect("roles");
+        let admin = roles("admin");
+        // The last active admin keeps admin beside what the groups now give.
+        assert_eq!(
+            synced_roles(
+                &ada,
+                &admin,
+                &roles("requester"),
+                std::slice::from_ref(&ada)
+            ),
+            (roles("requester,admin"), true)
+        );
+        // ...or keeps its roles when the groups give a role admin cannot join.
+        assert_eq!(
+            synced_roles(&ada, &admin, &roles("auditor"), std::slice::from_ref(&ada)),
+            (admin.clone(), true)
+        );
+        // With another active admin, or for someone who is not one, the groups decide.
+        assert_eq!(
+            synced_roles(
+                &ada,
+                &admin,
+                &roles("requester"),
+                &[ada.clone(), bob.clone()]
+            ),
+            (roles("requester"), false)
+        );
+        assert_eq!(
+            synced_roles(
+                &bob,
+                &roles("manager"),
+                &roles("requester"),
+                std::slice::from_ref(&ada)
+            ),
+            (roles("requester"), false)
         );
     }
 

@@ -35,6 +35,7 @@ pub fn needs_second_admin(operation: &Operation) -> bool {
         Operation::SetGroupRoles { before, after, .. } => {
             !granted_privileges(before.as_ref(), after).is_empty()
         }
+        Operation::EnableUser { roles, .. } => !granted_privileges(None, roles).is_empty(),
         Operation::IssueToken { .. }
         | Operation::PutCatalogItem { .. }
         | Operation::PutPolicyModule { .. }

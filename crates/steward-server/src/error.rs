@@ -116,6 +116,10 @@ impl From<StoreError> for ApiError {
                 message: format!("{what} already exists"),
                 details: Value::Null,
             },
+            StoreError::Refused(message) => ApiError::Conflict {
+                message,
+                details: Value::Null,
+            },
             StoreError::Conflict => ApiError::Conflict {
                 message: "the record was changed by someone else at the same moment: read it again and retry".into(),
                 details: Value::Null,

@@ -40,6 +40,10 @@ pub enum ModuleRefused {
         "declares package {package}, which the installation's policy set declares ({path}): put a tenant rule in a package of its own, e.g. `package steward.rules.<your_rule>`"
     )]
     ReopensPackage { package: String, path: String },
+    #[error(
+        "declares package {found}: a tenant module named {name} declares `package steward.rules.{name}` (its own package, so it can neither reopen nor extend another rule)"
+    )]
+    WrongPackage { name: String, found: String },
 }
 
 fn as_module(record: &PolicyModuleRecord) -> Module {
@@ -126,13 +130,19 @@ impl Policies {
         let set = self
             .build(modules)
             .map_err(|e| ModuleRefused::Broken(e.to_string()))?;
-        if let Some(package) = set.package_of(&path)
-            && let Some(base_path) = self.base.path_declaring(package)
-        {
-            return Err(ModuleRefused::ReopensPackage {
-                package: package.to_owned(),
-                path: base_path.to_owned(),
-            });
+        if let Some(package) = set.package_of(&path) {
+            if let Some(base_path) = self.base.path_declaring(package) {
+                return Err(ModuleRefused::ReopensPackage {
+                    package: package.to_owned(),
+                    path: base_path.to_owned(),
+                });
+            }
+            if source.is_some() && package != format!("steward.rules.{name}") {
+                return Err(ModuleRefused::WrongPackage {
+                    name: name.to_owned(),
+                    found: package.to_owned(),
+                });
+            }
         }
         Ok(set)
     }

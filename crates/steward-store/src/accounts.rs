@@ -107,12 +107,12 @@ pub(crate) fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account, Store
 
 /// The tenant's active accounts, locked for the rest of `tx` (the first lock a lifecycle write
 /// takes), and the target account among all of them.
-struct Locked {
-    active_admins: Vec<UserName>,
-    account: Option<Account>,
+pub(crate) struct Locked {
+    pub(crate) active_admins: Vec<UserName>,
+    pub(crate) account: Option<Account>,
 }
 
-async fn lock_accounts(
+pub(crate) async fn lock_accounts(
     tx: &mut WriteTx,
     backend: Backend,
     tenant: &str,
@@ -224,19 +224,26 @@ impl TenantStore<'_> {
         actor: &str,
         name: &UserName,
         roles: &Roles,
+        expected_before: Option<&Roles>,
         now: DateTime<Utc>,
     ) -> Result<Result<Account, AccountRefusal>, StoreError> {
         let mut tx = self.store.begin_write().await?;
-        let before =
-            match set_user_roles_in(&mut tx, self.store.backend, &self.tenant, name, roles, None)
-                .await?
-            {
-                Ok(before) => before,
-                Err(refused) => {
-                    tx.rollback().await?;
-                    return Ok(Err(refused));
-                }
-            };
+        let before = match set_user_roles_in(
+            &mut tx,
+            self.store.backend,
+            &self.tenant,
+            name,
+            roles,
+            expected_before,
+        )
+        .await?
+        {
+            Ok(before) => before,
+            Err(refused) => {
+                tx.rollback().await?;
+                return Ok(Err(refused));
+            }
+        };
         if &before != roles {
             let details = json!({"before": {"roles": before}, "after": {"roles": roles}});
             let event = record(actor, "user.roles_changed", name, now, details);
@@ -263,6 +270,7 @@ impl TenantStore<'_> {
     }
 
     /// Disables an account (`user.disabled`): its tokens are refused from the next request on,
+    /// its single sign-on sessions end (deleted: enabling it again does not bring them back),
     /// and each change awaiting approval that it was named for, or could have approved, is
     /// reported to the change's requester in the same transaction. Refuses disabling oneself
     /// and the tenant's last active admin.
@@ -304,6 +312,7 @@ impl TenantStore<'_> {
         .bind(name.as_str().to_owned())
         .execute(&mut *tx)
         .await?;
+        let sessions = end_sessions(&mut tx, &self.tenant, name).await?;
         let reported = self.open_slots_of(&mut tx, &account).await?;
         let notices: Vec<Notice> = reported
             .iter()
@@ -313,7 +322,7 @@ impl TenantStore<'_> {
         let changes: Vec<String> = reported.iter().map(|r| r.change.to_string()).collect();
         let details = json!({"before": {"status": "active"},
                              "after": {"status": "disabled", "disabled_at": now},
-                             "reported_changes": changes});
+                             "reported_changes": changes, "sessions_ended": sessions});
         let event = record(actor.as_str(), "user.disabled", name, now, details);
         audit::append(&mut tx, &self.tenant, &[event]).await?;
         tx.commit().await?;
@@ -402,6 +411,21 @@ impl TenantStore<'_> {
         account.disabled_at = None;
         Ok(Ok(account))
     }
+}
+
+/// Ends every single sign-on session of `name` inside `tx`; answers how many there were.
+pub(crate) async fn end_sessions(
+    tx: &mut WriteTx,
+    tenant: &str,
+    name: &UserName,
+) -> Result<u64, StoreError> {
+    let ended = sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND user_name = $2")
+        .bind(tenant.to_owned())
+        .bind(name.as_str().to_owned())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(ended)
 }
 
 /// What a change's requester is told when a possible approver of it is disabled.

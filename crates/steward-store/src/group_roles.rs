@@ -79,9 +79,19 @@ impl Store {
     }
 }
 
+/// Why a group another tenant maps cannot be mapped here. It does not name the other tenant:
+/// that a tenant exists, and which groups it uses, is not another tenant's to learn.
+fn mapped_elsewhere(group: &GroupName) -> StoreError {
+    StoreError::Refused(format!(
+        "group {group} is mapped in another tenant; ask the installation admins"
+    ))
+}
+
 /// Maps `group` to `roles` in `tenant` inside `tx` (`group_roles.set`, with the roles before, if
 /// any, and after). Answers the roles it had before. Setting the roles it already has changes
-/// nothing and records nothing.
+/// nothing and records nothing. A group is mapped in one tenant at most (group names are the
+/// provider's, shared by all tenants): a group another tenant maps is refused
+/// ([`StoreError::Refused`], a 409), here and through the unique index behind it.
 pub(crate) async fn set_group_roles_in(
     tx: &mut WriteTx,
     tenant: &str,
@@ -90,6 +100,9 @@ pub(crate) async fn set_group_roles_in(
     roles: &Roles,
     now: DateTime<Utc>,
 ) -> Result<Option<Roles>, StoreError> {
+    if mapped_in_another_tenant(&mut **tx, tenant, group).await? {
+        return Err(mapped_elsewhere(group));
+    }
     let before = current_roles(tx, tenant, group).await?;
     if before.as_ref() == Some(roles) {
         return Ok(before);
@@ -105,7 +118,12 @@ pub(crate) async fn set_group_roles_in(
         .bind(actor.to_owned())
         .bind(ts(now))
         .execute(&mut **tx)
-        .await?;
+        .await
+        .map_err(|e| match StoreError::from_insert(e, String::new) {
+            // Another tenant mapped the group since the check (the unique index on the group).
+            StoreError::Duplicate(_) => mapped_elsewhere(group),
+            other => other,
+        })?;
     let event = record(
         actor,
         "group_roles.set",
@@ -144,6 +162,21 @@ pub(crate) async fn delete_group_roles_in(
     );
     audit::append(tx, tenant, &[event]).await?;
     Ok(Some(before))
+}
+
+/// Whether a tenant other than `tenant` maps `group`.
+async fn mapped_in_another_tenant<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    tenant: &str,
+    group: &GroupName,
+) -> Result<bool, StoreError> {
+    let row =
+        sqlx::query("SELECT 1 AS one FROM group_roles WHERE group_name = $1 AND tenant_id <> $2")
+            .bind(group.as_str().to_owned())
+            .bind(tenant.to_owned())
+            .fetch_optional(executor)
+            .await?;
+    Ok(row.is_some())
 }
 
 async fn current_roles(
@@ -212,6 +245,15 @@ impl TenantStore<'_> {
             })
         })
         .transpose()
+    }
+
+    /// Refused ([`StoreError::Refused`]) when another tenant maps `group`: a mapping asked for
+    /// is checked before it waits for a second admin (and again when it is applied).
+    pub async fn check_group_mappable(&self, group: &GroupName) -> Result<(), StoreError> {
+        if mapped_in_another_tenant(&self.store.pool, &self.tenant, group).await? {
+            return Err(mapped_elsewhere(group));
+        }
+        Ok(())
     }
 
     /// Maps `group` to `roles` in this tenant, in a transaction of its own (see

@@ -90,6 +90,9 @@ pub enum StoreError {
     Duplicate(String),
     #[error("{0}")]
     Config(String),
+    /// A write the rules do not allow as asked, saying why and what to do (a 409).
+    #[error("{0}")]
+    Refused(String),
     /// Stored data that cannot be read back: a bug or tampering, never user error.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

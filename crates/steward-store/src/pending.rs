@@ -46,10 +46,15 @@ pub enum Operation {
     /// holds it acts as that person, so a second admin agrees. Only the hash is kept.
     IssueToken {
         user: UserName,
+        /// The roles the account held when it was asked: the token is for that account.
+        roles: Roles,
         token_hash: String,
         #[serde(default)]
         expires_at: Option<DateTime<Utc>>,
     },
+    /// A disabled account holding a privileged role is enabled again (its tokens that have not
+    /// expired or been revoked work again).
+    EnableUser { user: UserName, roles: Roles },
     /// A catalog item is created (`before` absent) or replaced.
     PutCatalogItem {
         before: Option<Box<CatalogItem>>,
@@ -78,6 +83,7 @@ impl Operation {
             Operation::CreateUser { .. } => "create_user",
             Operation::SetRoles { .. } => "set_roles",
             Operation::IssueToken { .. } => "issue_token",
+            Operation::EnableUser { .. } => "enable_user",
             Operation::PutCatalogItem { .. } => "put_catalog_item",
             Operation::PutPolicyModule { .. } => "put_policy_module",
             Operation::DeletePolicyModule { .. } => "delete_policy_module",
@@ -89,9 +95,9 @@ impl Operation {
     pub fn subject(&self) -> String {
         match self {
             Operation::CreateUser { name, .. } => name.to_string(),
-            Operation::SetRoles { user, .. } | Operation::IssueToken { user, .. } => {
-                user.to_string()
-            }
+            Operation::SetRoles { user, .. }
+            | Operation::IssueToken { user, .. }
+            | Operation::EnableUser { user, .. } => user.to_string(),
             Operation::PutCatalogItem { item, .. } => item.name.clone(),
             Operation::PutPolicyModule { name, .. }
             | Operation::DeletePolicyModule { name, .. } => name.clone(),
@@ -114,7 +120,12 @@ impl Operation {
                 before.to_list(),
                 after.to_list()
             ),
-            Operation::IssueToken { user, .. } => format!("issue a new API token for {user}"),
+            Operation::IssueToken { user, roles, .. } => {
+                format!("issue a new API token for {user} ({})", roles.to_list())
+            }
+            Operation::EnableUser { user, roles } => {
+                format!("enable {user} again (roles {})", roles.to_list())
+            }
             Operation::PutCatalogItem { before: None, item } => {
                 format!("add catalog item {}", item.name)
             }
@@ -143,7 +154,9 @@ impl Operation {
     pub fn beneficiary(&self) -> Option<&UserName> {
         match self {
             Operation::CreateUser { name, .. } => Some(name),
-            Operation::SetRoles { user, .. } | Operation::IssueToken { user, .. } => Some(user),
+            Operation::SetRoles { user, .. }
+            | Operation::IssueToken { user, .. }
+            | Operation::EnableUser { user, .. } => Some(user),
             _ => None,
         }
     }
@@ -159,8 +172,12 @@ impl Operation {
             } => json!({"kind": self.kind(), "name": name, "roles": roles,
                         "token_expires_at": token_expires_at}),
             Operation::IssueToken {
-                user, expires_at, ..
-            } => json!({"kind": self.kind(), "user": user, "expires_at": expires_at}),
+                user,
+                roles,
+                expires_at,
+                ..
+            } => json!({"kind": self.kind(), "user": user, "roles": roles,
+                        "expires_at": expires_at}),
             other => serde_json::to_value(other).unwrap_or(Value::Null),
         }
     }
@@ -220,7 +237,7 @@ pub fn parse_operation_id(text: &str) -> Option<i64> {
         .strip_prefix("OP-")
         .or_else(|| text.strip_prefix("op-"))
         .unwrap_or(text);
-    digits.parse::<i64>().ok().filter(|n| *n > 0)
+    digits.parse::<i64>().ok().filter(|n| *n >= 0)
 }
 
 /// Why a decision was refused.
@@ -358,6 +375,17 @@ impl TenantStore<'_> {
         audit::append(&mut tx, &self.tenant, &[record]).await?;
         tx.commit().await?;
         Ok(pending)
+    }
+
+    /// The tenant's active admins, by name.
+    pub async fn active_admin_names(&self) -> Result<Vec<UserName>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, roles FROM users WHERE tenant_id = $1 AND status = 'active' ORDER BY name",
+        )
+        .bind(self.tenant.clone())
+        .fetch_all(&self.store.pool)
+        .await?;
+        admins_of(&rows)
     }
 
     /// One operation by number.
@@ -539,6 +567,18 @@ impl TenantStore<'_> {
         if pending.requested_by == approver {
             return Ok(Err(Refusal::OwnRequest));
         }
+        // A request lapses with its requester's admin role: a leaver's queue is not approvable.
+        if !approver.is_empty()
+            && !active_admins(tx, &self.tenant)
+                .await?
+                .iter()
+                .any(|a| a.as_str() == pending.requested_by)
+        {
+            return Ok(Err(Refusal::Stale(format!(
+                "{} requested it but is no longer an active admin: the request lapsed (reject it)",
+                pending.requested_by
+            ))));
+        }
         Ok(Ok(pending))
     }
 
@@ -564,6 +604,28 @@ impl TenantStore<'_> {
         if admins.len() != 1 || admins[0].as_str() != actor {
             return Ok(Ok(false));
         }
+        // Once per tenant: the bootstrap is kept as operation 0, whose key also makes two
+        // bootstraps at once collide (the second waits for approval like any other grant).
+        let marker = sqlx::query(
+            "INSERT INTO pending_operations (tenant_id, number, kind, subject, operation, \
+             requested_by, requested_at, status, decided_at, reason) \
+             VALUES ($1, 0, $2, $3, $4, $5, $6, 'approved', $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(self.tenant.clone())
+        .bind(operation.kind())
+        .bind(operation.subject())
+        .bind(
+            serde_json::to_string(operation)
+                .map_err(|e| StoreError::Corrupt(format!("pending operation: {e}")))?,
+        )
+        .bind(actor.to_owned())
+        .bind(ts(now))
+        .bind("bootstrap: the tenant's only admin made its first second admin")
+        .execute(&mut *tx)
+        .await?;
+        if marker.rows_affected() != 1 {
+            return Ok(Ok(false));
+        }
         let pending = PendingOperation {
             number: 0,
             operation: operation.clone(),
@@ -574,26 +636,18 @@ impl TenantStore<'_> {
             decided_at: None,
             reason: None,
         };
-        let mut records = match apply(
-            &mut tx,
-            self.store.backend,
-            &self.tenant,
-            &pending,
-            actor,
-            now,
-        )
-        .await?
-        {
-            Ok(records) => records,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
+        let mut records =
+            match apply(&mut tx, self.store.backend, &self.tenant, &pending, "", now).await? {
+                Ok(records) => records,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
         for record in &mut records {
             if let Value::Object(details) = &mut record.details {
                 details.insert("bootstrap".into(), Value::Bool(true));
                 details.insert(
-                    "note".into(),
-                    "the tenant's only admin made a second admin; no one else could approve it"
-                        .into(),
+                    "dual_control".into(),
+                    json!({"requested_by": actor, "approved_by": null, "operation": "OP-0",
+                           "note": "the tenant's only admin made its first second admin; no one else could approve it"}),
                 );
             }
         }
@@ -638,6 +692,10 @@ async fn active_admins(tx: &mut WriteTx, tenant: &str) -> Result<Vec<UserName>, 
     .bind(tenant.to_owned())
     .fetch_all(&mut **tx)
     .await?;
+    admins_of(&rows)
+}
+
+fn admins_of(rows: &[sqlx::any::AnyRow]) -> Result<Vec<UserName>, StoreError> {
     let mut admins = Vec::new();
     for row in rows {
         let roles = Roles::parse_list(&row.try_get::<String, _>("roles")?)
@@ -727,19 +785,23 @@ async fn apply(
         }
         Operation::IssueToken {
             user,
+            roles,
             token_hash,
             expires_at,
         } => {
             let exists = sqlx::query(
-                "SELECT name FROM users WHERE tenant_id = $1 AND name = $2 AND status = 'active'",
+                "SELECT name FROM users WHERE tenant_id = $1 AND name = $2 AND status = 'active' \
+                 AND roles = $3",
             )
             .bind(tenant.to_owned())
             .bind(user.as_str().to_owned())
+            .bind(roles.to_list())
             .fetch_optional(&mut **tx)
             .await?;
             if exists.is_none() {
                 return stale(format!(
-                    "{user} is gone or disabled: request the token again"
+                    "{user} is gone, disabled, or no longer holds {}: request the token again",
+                    roles.to_list()
                 ));
             }
             crate::tokens::insert_token(tx, tenant, user, token_hash, "issued", *expires_at, now)
@@ -749,6 +811,30 @@ async fn apply(
                 "user",
                 user.to_string(),
                 json!({"expires_at": expires_at, "dual_control": by}),
+            )]))
+        }
+        Operation::EnableUser { user, roles } => {
+            let enabled = sqlx::query(
+                "UPDATE users SET status = 'active', disabled_at = NULL WHERE tenant_id = $1 \
+                 AND name = $2 AND status = 'disabled' AND roles = $3",
+            )
+            .bind(tenant.to_owned())
+            .bind(user.as_str().to_owned())
+            .bind(roles.to_list())
+            .execute(&mut **tx)
+            .await?;
+            if enabled.rows_affected() != 1 {
+                return stale(format!(
+                    "{user} is no longer a disabled account holding {}: request it again",
+                    roles.to_list()
+                ));
+            }
+            Ok(Ok(vec![record(
+                "user.enabled",
+                "user",
+                user.to_string(),
+                json!({"before": {"status": "disabled"}, "after": {"status": "active"},
+                       "dual_control": by}),
             )]))
         }
         Operation::PutCatalogItem { before, item } => {

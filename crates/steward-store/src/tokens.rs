@@ -3,7 +3,7 @@
 //! are stored; a revoked or rotated token keeps its row for the record, with why
 //! (`revoked_reason`), and never authenticates again. No audit event holds a token or its hash.
 
-use crate::accounts::{AccountRefusal, corrupt, optional_time, record};
+use crate::accounts::{AccountRefusal, corrupt, end_sessions, optional_time, record};
 use crate::audit;
 use crate::users::Principal;
 use crate::{Store, StoreError, TenantStore, WriteTx, ts};
@@ -89,7 +89,7 @@ impl Store {
     }
 
     /// Sets `last_used_at` unless another request already moved it past `now` (several servers).
-    async fn record_use(
+    pub(crate) async fn record_use(
         &self,
         tenant: &str,
         name: &str,
@@ -163,8 +163,8 @@ impl TenantStore<'_> {
         Ok(Ok(()))
     }
 
-    /// Revokes every token of `name` (`token.revoked`, with how many): none of them
-    /// authenticates again. Answers how many were revoked. Refuses revoking one's own (that is
+    /// Revokes every token of `name` (`token.revoked`, with how many) and ends its single
+    /// sign-on sessions: none of them authenticates again. Answers how many were revoked. Refuses revoking one's own (that is
     /// what rotating is for).
     pub async fn revoke_tokens(
         &self,
@@ -190,12 +190,13 @@ impl TenantStore<'_> {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let sessions = end_sessions(&mut tx, &self.tenant, name).await?;
         let event = record(
             actor.as_str(),
             "token.revoked",
             name,
             now,
-            json!({"tokens": revoked}),
+            json!({"tokens": revoked, "sessions_ended": sessions}),
         );
         audit::append(&mut tx, &self.tenant, &[event]).await?;
         tx.commit().await?;

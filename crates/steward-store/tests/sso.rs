@@ -1,12 +1,14 @@
 //! Single sign-on's records at the storage level, on SQLite and PostgreSQL: a sign-in under way
 //! is taken once, sessions end on time and read the account as it is now, sign-ins provision and
-//! sync accounts bound to their identity, and the group mapping is per tenant.
+//! sync accounts bound to their identity (one account per identity, whatever name it brings;
+//! never taking admin from the last active admin), disabling or revoking ends sessions, every
+//! use records the last use, and a group is mapped in one tenant only.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use steward_core::sso::{GroupName, SignInRefused};
 use steward_core::{Roles, TenantId, UserName};
 use steward_store::sso::{NewSession, PendingLogin, SessionCheck, SsoAccount};
-use steward_store::{PayloadKek, Store};
+use steward_store::{PayloadKek, Store, StoreError};
 
 mod support;
 use support::{Backend, Db, fresh};
@@ -215,8 +217,321 @@ async fn the_mapping_is_per_tenant(backend: Backend) {
     );
 }
 
+fn session(hash: &str) -> NewSession {
+    NewSession {
+        token_hash: hash.into(),
+        expires_at: now() + Duration::hours(1),
+    }
+}
+
+fn name(text: &str) -> UserName {
+    UserName::parse(text).expect("name")
+}
+
+async fn an_identity_keeps_one_account_whatever_name_it_brings(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    let default = store.tenant(&TenantId::default_tenant());
+    let first = account("erin", "https://idp#e1", "requester");
+    store
+        .sign_in(&first, Some(&session("s-1")), now())
+        .await
+        .expect("store")
+        .expect("signed in");
+    // The provider renames her (or a JWT without preferred_username is named by its sub):
+    // the same account, under its name, with the roles the groups give now.
+    let renamed = account("erin-smith", "https://idp#e1", "manager");
+    for session in [Some(session("s-2")), None] {
+        let principal = store
+            .sign_in(&renamed, session.as_ref(), now())
+            .await
+            .expect("store")
+            .expect("signed in");
+        assert_eq!(principal.name.as_str(), "erin");
+        assert_eq!(principal.roles, roles("manager"));
+    }
+    assert!(
+        default
+            .account(&name("erin-smith"))
+            .await
+            .expect("read")
+            .is_none(),
+        "no second account for one identity"
+    );
+    let signed_in = default
+        .audit_events_for("user", "erin")
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.action == "user.signed_in")
+        .last()
+        .expect("signed in");
+    assert_eq!(signed_in.details["provider_name"], "erin-smith");
+    // Disabled, she stays out under any name.
+    default
+        .create_user("admin", &name("ada"), &roles("admin"), "h-ada")
+        .await
+        .expect("an admin");
+    default
+        .disable_user(&name("ada"), &name("erin"), now())
+        .await
+        .expect("store")
+        .expect("disabled");
+    for alias in ["erin", "erin-smith", "e1"] {
+        let again = account(alias, "https://idp#e1", "requester");
+        for session in [Some(session("s-3")), None] {
+            assert_eq!(
+                store
+                    .sign_in(&again, session.as_ref(), now())
+                    .await
+                    .expect("store"),
+                Err(SignInRefused::Disabled(name("erin"))),
+                "{alias}"
+            );
+        }
+    }
+    assert!(
+        default
+            .account(&name("e1"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    // The same identity may hold an account in another tenant (reached by other groups).
+    create_tenant(&store, "risk").await;
+    let elsewhere = SsoAccount {
+        tenant: TenantId::parse("risk").expect("tenant"),
+        ..account("erin", "https://idp#e1", "requester")
+    };
+    store
+        .sign_in(&elsewhere, None, now())
+        .await
+        .expect("store")
+        .expect("an account in risk");
+}
+
+async fn create_tenant(store: &Store, tenant: &str) {
+    store
+        .create_tenant(&steward_store::NewTenant {
+            id: &TenantId::parse(tenant).expect("tenant"),
+            created_by: &name("admin"),
+            admin: &name("boss"),
+            admin_roles: &roles("admin"),
+            token_hash: &format!("hash-of-{tenant}"),
+            catalog: &steward_core::catalog::CatalogItem::shipped(),
+            tenant_actor: "steward",
+            now: now(),
+        })
+        .await
+        .expect("tenant");
+}
+
+async fn groups_never_take_admin_from_the_last_active_admin(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    let default = store.tenant(&TenantId::default_tenant());
+    let ada = account("ada", "https://idp#ada", "admin");
+    store
+        .sign_in(&ada, Some(&session("s-1")), now())
+        .await
+        .expect("store")
+        .expect("signed in");
+    // Her groups no longer give admin, and she is the tenant's only active admin: she keeps it
+    // beside the roles her groups give, and the record says why.
+    let demoted = account("ada", "https://idp#ada", "requester");
+    for session in [Some(session("s-2")), None] {
+        let principal = store
+            .sign_in(&demoted, session.as_ref(), now())
+            .await
+            .expect("store")
+            .expect("signed in");
+        assert_eq!(principal.roles, roles("requester,admin"));
+    }
+    let synced: Vec<serde_json::Value> = default
+        .audit_events_for("user", "ada")
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|e| e.action == "user.roles_synced")
+        .map(|e| e.details)
+        .collect();
+    assert_eq!(synced.len(), 1, "{synced:?}");
+    assert_eq!(synced[0]["after"]["roles"], serde_json::json!(["requester", "admin"]));
+    assert_eq!(synced[0]["mapped"]["roles"], serde_json::json!(["requester"]));
+    assert!(
+        synced[0]["admin_kept"]
+            .as_str()
+            .is_some_and(|why| why.contains("last active admin")),
+        "{synced:?}"
+    );
+    // With another active admin, the groups decide.
+    default
+        .create_user("admin", &name("bob"), &roles("admin"), "h-bob")
+        .await
+        .expect("another admin");
+    let principal = store
+        .sign_in(&demoted, None, now())
+        .await
+        .expect("store")
+        .expect("signed in");
+    assert_eq!(principal.roles, roles("requester"));
+    let stored = default.account(&name("ada")).await.expect("read").expect("ada");
+    assert_eq!(stored.roles, roles("requester"));
+}
+
+async fn disabling_or_revoking_ends_the_sessions(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    let default = store.tenant(&TenantId::default_tenant());
+    default
+        .create_user("admin", &name("ada"), &roles("admin"), "h-ada")
+        .await
+        .expect("an admin");
+    let fay = account("fay", "https://idp#f1", "requester");
+    store
+        .sign_in(&fay, Some(&session("s-1")), now())
+        .await
+        .expect("store")
+        .expect("signed in");
+    let disabled = default
+        .disable_user(&name("ada"), &name("fay"), now())
+        .await
+        .expect("store")
+        .expect("disabled");
+    assert_eq!(disabled.account.name.as_str(), "fay");
+    default
+        .enable_user("ada", &name("fay"), now())
+        .await
+        .expect("store")
+        .expect("enabled");
+    assert_eq!(
+        store
+            .principal_for_session("s-1", now())
+            .await
+            .expect("session"),
+        SessionCheck::Unknown,
+        "the session ended with the disable; enabling does not bring it back"
+    );
+    store
+        .sign_in(&fay, Some(&session("s-2")), now())
+        .await
+        .expect("store")
+        .expect("signed in");
+    assert_eq!(
+        default
+            .revoke_tokens(&name("ada"), &name("fay"), now())
+            .await
+            .expect("store"),
+        Ok(0)
+    );
+    assert_eq!(
+        store
+            .principal_for_session("s-2", now())
+            .await
+            .expect("session"),
+        SessionCheck::Unknown
+    );
+    let events = default
+        .audit_events_for("user", "fay")
+        .await
+        .expect("events");
+    let ended: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e.action == "user.disabled" || e.action == "token.revoked")
+        .map(|e| &e.details["sessions_ended"])
+        .collect();
+    assert_eq!(ended, [&serde_json::json!(1), &serde_json::json!(1)]);
+}
+
+async fn sessions_and_bearer_sign_ins_record_the_last_use(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    let default = store.tenant(&TenantId::default_tenant());
+    let gil = account("gil", "https://idp#g1", "requester");
+    let last_used = || async {
+        default
+            .account(&name("gil"))
+            .await
+            .expect("read")
+            .expect("gil")
+            .last_used_at
+    };
+    store
+        .sign_in(&gil, Some(&session("s-1")), now())
+        .await
+        .expect("store")
+        .expect("signed in");
+    assert_eq!(last_used().await, Some(now()));
+    // A session's use, at most once a minute.
+    let later = now() + Duration::seconds(30);
+    store.principal_for_session("s-1", later).await.expect("session");
+    assert_eq!(last_used().await, Some(now()), "not within the minute");
+    let later = now() + Duration::minutes(2);
+    store.principal_for_session("s-1", later).await.expect("session");
+    assert_eq!(last_used().await, Some(later));
+    // A bearer JWT's (a sign-in without a session, the account as it should be).
+    let latest = now() + Duration::minutes(4);
+    store
+        .sign_in(&gil, None, latest)
+        .await
+        .expect("store")
+        .expect("signed in");
+    assert_eq!(last_used().await, Some(latest));
+}
+
+async fn a_group_is_mapped_in_one_tenant_only(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    create_tenant(&store, "risk").await;
+    let default = store.tenant(&TenantId::default_tenant());
+    let risk = store.tenant(&TenantId::parse("risk").expect("tenant"));
+    default
+        .set_group_roles("admin", &group("ml-pipelines"), &roles("pipeline"))
+        .await
+        .expect("mapped");
+    match risk
+        .set_group_roles("boss", &group("ml-pipelines"), &roles("requester"))
+        .await
+    {
+        Err(StoreError::Refused(message)) => {
+            assert!(message.contains("mapped in another tenant"), "{message}");
+            assert!(!message.contains("default"), "names no tenant: {message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        risk.check_group_mappable(&group("ml-pipelines")).await,
+        Err(StoreError::Refused(_))
+    ));
+    // The tenant that maps it may change it; another group is free; once unmapped, it is free.
+    default
+        .set_group_roles("admin", &group("ml-pipelines"), &roles("requester"))
+        .await
+        .expect("remapped");
+    default
+        .check_group_mappable(&group("ml-pipelines"))
+        .await
+        .expect("its own");
+    risk.set_group_roles("boss", &group("risk-eng"), &roles("requester"))
+        .await
+        .expect("another group");
+    default
+        .delete_group_roles("admin", &group("ml-pipelines"))
+        .await
+        .expect("deleted");
+    risk.set_group_roles("boss", &group("ml-pipelines"), &roles("requester"))
+        .await
+        .expect("free again");
+    let grants = store
+        .group_grants(&[group("ml-pipelines")])
+        .await
+        .expect("grants");
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].tenant.as_str(), "risk");
+}
+
 both_backends!(
     a_sign_in_under_way_is_taken_once,
     sign_ins_provision_sync_and_refuse,
     the_mapping_is_per_tenant,
+    an_identity_keeps_one_account_whatever_name_it_brings,
+    groups_never_take_admin_from_the_last_active_admin,
+    disabling_or_revoking_ends_the_sessions,
+    sessions_and_bearer_sign_ins_record_the_last_use,
+    a_group_is_mapped_in_one_tenant_only,
 );

@@ -334,7 +334,7 @@ fn report(result: Result<bundle::Verified, bundle::Failure>) -> anyhow::Result<(
                 v.root,
                 if v.withheld > 0 {
                     format!(
-                        "; {} entries shown in full, {} of other tenants as leaf hashes only",
+                        "; {} entries shown in full, {} withheld as leaf hashes only (the server says: other tenants')",
                         v.size + v.uncovered - v.withheld,
                         v.withheld
                     )
@@ -392,7 +392,7 @@ async fn export(client: &Client, out: &Path, tenant: Option<&str>) -> anyhow::Re
     std::fs::write(out.join("README.md"), AUDITOR_README)?;
     let limited = if withheld > 0 {
         format!(
-            "; {} in full, {withheld} of other tenants as leaf hashes only",
+            "; {} in full, {withheld} withheld as leaf hashes only (other tenants', as the server says)",
             count - withheld
         )
     } else {
@@ -452,7 +452,9 @@ This directory is a complete copy of a Steward audit log, verifiable without the
   `leaf_hash` (what the operator's tree holds, used only to locate damage). An export limited to
   one tenant keeps every leaf in its place but gives other tenants' leaves as `leaf_hash` alone
   (no `entry`): the tree is still rebuilt from every leaf, so each signed root proves that every
-  entry shown is in the log at its index and that none was left out.
+  entry shown is in the log at its index and that no leaf was removed or reordered. A withheld
+  leaf's hash does not say whose entry it is: that it is another tenant's is the operator's
+  word (an installation-wide export withholds nothing).
 - `checkpoints.json`: every signed checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519).
 - `checkpoint`: the latest signed checkpoint. Keep it: next time, pass it as `--previous` to prove
   the new log extends this one and history was not rewritten.

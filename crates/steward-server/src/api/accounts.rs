@@ -21,7 +21,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use steward_core::account::{LockoutRefused, parse_expiry};
+use steward_core::account::{AccountStatus, LockoutRefused, parse_expiry};
 use steward_core::{Role, Roles, UserName};
 use steward_store::AccountRefusal;
 use steward_store::pending::{Operation, PendingOperation};
@@ -117,25 +117,53 @@ pub async fn disable_user(
 }
 
 /// Enable a disabled account again (admin only): its tokens that have not expired or been
-/// revoked work again.
+/// revoked work again. An account holding a privileged role (admin, ciso, vp_engineering,
+/// cab_member, compliance_officer, auditor) gets its privileges back only when a second admin
+/// approves (202, the waiting operation) — except an admin account enabled by the tenant's only
+/// active admin, which restores the tenant's second admin at once.
 #[utoipa::path(post, path = "/api/v1/users/{name}/enable", tag = "users",
     params(("name" = String, Path, description = "the user name")),
-    responses((status = 200, body = UserView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = UserView),
+        (status = 202, body = PendingView, headers(("Location" = String, description = "the waiting operation"))),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn enable_user(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<AppliedOrWaiting<Json<UserView>>, ApiError> {
     let admin = caller.may::<ManageUsers>(&state)?;
     let name = account_name(&name)?;
-    let account = admin
-        .store()
+    let store = admin.store();
+    let account = store
+        .account(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user '{name}'")))?;
+    let operation = Operation::EnableUser {
+        user: name.clone(),
+        roles: account.roles.clone(),
+    };
+    // A tenant's only active admin may bring a second admin back (restoring what was approved
+    // before; nobody else could approve it, and its bootstrap is spent): anything else
+    // privileged waits for a second admin.
+    let restores_an_admin = account.roles.contains(Role::Admin)
+        && store.active_admin_names().await?.as_slice() == [admin.who().clone()];
+    if account.status == AccountStatus::Disabled
+        && !restores_an_admin
+        && dual_control::needs_second_admin(&operation)
+    {
+        let Requested::Waiting(pending) = dual_control::request(&admin, operation).await? else {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "enabling is never a bootstrap"
+            )));
+        };
+        return Ok(AppliedOrWaiting::Waiting(waiting_for(&pending)?));
+    }
+    let account = store
         .enable_user(admin.who().as_str(), &name, state.clock.now())
         .await?
         .map_err(refused)?;
-    Ok(Json(UserView::of(&account)))
+    Ok(AppliedOrWaiting::Applied(Json(UserView::of(&account))))
 }
 
 /// Set an account's roles (admin only), replacing the ones it has. Taking `admin` from the
@@ -170,6 +198,19 @@ pub async fn set_roles(
             "its roles come from the provider's groups: change the tenant's group mapping (`steward tenant groups set`)",
         ));
     }
+    if is_service(&account.roles) != is_service(&roles) {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "{name} is {}: a service account and a person's account do not turn into each other (their tokens would change hands); create a new account instead",
+                if is_service(&account.roles) {
+                    "a service account"
+                } else {
+                    "a person's account"
+                }
+            ),
+            details: json!({ "reason": "service_boundary" }),
+        });
+    }
     let operation = Operation::SetRoles {
         user: name.clone(),
         before: account.roles.clone(),
@@ -186,10 +227,21 @@ pub async fn set_roles(
         return Ok(AppliedOrWaiting::Applied(Json(UserView::of(&account))));
     }
     let account = store
-        .set_user_roles(admin.who().as_str(), &name, &roles, state.clock.now())
+        .set_user_roles(
+            admin.who().as_str(),
+            &name,
+            &roles,
+            Some(&account.roles),
+            state.clock.now(),
+        )
         .await?
         .map_err(refused)?;
     Ok(AppliedOrWaiting::Applied(Json(UserView::of(&account))))
+}
+
+/// A service account holds only service roles (pipeline, monitor): it asks and records.
+fn is_service(roles: &Roles) -> bool {
+    roles.iter().all(Role::is_service_account)
 }
 
 fn sso_account(name: &UserName, why: &str) -> ApiError {
@@ -302,10 +354,10 @@ pub async fn issue_token(
         ));
     }
     let token = generate_token()?;
-    let service = account.roles.iter().all(Role::is_service_account);
-    if !service {
+    if !is_service(&account.roles) {
         let operation = Operation::IssueToken {
             user: name.clone(),
+            roles: account.roles.clone(),
             token_hash: hash_token(&token),
             expires_at,
         };

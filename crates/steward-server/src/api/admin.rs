@@ -35,8 +35,12 @@ pub enum OperationView {
     /// A new API token for a person's account (shown to the requester only).
     IssueToken {
         user: String,
+        /// The roles the account holds: the token is for it only while it holds them.
+        roles: Vec<String>,
         expires_at: Option<DateTime<Utc>>,
     },
+    /// A disabled account holding a privileged role, enabled again.
+    EnableUser { user: String, roles: Vec<String> },
     /// A catalog item created (`before` null) or replaced.
     PutCatalogItem {
         before: Option<Box<CatalogItemView>>,
@@ -87,11 +91,17 @@ impl OperationView {
             },
             Operation::IssueToken {
                 user,
+                roles: r,
                 token_hash: _,
                 expires_at,
             } => OperationView::IssueToken {
                 user: user.to_string(),
+                roles: roles(r),
                 expires_at: *expires_at,
+            },
+            Operation::EnableUser { user, roles: r } => OperationView::EnableUser {
+                user: user.to_string(),
+                roles: roles(r),
             },
             Operation::PutCatalogItem { before, item } => OperationView::PutCatalogItem {
                 before: before.as_deref().map(to_view).transpose()?.map(Box::new),
@@ -128,7 +138,7 @@ impl OperationView {
 pub struct PendingView {
     /// `OP-7`: what `steward admin approve` takes.
     pub id: String,
-    /// create_user, set_roles, issue_token, put_catalog_item, put_policy_module,
+    /// create_user, set_roles, issue_token, enable_user, put_catalog_item, put_policy_module,
     /// delete_policy_module or set_group_roles
     pub kind: String,
     /// The account or item it acts on.

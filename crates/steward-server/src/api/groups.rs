@@ -82,7 +82,8 @@ pub async fn list_groups(
 }
 
 /// Map a provider group to roles in your tenant (admin only): its members hold them from their
-/// next sign-in (or bearer token) on. Replaces the group's roles if it had some. A mapping that
+/// next sign-in (or bearer token) on. Replaces the group's roles if it had some. A group is mapped
+/// in one tenant at most: one that another tenant maps is refused (409). A mapping that
 /// grants a privileged role (admin, ciso, vp_engineering, cab_member, compliance_officer,
 /// auditor) waits for a second admin (202, the waiting operation); one that grants none applies
 /// at once (200).
@@ -90,7 +91,7 @@ pub async fn list_groups(
     params(("name" = String, Path, description = "the group as the provider names it (percent-encoded)")),
     responses((status = 200, body = GroupRolesView),
         (status = 202, body = PendingView, headers(("Location" = String, description = "the waiting operation"))),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub async fn set_group(
     State(state): State<AppState>,
@@ -103,6 +104,8 @@ pub async fn set_group(
     let roles = Roles::parse_list(&body.roles.join(","))
         .map_err(|e| ApiError::invalid_field("roles", e))?;
     let store = admin.store();
+    // A group another tenant maps is refused now, not when a second admin approves.
+    store.check_group_mappable(&group).await?;
     let before = store.group_role(&group).await?.map(|m| m.roles);
     let operation = Operation::SetGroupRoles {
         group: group.clone(),

@@ -83,9 +83,12 @@ struct Provider {
 /// A failed discovery is not retried for this long, so a provider that is down is not asked
 /// again by every request.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(5);
-/// Signing keys are fetched again for an unknown `kid` at most this often, so tokens naming
+/// Signing keys are fetched again for one unknown `kid` at most this often, so tokens naming
 /// made-up key ids cannot make Steward hammer the provider.
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// ...and for any unknown `kid` at most this often: a provider's new key is fetched within this
+/// of its first use, whatever made-up key ids came before it.
+pub const KEY_REFRESH_GAP: Duration = Duration::from_secs(5);
 /// A session never outlives this, whatever the ID token says.
 pub const MAX_SESSION: chrono::Duration = chrono::Duration::hours(12);
 /// How long a sign-in may take between leaving for the provider and coming back.
@@ -105,7 +108,7 @@ pub struct Sso {
     provider: RwLock<Option<Arc<Provider>>>,
     /// One discovery at a time; when the last one failed.
     discovery: tokio::sync::Mutex<Option<Instant>>,
-    /// When keys were last fetched for an unknown `kid`.
+    /// When keys were last fetched for an unknown `kid`, and for which.
     key_refresh: Mutex<verify::RefreshGate>,
 }
 
@@ -151,7 +154,10 @@ impl Sso {
             http,
             provider: RwLock::new(None),
             discovery: tokio::sync::Mutex::new(None),
-            key_refresh: Mutex::new(verify::RefreshGate::new(KEY_REFRESH_INTERVAL)),
+            key_refresh: Mutex::new(verify::RefreshGate::new(
+                KEY_REFRESH_INTERVAL,
+                KEY_REFRESH_GAP,
+            )),
         })
     }
 
@@ -312,7 +318,8 @@ impl Sso {
     }
 
     /// Verifies against the keys known; when the token names a key not among them, fetches the
-    /// provider's keys again (at most once per [`KEY_REFRESH_INTERVAL`]) and tries once more.
+    /// provider's keys again (for one key id at most once per [`KEY_REFRESH_INTERVAL`], for any
+    /// at most once per [`KEY_REFRESH_GAP`]) and tries once more.
     async fn verify_with_refresh(
         &self,
         token: &str,
@@ -324,17 +331,23 @@ impl Sso {
             Err(verify::Refused::UnknownKey) => {}
             other => return other.map_err(|e| e.into_api_error(expected)),
         }
-        let refreshed = self.refresh_keys(&provider).await?;
+        let kid = verify::key_id(token).unwrap_or_default();
+        let refreshed = self.refresh_keys(&provider, &kid).await?;
         verify::verify(token, &self.issuer, &refreshed.keys, expected, now)
             .map_err(|e| e.into_api_error(expected))
     }
 
-    /// Fetches the provider's keys again if the rate limit allows; the provider as known after.
-    async fn refresh_keys(&self, provider: &Arc<Provider>) -> Result<Arc<Provider>, ApiError> {
+    /// Fetches the provider's keys again for a token naming `kid` if the rate limit allows; the
+    /// provider as known after.
+    async fn refresh_keys(
+        &self,
+        provider: &Arc<Provider>,
+        kid: &str,
+    ) -> Result<Arc<Provider>, ApiError> {
         let allowed = self
             .key_refresh
             .lock()
-            .map(|mut gate| gate.try_pass(Instant::now()))
+            .map(|mut gate| gate.try_pass(kid, Instant::now()))
             .unwrap_or(false);
         if !allowed {
             return Ok(self.known().unwrap_or_else(|| provider.clone()));

@@ -1,5 +1,5 @@
 //! Verifying the provider's JWTs — ID tokens at sign-in, bearer JWTs on the API — with
-//! `openidconnect`'s verifier, and the rate limit on fetching its keys again.
+//! `openidconnect`'s verifier, and the rate limit on fetching its keys again (per key id).
 //!
 //! Both kinds are checked the same way: a signature by one of the provider's keys (asymmetric
 //! algorithms only, so a token signed with a shared secret or `none` is refused), `iss` equal to
@@ -20,6 +20,7 @@ use openidconnect::{
     JsonWebTokenType, Nonce, SignatureVerificationError,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 use steward_core::sso::GroupName;
@@ -263,27 +264,57 @@ fn groups(claim: Option<&serde_json::Value>) -> Vec<GroupName> {
     groups
 }
 
-/// Lets one key refresh through per interval.
+/// The key id (`kid`) a JWT's header names, if it names one; read without verifying anything,
+/// only to rate-limit key refreshes per key id. At most 128 characters are kept.
+pub(crate) fn key_id(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let header = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(header.get("kid")?.as_str()?.chars().take(128).collect())
+}
+
+/// Lets key refreshes through for unknown key ids: one key id at most once per `every`, and
+/// any at most once per `gap`. A provider's new key is fetched within `gap` of its first use,
+/// however many made-up key ids came before it, while made-up ids cannot make Steward fetch the
+/// keys more than once per `gap` (nor the same one more than once per `every`). The key ids
+/// remembered are those that passed within `every`: at most `every / gap + 1` of them.
 #[derive(Debug)]
 pub(crate) struct RefreshGate {
     every: Duration,
+    gap: Duration,
     last: Option<Instant>,
+    tried: HashMap<String, Instant>,
 }
 
 impl RefreshGate {
-    pub(crate) fn new(every: Duration) -> RefreshGate {
-        RefreshGate { every, last: None }
+    pub(crate) fn new(every: Duration, gap: Duration) -> RefreshGate {
+        RefreshGate {
+            every,
+            gap,
+            last: None,
+            tried: HashMap::new(),
+        }
     }
 
-    /// Whether a refresh may happen at `now` (and, if so, it is counted).
-    pub(crate) fn try_pass(&mut self, now: Instant) -> bool {
-        match self.last {
-            Some(last) if now.saturating_duration_since(last) < self.every => false,
-            _ => {
-                self.last = Some(now);
-                true
-            }
+    /// Whether a refresh for `kid` may happen at `now` (and, if so, it is counted).
+    pub(crate) fn try_pass(&mut self, kid: &str, now: Instant) -> bool {
+        let recent = |at: &Instant| now.saturating_duration_since(*at) < self.every;
+        if self.tried.get(kid).is_some_and(recent) {
+            return false;
         }
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < self.gap)
+        {
+            return false;
+        }
+        self.tried.retain(|_, at| recent(at));
+        self.tried.insert(kid.to_owned(), now);
+        self.last = Some(now);
+        true
     }
 }
 
@@ -292,14 +323,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_key_refresh_per_interval() {
-        let mut gate = RefreshGate::new(Duration::from_secs(30));
+    fn one_key_refresh_per_interval_for_one_key_id() {
+        let mut gate = RefreshGate::new(Duration::from_secs(30), Duration::from_secs(5));
         let start = Instant::now();
-        assert!(gate.try_pass(start), "the first unknown key refreshes");
-        assert!(!gate.try_pass(start + Duration::from_secs(1)));
-        assert!(!gate.try_pass(start + Duration::from_secs(29)));
-        assert!(gate.try_pass(start + Duration::from_secs(30)));
-        assert!(!gate.try_pass(start + Duration::from_secs(31)));
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert!(
+            gate.try_pass("k1", start),
+            "the first unknown key refreshes"
+        );
+        assert!(!gate.try_pass("k1", at(1)));
+        assert!(!gate.try_pass("k1", at(29)));
+        assert!(gate.try_pass("k1", at(30)));
+        assert!(!gate.try_pass("k1", at(31)));
+    }
+
+    #[test]
+    fn a_new_key_id_refreshes_soon_after_made_up_ones() {
+        let mut gate = RefreshGate::new(Duration::from_secs(30), Duration::from_secs(5));
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert!(gate.try_pass("made-up-0", start));
+        // Other key ids right after: no refresh within the gap...
+        assert!(!gate.try_pass("made-up-1", at(1)));
+        assert!(!gate.try_pass("rotated", at(4)));
+        // ...and a new one refreshes once it has passed, though the made-up id was tried
+        // within the interval; the made-up id itself still waits for the interval.
+        assert!(gate.try_pass("rotated", at(5)));
+        assert!(!gate.try_pass("made-up-0", at(11)));
+        assert!(gate.try_pass("made-up-1", at(11)));
+        assert!(gate.try_pass("made-up-0", at(30)));
+        // Only key ids tried within the interval are remembered.
+        assert!(gate.try_pass("x", at(36)));
+        let mut remembered: Vec<&str> = gate.tried.keys().map(String::as_str).collect();
+        remembered.sort();
+        assert_eq!(remembered, ["made-up-0", "made-up-1", "x"]);
+    }
+
+    #[test]
+    fn key_ids_are_read_from_the_header() {
+        assert_eq!(
+            key_id("eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.e30.c2ln").as_deref(),
+            Some("k1")
+        );
+        assert_eq!(key_id("eyJhbGciOiJSUzI1NiJ9.e30.c2ln"), None);
+        assert_eq!(key_id("garbage"), None);
     }
 
     #[test]

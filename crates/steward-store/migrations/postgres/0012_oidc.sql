@@ -7,6 +7,10 @@
 ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local'
     CHECK (source IN ('local', 'oidc'));
 ALTER TABLE users ADD COLUMN oidc_identity TEXT;
+-- One account per identity in a tenant: a sign-in finds its account by identity first, whatever
+-- name the provider gives today, so a renamed person keeps their account (and its status).
+CREATE UNIQUE INDEX users_by_oidc_identity ON users (tenant_id, oidc_identity)
+    WHERE oidc_identity IS NOT NULL;
 
 -- A sign-in under way: the browser was sent to the provider with `state` (kept hashed), and comes
 -- back with it once. Read and deleted in one statement, so a replayed state finds nothing, on
@@ -36,7 +40,9 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
 CREATE INDEX sessions_by_user ON sessions (tenant_id, user_name);
 
--- Per tenant, what a provider group means: the roles its members hold there.
+-- Per tenant, what a provider group means: the roles its members hold there. A group is mapped in
+-- one tenant at most (group names are the provider's, shared by every tenant), so one tenant
+-- cannot hand roles to another tenant's people by mapping their group.
 CREATE TABLE group_roles (
     tenant_id TEXT NOT NULL REFERENCES tenants (id),
     group_name TEXT NOT NULL,
@@ -45,4 +51,4 @@ CREATE TABLE group_roles (
     created_at TEXT NOT NULL,
     PRIMARY KEY (tenant_id, group_name)
 );
-CREATE INDEX group_roles_by_group ON group_roles (group_name);
+CREATE UNIQUE INDEX group_roles_by_group ON group_roles (group_name);

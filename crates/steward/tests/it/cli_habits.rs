@@ -292,7 +292,7 @@ async fn method_not_allowed_is_json_and_created_has_a_location(backend: Backend)
         (
             "/api/v1/users",
             ADMIN_TOKEN.to_owned(),
-            json!({"name": "nina", "roles": ["auditor"]}),
+            json!({"name": "nina", "roles": ["requester"]}),
             "name",
         ),
         (

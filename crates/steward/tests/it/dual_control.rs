@@ -133,7 +133,12 @@ async fn a_catalog_change_waits_for_a_second_admin(backend: Backend) {
     let (_, pending) = app.get("/api/v1/admin/pending", &second).await;
     assert!(items(&pending).is_empty(), "{pending}");
     let (_, all) = app.get("/api/v1/admin/pending?status=all", &second).await;
-    assert_eq!(items(&all).len(), 1);
+    let ids: Vec<&Value> = items(&all).iter().map(|o| &o["id"]).collect();
+    assert_eq!(
+        ids,
+        [&json!(id), &json!("OP-0")],
+        "the bootstrap is on record as OP-0"
+    );
     let (status, _) = app.get("/api/v1/admin/pending?status=maybe", &second).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
@@ -464,10 +469,122 @@ async fn the_cli_shows_a_waiting_account_and_its_token(backend: Backend) {
     app.stop().await;
 }
 
+async fn one_admin_never_acts_alone(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let second = app.second_admin().await.to_owned();
+    let post = |path: String, token: String| {
+        let app = &app;
+        async move { app.post(&path, &token, json!({})).await }
+    };
+    // The bootstrap happens once: an admin who disables the other admin is alone again, but a
+    // new admin still waits for a second one.
+    let (status, body) = post(
+        "/api/v1/users/second-admin/disable".into(),
+        ADMIN_TOKEN.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, ghost) = app
+        .post(
+            "/api/v1/users",
+            ADMIN_TOKEN,
+            json!({"name": "ghost", "roles": ["admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "a second bootstrap: {ghost}");
+    // The sole admin may bring the disabled admin back (what was approved before) …
+    let (status, enable) = post(
+        "/api/v1/users/second-admin/enable".into(),
+        ADMIN_TOKEN.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{enable}");
+    assert_eq!(app.get("/api/v1/whoami", &second).await.0, StatusCode::OK);
+    // … but enabling another privileged account waits for a second admin.
+    let cleo = app.user("cleo", &["ciso"]).await;
+    let (status, _) = post("/api/v1/users/cleo/disable".into(), ADMIN_TOKEN.into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, enable) = post("/api/v1/users/cleo/enable".into(), ADMIN_TOKEN.into()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{enable}");
+    let (status, _) = app.get("/api/v1/whoami", &cleo).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "still disabled until approved"
+    );
+    app.approve_operation(enable["id"].as_str().expect("id"))
+        .await;
+    let (status, _) = app.get("/api/v1/whoami", &cleo).await;
+    assert_eq!(status, StatusCode::OK);
+    // The bootstrap is on record as operation 0.
+    let (_, all) = app
+        .get("/api/v1/admin/pending?status=all", ADMIN_TOKEN)
+        .await;
+    assert!(
+        items(&all)
+            .iter()
+            .any(|o| o["id"] == "OP-0" && o["status"] == "approved"),
+        "{all}"
+    );
+
+    // A service account does not become a person's (its tokens would change hands).
+    app.user("mia", &["manager"]).await;
+    let (status, refused) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/users/mia/roles",
+            Some(ADMIN_TOKEN),
+            Some(json!({"roles": ["pipeline"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["details"]["reason"], "service_boundary");
+    app.stop().await;
+}
+
+async fn a_request_lapses_with_its_requesters_admin_role(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let second = app.second_admin().await.to_owned();
+    // A third admin, approved by the second.
+    let third = app.user("third-admin", &["admin"]).await;
+    // The second admin asks for a catalog item, then leaves.
+    let (status, waiting) = put_item(&app, &second, item("leaver-item", "x")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{waiting}");
+    let (status, _) = app
+        .post("/api/v1/users/second-admin/disable", ADMIN_TOKEN, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, lapsed) = app
+        .post(
+            &format!(
+                "/api/v1/admin/pending/{}/approve",
+                waiting["id"].as_str().unwrap_or("")
+            ),
+            &third,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{lapsed}");
+    assert!(
+        lapsed["error"].as_str().unwrap_or("").contains("lapsed"),
+        "{lapsed}"
+    );
+    assert!(
+        !catalog_names(&app)
+            .await
+            .contains(&"leaver-item".to_owned())
+    );
+    app.stop().await;
+}
+
 both_backends!(
     a_catalog_change_waits_for_a_second_admin,
     an_approval_binds_what_was_asked,
     the_cli_asks_lists_and_approves,
     a_role_grant_waits_for_a_second_admin,
     the_cli_shows_a_waiting_account_and_its_token,
+    one_admin_never_acts_alone,
+    a_request_lapses_with_its_requesters_admin_role,
 );
