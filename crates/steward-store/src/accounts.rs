@@ -26,7 +26,8 @@ pub struct Account {
     pub status: AccountStatus,
     pub created_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
-    /// When one of its tokens last authenticated (to the minute: written at most once a minute).
+    /// When one of its tokens, single sign-on sessions or bearer JWTs last authenticated (to the
+    /// minute: written at most once a minute).
     pub last_used_at: Option<DateTime<Utc>>,
     /// Made by a single sign-on: its roles come from the provider's groups (the tenant's group
     /// mapping), and it holds no API token.

@@ -271,6 +271,26 @@ impl TenantStore<'_> {
         Ok(before)
     }
 
+    /// As [`Self::set_group_roles`], only if the group still maps to `expected` (`None`:
+    /// unmapped): a change judged against one mapping is never applied to another. A conflict
+    /// (nothing written) otherwise.
+    pub async fn set_group_roles_if(
+        &self,
+        actor: &str,
+        group: &GroupName,
+        roles: &Roles,
+        expected: Option<&Roles>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.begin_write().await?;
+        let before =
+            set_group_roles_in(&mut tx, &self.tenant, actor, group, roles, Utc::now()).await?;
+        if before.as_ref() != expected {
+            return Err(StoreError::Conflict);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Removes `group`'s mapping in this tenant, in a transaction of its own (see
     /// `delete_group_roles_in`). Answers the roles it gave; `None` when there was none.
     pub async fn delete_group_roles(

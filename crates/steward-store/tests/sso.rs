@@ -262,8 +262,7 @@ async fn an_identity_keeps_one_account_whatever_name_it_brings(backend: Backend)
         .await
         .expect("events")
         .into_iter()
-        .filter(|e| e.action == "user.signed_in")
-        .last()
+        .rfind(|e| e.action == "user.signed_in")
         .expect("signed in");
     assert_eq!(signed_in.details["provider_name"], "erin-smith");
     // Disabled, she stays out under any name.
@@ -289,13 +288,7 @@ async fn an_identity_keeps_one_account_whatever_name_it_brings(backend: Backend)
             );
         }
     }
-    assert!(
-        default
-            .account(&name("e1"))
-            .await
-            .expect("read")
-            .is_none()
-    );
+    assert!(default.account(&name("e1")).await.expect("read").is_none());
     // The same identity may hold an account in another tenant (reached by other groups).
     create_tenant(&store, "risk").await;
     let elsewhere = SsoAccount {
@@ -354,8 +347,14 @@ async fn groups_never_take_admin_from_the_last_active_admin(backend: Backend) {
         .map(|e| e.details)
         .collect();
     assert_eq!(synced.len(), 1, "{synced:?}");
-    assert_eq!(synced[0]["after"]["roles"], serde_json::json!(["requester", "admin"]));
-    assert_eq!(synced[0]["mapped"]["roles"], serde_json::json!(["requester"]));
+    assert_eq!(
+        synced[0]["after"]["roles"],
+        serde_json::json!(["requester", "admin"])
+    );
+    assert_eq!(
+        synced[0]["mapped"]["roles"],
+        serde_json::json!(["requester"])
+    );
     assert!(
         synced[0]["admin_kept"]
             .as_str()
@@ -373,7 +372,11 @@ async fn groups_never_take_admin_from_the_last_active_admin(backend: Backend) {
         .expect("store")
         .expect("signed in");
     assert_eq!(principal.roles, roles("requester"));
-    let stored = default.account(&name("ada")).await.expect("read").expect("ada");
+    let stored = default
+        .account(&name("ada"))
+        .await
+        .expect("read")
+        .expect("ada");
     assert_eq!(stored.roles, roles("requester"));
 }
 
@@ -460,10 +463,16 @@ async fn sessions_and_bearer_sign_ins_record_the_last_use(backend: Backend) {
     assert_eq!(last_used().await, Some(now()));
     // A session's use, at most once a minute.
     let later = now() + Duration::seconds(30);
-    store.principal_for_session("s-1", later).await.expect("session");
+    store
+        .principal_for_session("s-1", later)
+        .await
+        .expect("session");
     assert_eq!(last_used().await, Some(now()), "not within the minute");
     let later = now() + Duration::minutes(2);
-    store.principal_for_session("s-1", later).await.expect("session");
+    store
+        .principal_for_session("s-1", later)
+        .await
+        .expect("session");
     assert_eq!(last_used().await, Some(later));
     // A bearer JWT's (a sign-in without a session, the account as it should be).
     let latest = now() + Duration::minutes(4);

@@ -109,15 +109,17 @@ pub async fn set_group(
     let before = store.group_role(&group).await?.map(|m| m.roles);
     let operation = Operation::SetGroupRoles {
         group: group.clone(),
-        before,
+        before: before.clone(),
         after: roles.clone(),
     };
     if dual_control::needs_second_admin(&operation) {
         let waiting = waiting(dual_control::request(&admin, operation).await?)?;
         return Ok(AppliedOrWaiting::Waiting(waiting));
     }
+    // Judged against `before`: applied only if the mapping is still that (a conflict otherwise,
+    // so a concurrent change cannot turn this into an unapproved grant).
     store
-        .set_group_roles(admin.who().as_str(), &group, &roles)
+        .set_group_roles_if(admin.who().as_str(), &group, &roles, before.as_ref())
         .await?;
     let mapping = store.group_role(&group).await?.ok_or_else(|| {
         ApiError::Internal(anyhow::anyhow!(

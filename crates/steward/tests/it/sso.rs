@@ -5,14 +5,16 @@
 //! would. A test fails, rather than skips, when Node or the provider is not installed.
 
 mod harness;
+mod lifecycle;
 
 use crate::both_backends;
 use crate::helpers::{ADMIN_TOKEN, Backend, TestDb, run_steward};
 use harness::{
-    AUDIENCE, Browser, Provider, actions, map, roles, steward, steward_at, tamper, with_kid,
+    AUDIENCE, Browser, Provider, actions, hs256, map, roles, steward, steward_at, tamper, unsigned,
+    with_kid,
 };
-use reqwest::StatusCode;
 use reqwest::header::COOKIE;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -145,7 +147,7 @@ async fn signs_in_through_the_code_flow(backend: Backend) {
         .expect("request");
     assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
 
-    // A disabled account's session stops at once, and it cannot sign in again.
+    // A disabled account's session ends at once, and it cannot sign in again.
     let again = Browser::new();
     let signed_in = again.sign_in(&app, "", "alice").await;
     assert_eq!(
@@ -163,7 +165,7 @@ async fn signs_in_through_the_code_flow(backend: Backend) {
     assert!(
         body["error"]
             .as_str()
-            .is_some_and(|e| e.contains("disabled")),
+            .is_some_and(|e| e.contains("session has ended")),
         "{body}"
     );
     let refused = Browser::new().sign_in(&app, "", "alice").await;
@@ -246,6 +248,21 @@ async fn bearer_jwts_call_the_api(backend: Backend) {
     let tampered = tamper(&token, |claims| claims["groups"] = json!(["ml-admins"]));
     let (status, body) = app.get("/api/v1/whoami", &tampered).await;
     refused(status, &body, "signature");
+    // No signature (`alg: none`), and an HMAC signature keyed with the provider's public key:
+    // only the provider's asymmetric signatures count.
+    let (status, body) = app.get("/api/v1/whoami", &unsigned(&token)).await;
+    refused(status, &body, "bearer token refused (signature");
+    let jwks = provider.jwks().await;
+    let key = &jwks["keys"][0];
+    let modulus = key["n"].as_str().expect("an RSA key");
+    for secret in [
+        serde_json::to_vec(key).expect("json"),
+        serde_json::to_vec(&jwks).expect("json"),
+        modulus.as_bytes().to_vec(),
+    ] {
+        let (status, body) = app.get("/api/v1/whoami", &hs256(&token, &secret)).await;
+        refused(status, &body, "bearer token refused (signature");
+    }
     // A client whose groups map to nothing has no role.
     let stranger = provider.client_token("pipeline-2", AUDIENCE).await;
     let (status, body) = app.get("/api/v1/whoami", &stranger).await;
@@ -261,6 +278,30 @@ async fn bearer_jwts_call_the_api(backend: Backend) {
     let (status, body) = app.get("/api/v1/whoami", &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     map(&app, ADMIN_TOKEN, "ml-pipelines", &["pipeline"]).await;
+
+    // Each use is recorded as an API token's is (at most once a minute), for access reviews.
+    let last_used = || async {
+        let (status, account) = app.get("/api/v1/users/pipeline", ADMIN_TOKEN).await;
+        assert_eq!(status, StatusCode::OK, "{account}");
+        account["last_used_at"].as_str().map(str::to_owned)
+    };
+    let before = last_used().await;
+    assert!(before.is_some(), "the first request is a use");
+    app.clock.advance(chrono::Duration::minutes(2));
+    let (status, body) = app.get("/api/v1/whoami", &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let after = last_used().await;
+    assert!(after > before, "{after:?} after {before:?}");
+
+    // A disabled account's JWT is refused at the next request (CLI), and works once enabled.
+    let run = run_steward(&app.base, ADMIN_TOKEN, &["user", "disable", "pipeline"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, body) = app.get("/api/v1/whoami", &token).await;
+    refused(status, &body, "account disabled");
+    let run = run_steward(&app.base, ADMIN_TOKEN, &["user", "enable", "pipeline"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (status, body) = app.get("/api/v1/whoami", &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     // Expired (the server's clock two hours on; the token lived ten minutes).
     app.clock.advance(chrono::Duration::hours(2));
@@ -375,7 +416,76 @@ async fn several_tenants_need_a_choice(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{risk}");
     let risk_admin = risk["token"].as_str().expect("token").to_owned();
     map(&app, ADMIN_TOKEN, "ml-eng", &["requester"]).await;
-    map(&app, &risk_admin, "ml-cab", &["cab_member"]).await;
+
+    // A group another tenant maps cannot be mapped in risk (risk could otherwise hand roles to
+    // default's people, and learn its name from their refusals), and the refusal names no
+    // tenant: at once (CLI)...
+    let mapped_elsewhere = |message: &str, group: &str| {
+        let expected =
+            format!("group {group} is mapped in another tenant; ask the installation admins");
+        assert!(message.contains(&expected), "{message}");
+        assert!(!message.contains("default"), "{message}");
+    };
+    let run = run_steward(
+        &app.base,
+        &risk_admin,
+        &["tenant", "groups", "set", "ml-eng", "--roles", "requester"],
+    );
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    mapped_elsewhere(&run.stderr, "ml-eng");
+    // ...before a privileged mapping waits for a second admin (API)...
+    let put = |group: &str, roles: Value| {
+        let path = format!("/api/v1/groups/{group}");
+        let token = risk_admin.clone();
+        let app = &app;
+        async move {
+            app.call(
+                Method::PUT,
+                &path,
+                Some(&token),
+                Some(json!({ "roles": roles })),
+            )
+            .await
+        }
+    };
+    let (status, body) = put("ml-eng", json!(["cab_member"])).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    mapped_elsewhere(body["error"].as_str().expect("error"), "ml-eng");
+    // ...and when a waiting mapping is approved after another tenant mapped the group.
+    let (status, waiting) = put("ml-ops", json!(["cab_member"])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{waiting}");
+    let ml_ops = waiting["id"].as_str().expect("id").to_owned();
+    map(&app, ADMIN_TOKEN, "ml-ops", &["requester"]).await;
+    let (status, second) = app
+        .post(
+            "/api/v1/users",
+            &risk_admin,
+            json!({"name": "second-admin", "roles": ["admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let risk_second = second["token"].as_str().expect("token").to_owned();
+    let approve = |id: String| {
+        let token = risk_second.clone();
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/api/v1/admin/pending/{id}/approve"),
+                &token,
+                json!({}),
+            )
+            .await
+        }
+    };
+    let (status, body) = approve(ml_ops).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    mapped_elsewhere(body["error"].as_str().expect("error"), "ml-ops");
+
+    // A group of its own: a person still reaches several tenants through different groups.
+    let (status, waiting) = put("ml-cab", json!(["cab_member"])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{waiting}");
+    let (status, body) = approve(waiting["id"].as_str().expect("id").to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     provider.groups("carol", &["ml-eng", "ml-cab"]).await;
 
     let refused = Browser::new().sign_in(&app, "", "carol").await;
@@ -433,6 +543,47 @@ async fn unknown_key_ids_refresh_the_keys_at_most_once() {
         1,
         "made-up key ids must not make Steward fetch the keys again"
     );
+    app.stop().await;
+    rotated.stop();
+}
+
+/// Made-up key ids do not hold back a provider's new key: it is fetched soon after, though a
+/// made-up id made Steward fetch the keys moments before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_is_fetched_soon_after_made_up_key_ids() {
+    let first = Provider::start(&["--kid=first"]).await;
+    let port = first.port();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = steward(&db, &first).await;
+    map(&app, ADMIN_TOKEN, "ml-pipelines", &["pipeline"]).await;
+    let token = first.client_token("pipeline", AUDIENCE).await;
+    let garbage = with_kid(&token, "made-up");
+    let (status, _) = app.get("/api/v1/whoami", &garbage).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let fetched_at = std::time::Instant::now();
+    assert_eq!(
+        first.key_fetches().await,
+        2,
+        "discovery, then the made-up key id"
+    );
+    first.stop();
+
+    let rotated = Provider::start_on(port, &["--kid=second"]).await;
+    let token = rotated.client_token("pipeline", AUDIENCE).await;
+    let gap = steward_server::sso::KEY_REFRESH_GAP + Duration::from_millis(200);
+    tokio::time::sleep(gap.saturating_sub(fetched_at.elapsed())).await;
+    assert!(
+        fetched_at.elapsed() < steward_server::sso::KEY_REFRESH_INTERVAL,
+        "the test must run within one refresh interval of the made-up key id"
+    );
+    let (status, body) = app.get("/api/v1/whoami", &token).await;
+    assert_eq!(status, StatusCode::OK, "the new key is fetched: {body}");
+    // The made-up key id again, and another: within the gap, no fetch.
+    for kid in ["made-up", "made-up-2"] {
+        let (status, _) = app.get("/api/v1/whoami", &with_kid(&token, kid)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(rotated.key_fetches().await, 1);
     app.stop().await;
     rotated.stop();
 }

@@ -5,8 +5,9 @@
 //! says what a caller of tenant B who holds the route's permission gets when the path names
 //! tenant A's record: 404, exactly as for a record that does not exist (existence is not
 //! revealed); or, where the path names what the call writes in the caller's own tenant (a `PUT`
-//! by name), success there with tenant A's record untouched; or, for a permission only the
-//! installation tenant's accounts hold, 403. A route with a record in its path and no entry here
+//! by name), success there with tenant A's record untouched (409 where only one tenant may hold
+//! it: a provider group's mapping); or, for a permission only the installation tenant's accounts
+//! hold, 403. A route with a record in its path and no entry here
 //! fails the test, as a route without a row fails the matrix. Every list (and every other read
 //! without a record in its path) called by tenant B must not mention tenant A's records. The
 //! CLI's record commands are run the same way, with tenant B's tokens on tenant A's records.
@@ -31,6 +32,10 @@ enum Across {
     OwnRecord,
     /// Only the installation tenant's accounts hold the permission: 403.
     InstallationOnly,
+    /// The path names what the call writes in the caller's own tenant, but only one tenant may
+    /// hold it and tenant A does (a provider group's mapping): 409 naming no tenant, and tenant
+    /// A's record untouched.
+    HeldByOneTenant,
 }
 
 use Across::*;
@@ -84,7 +89,7 @@ const ACROSS: &[(&str, &str, Across)] = &[
     ("PUT", "/api/v1/policy/modules/{name}", OwnRecord),
     ("DELETE", "/api/v1/policy/modules/{name}", NotFound),
     ("GET", "/api/v1/tenants/{name}", InstallationOnly),
-    ("PUT", "/api/v1/groups/{name}", OwnRecord),
+    ("PUT", "/api/v1/groups/{name}", HeldByOneTenant),
     ("DELETE", "/api/v1/groups/{name}", NotFound),
 ];
 
@@ -322,6 +327,12 @@ async fn cross_cell(
         InstallationOnly => {
             status == StatusCode::FORBIDDEN && answer["details"]["installation_only"] == true
         }
+        HeldByOneTenant => {
+            status == StatusCode::CONFLICT
+                && answer["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("another tenant") && !e.contains("default"))
+        }
     };
     if !met {
         return Some(format!(
@@ -391,6 +402,69 @@ fn cli_commands(app: &TestApp, b: &TenantB, request: &str) -> Vec<String> {
             &["policy", "module", "delete", super::fixtures::MODULE],
         ),
         (Role::Admin, &["admin", "show", request]),
+        (Role::Admin, &["admin", "approve", request]),
+        (Role::Admin, &["admin", "reject", request, "--reason", "x"]),
+        (
+            Role::Manager,
+            &["change", "reject", "CHG-1", "--comment", "x"],
+        ),
+        (Role::Requester, &["change", "submit-draft", "CHG-1"]),
+        (Role::Manager, &["change", "schedule", "CHG-1"]),
+        (Role::Manager, &["change", "implement", "CHG-1"]),
+        (Role::Manager, &["change", "complete", "CHG-1"]),
+        (
+            Role::Manager,
+            &["change", "fail", "CHG-1", "--comment", "x"],
+        ),
+        (
+            Role::Manager,
+            &["change", "rollback", "CHG-1", "--reason", "x"],
+        ),
+        (
+            Role::Ciso,
+            &["change", "override-window", "CHG-1", "--reason", "x"],
+        ),
+        (Role::Manager, &["change", "close", "CHG-1"]),
+        (
+            Role::Pipeline,
+            &[
+                "deployment",
+                "--change",
+                "CHG-1",
+                "--target",
+                "fraud-scoring",
+                "--environment",
+                "staging",
+                "--status",
+                "started",
+            ],
+        ),
+        (Role::Manager, &["incident", "approve", "INC-1"]),
+        (Role::Manager, &["incident", "resolve", "INC-1"]),
+        (
+            Role::Manager,
+            &[
+                "incident",
+                "review",
+                "INC-1",
+                "--what-happened",
+                "x",
+                "--why",
+                "x",
+            ],
+        ),
+        (Role::Manager, &["incident", "close", "INC-1"]),
+        (
+            Role::Manager,
+            &["incident", "problem", "INC-1", "matrix-problem"],
+        ),
+        (
+            Role::Manager,
+            &["problem", "fix", "matrix-problem", "--change", "CHG-1"],
+        ),
+        (Role::Admin, &["user", "enable", "rita"]),
+        (Role::Admin, &["token", "issue", "--user", "rita"]),
+        (Role::Admin, &["audit", "release", "rita"]),
     ];
     commands
         .iter()

@@ -1,7 +1,8 @@
 //! The single sign-on tests' harness: a real OpenID Connect provider (`node provider.js`, one per
 //! test on a port of its own, killed when dropped), a cookie-keeping client that plays the
 //! browser through the provider's development forms, Steward configured for the provider, and
-//! ways to bend a token (a changed payload, a made-up key id) for the refusal tests.
+//! ways to bend a token (a changed payload, a made-up key id, no signature, an HMAC signature)
+//! for the refusal tests.
 
 use crate::helpers::{TestApp, TestDb, config};
 use base64::Engine as _;
@@ -98,6 +99,31 @@ impl Provider {
             .await
             .expect("provider");
         assert!(response.status().is_success());
+    }
+
+    /// Sets an account's `groups` claim and the `preferred_username` the provider gives it (a
+    /// person renamed at the provider).
+    pub(super) async fn rename(&self, account: &str, preferred_username: &str, groups: &[&str]) {
+        let response = self
+            .http
+            .put(format!("{}/test/accounts/{account}", self.issuer))
+            .json(&json!({ "groups": groups, "preferred_username": preferred_username }))
+            .send()
+            .await
+            .expect("provider");
+        assert!(response.status().is_success());
+    }
+
+    /// The provider's public signing keys (its JWKS document).
+    pub(super) async fn jwks(&self) -> Value {
+        self.http
+            .get(format!("{}/jwks", self.issuer))
+            .send()
+            .await
+            .expect("provider")
+            .json()
+            .await
+            .expect("json")
     }
 
     /// An access token (a JWT) for `client_id` by the client credentials grant, for `resource`.
@@ -432,4 +458,43 @@ pub(super) fn with_kid(token: &str, kid: &str) -> String {
     header["kid"] = json!(kid);
     let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("json"));
     format!("{header}.{}.{}", parts[1], parts[2])
+}
+
+/// The token's header, decoded.
+fn header(token: &str) -> Value {
+    let first = token.split('.').next().expect("a header");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(first).expect("base64")).expect("json")
+}
+
+/// The token's claims under a header saying `alg: none`, without a signature.
+pub(super) fn unsigned(token: &str) -> String {
+    let payload = token.split('.').nth(1).expect("a payload");
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    format!("{header}.{payload}.")
+}
+
+/// The token's claims signed with HS256 under `secret` (the classic confusion: a verifier that
+/// takes the algorithm from the token would check it with the public key as an HMAC secret).
+pub(super) fn hs256(token: &str, secret: &[u8]) -> String {
+    let mut header = header(token);
+    header["alg"] = json!("HS256");
+    let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("json"));
+    let payload = token.split('.').nth(1).expect("a payload");
+    let signing_input = format!("{header}.{payload}");
+    let signature = URL_SAFE_NO_PAD.encode(hmac_sha256(secret, signing_input.as_bytes()));
+    format!("{signing_input}.{signature}")
+}
+
+/// HMAC-SHA-256 (RFC 2104), enough for forging a test token.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use steward_audit::hash::sha256;
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&sha256(key).0);
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = sha256(&[pad(0x36), message.to_vec()].concat());
+    sha256(&[pad(0x5c), inner.0.to_vec()].concat()).0
 }
