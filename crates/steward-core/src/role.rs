@@ -110,6 +110,15 @@ impl Roles {
         Self::new(roles)
     }
 
+    /// Whether the set holds a service role (pipeline, monitor) beside a person's role. Steward
+    /// refuses to make such an account: a person's credentials would push the evidence
+    /// (metrics, signals, deployments) their own changes are judged by, and a service token
+    /// would act as a person.
+    pub fn mixes_service_and_person(&self) -> bool {
+        let service = self.0.iter().filter(|r| r.is_service_account()).count();
+        service > 0 && service < self.0.len()
+    }
+
     pub fn contains(&self, role: Role) -> bool {
         self.0.contains(&role)
     }

@@ -378,6 +378,7 @@ impl TenantStore<'_> {
         &self,
         actor: &str,
         name: &UserName,
+        expected_roles: Option<&Roles>,
         now: DateTime<Utc>,
     ) -> Result<Result<Account, AccountRefusal>, StoreError> {
         let mut tx = self.store.begin_write().await?;
@@ -392,6 +393,13 @@ impl TenantStore<'_> {
                 return Ok(Err(AccountRefusal::AlreadyIs {
                     user: name.clone(),
                     status: AccountStatus::Active,
+                }));
+            }
+            Some(a) if expected_roles.is_some_and(|r| r != &a.roles) => {
+                tx.rollback().await?;
+                return Ok(Err(AccountRefusal::RolesChanged {
+                    user: name.clone(),
+                    expected: expected_roles.map(Roles::to_list).unwrap_or_default(),
                 }));
             }
             Some(a) => a,

@@ -377,17 +377,6 @@ impl TenantStore<'_> {
         Ok(pending)
     }
 
-    /// The tenant's active admins, by name.
-    pub async fn active_admin_names(&self) -> Result<Vec<UserName>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT name, roles FROM users WHERE tenant_id = $1 AND status = 'active' ORDER BY name",
-        )
-        .bind(self.tenant.clone())
-        .fetch_all(&self.store.pool)
-        .await?;
-        admins_of(&rows)
-    }
-
     /// One operation by number.
     pub async fn pending_operation(
         &self,
@@ -430,8 +419,44 @@ impl TenantStore<'_> {
         number: i64,
         approver: &str,
     ) -> Result<Result<PendingOperation, Refusal>, StoreError> {
+        self.approve(number, approver, false).await
+    }
+
+    /// Recovery: an installation admin (of tenant `default`) approves an operation of this
+    /// tenant, which has fewer than two active admins (its only admin cannot be the second), so
+    /// a tenant is never stuck. The approval event says so.
+    pub async fn approve_operation_for_installation(
+        &self,
+        number: i64,
+        installation_admin: &str,
+    ) -> Result<Result<PendingOperation, Refusal>, StoreError> {
+        self.approve(number, installation_admin, true).await
+    }
+
+    async fn approve(
+        &self,
+        number: i64,
+        approver: &str,
+        by_installation: bool,
+    ) -> Result<Result<PendingOperation, Refusal>, StoreError> {
         let now = Utc::now();
         let mut tx = self.store.begin_write().await?;
+        // The tenant's accounts first, as every lifecycle write takes them (the lock order): the
+        // operation may change one, and the requester must still be an active admin.
+        let approver_name =
+            UserName::parse(approver).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let locked = crate::accounts::lock_accounts(
+            &mut tx,
+            self.store.backend,
+            &self.tenant,
+            &approver_name,
+        )
+        .await?;
+        if by_installation && locked.active_admins.len() >= 2 {
+            return Ok(Err(Refusal::Stale(
+                "the tenant has two active admins: one of them decides (an installation admin approves only for a tenant that has no second admin)".into(),
+            )));
+        }
         let pending = match self.lock_pending(&mut tx, number, approver).await? {
             Ok(p) => p,
             Err(refusal) => return Ok(Err(refusal)),
@@ -449,6 +474,22 @@ impl TenantStore<'_> {
             .map(|who| format!("{}:{who}", self.tenant))
             .collect();
         tx.subject_keys(&subjects, now).await?;
+        // Applied first: its rows are written before the audit head is taken (a store write
+        // that records its own event takes the head itself, last). A refusal drops the
+        // transaction: nothing of it is kept.
+        let records = match apply(
+            &mut tx,
+            self.store.backend,
+            &self.tenant,
+            &pending,
+            approver,
+            now,
+        )
+        .await?
+        {
+            Ok(records) => records,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         decide(
             &mut tx,
             &self.tenant,
@@ -468,24 +509,12 @@ impl TenantStore<'_> {
             outcome: "success",
             correlation_id: None,
             details: json!({"requested_by": pending.requested_by,
+                            "by_installation_admin": by_installation,
                             "operation": pending.operation.audit_details()}),
         };
-        audit::append(&mut tx, &self.tenant, &[approval]).await?;
-        // A refusal drops the transaction: nothing of it (the decision included) is kept.
-        let records = match apply(
-            &mut tx,
-            self.store.backend,
-            &self.tenant,
-            &pending,
-            approver,
-            now,
-        )
-        .await?
-        {
-            Ok(records) => records,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        audit::append(&mut tx, &self.tenant, &records).await?;
+        let mut all = vec![approval];
+        all.extend(records);
+        audit::append(&mut tx, &self.tenant, &all).await?;
         tx.commit().await?;
         Ok(Ok(PendingOperation {
             status: OperationStatus::Approved,
@@ -600,7 +629,11 @@ impl TenantStore<'_> {
         }
         let now = Utc::now();
         let mut tx = self.store.begin_write().await?;
-        let admins = active_admins(&mut tx, &self.tenant).await?;
+        let actor_name = UserName::parse(actor).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let admins =
+            crate::accounts::lock_accounts(&mut tx, self.store.backend, &self.tenant, &actor_name)
+                .await?
+                .active_admins;
         if admins.len() != 1 || admins[0].as_str() != actor {
             return Ok(Ok(false));
         }

@@ -128,7 +128,7 @@ async fn a_token_opens_its_account_until_it_may_not(backend: Backend) {
         Some(TokenRefused::AccountDisabled)
     );
     tenant
-        .enable_user("admin", &name("ci"), now())
+        .enable_user("admin", &name("ci"), None, now())
         .await
         .expect("write")
         .expect("enabled");
@@ -180,7 +180,7 @@ async fn two_admins_disabling_each_other_leave_one(backend: Backend) {
         // Whoever was disabled comes back for the next round.
         for account in page.iter().filter(|a| a.status == AccountStatus::Disabled) {
             tenant
-                .enable_user("system", &account.name, now())
+                .enable_user("system", &account.name, None, now())
                 .await
                 .expect("write")
                 .expect("enabled");

@@ -400,7 +400,7 @@ async fn disabling_or_revoking_ends_the_sessions(backend: Backend) {
         .expect("disabled");
     assert_eq!(disabled.account.name.as_str(), "fay");
     default
-        .enable_user("ada", &name("fay"), now())
+        .enable_user("ada", &name("fay"), None, now())
         .await
         .expect("store")
         .expect("enabled");

@@ -27,6 +27,14 @@ pub enum TenantCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Recovery (installation admins): approve a waiting privileged operation of a tenant that
+    /// has no second active admin (its only admin cannot approve its own request).
+    Approve {
+        /// The tenant.
+        name: String,
+        /// The operation, e.g. OP-7 (its admin sees it with `steward admin pending`).
+        id: String,
+    },
     /// Your tenant's mapping of identity-provider groups to roles (single sign-on).
     Groups {
         #[command(subcommand)]
@@ -65,6 +73,17 @@ pub async fn run(client: &Client, json: bool, command: TenantCommand) -> anyhow:
                 .call(Method::POST, "/api/v1/tenants", Some(&body))
                 .await?;
             print(json, &tenant, created)
+        }
+        TenantCommand::Approve { name, id } => {
+            let path = format!("/api/v1/tenants/{name}/pending/{id}/approve");
+            let op = client.call(Method::POST, &path, None).await?;
+            print(json, &op, |v| {
+                format!(
+                    "{} of tenant {name} approved: {} (in effect now)\n",
+                    s(v, "/id"),
+                    s(v, "/summary")
+                )
+            })
         }
         TenantCommand::Groups { command } => groups::run(client, json, command).await,
         TenantCommand::List { list } => {

@@ -23,8 +23,8 @@ use serde::Deserialize;
 use serde_json::json;
 use steward_core::account::{AccountStatus, LockoutRefused, parse_expiry};
 use steward_core::{Role, Roles, UserName};
-use steward_store::AccountRefusal;
 use steward_store::pending::{Operation, PendingOperation};
+use steward_store::{Account, AccountRefusal, TenantStore};
 use utoipa::ToSchema;
 
 /// The roles an account is to hold from now on.
@@ -119,8 +119,8 @@ pub async fn disable_user(
 /// Enable a disabled account again (admin only): its tokens that have not expired or been
 /// revoked work again. An account holding a privileged role (admin, ciso, vp_engineering,
 /// cab_member, compliance_officer, auditor) gets its privileges back only when a second admin
-/// approves (202, the waiting operation) — except an admin account enabled by the tenant's only
-/// active admin, which restores the tenant's second admin at once.
+/// approves (202, the waiting operation; a tenant with no second active admin asks an
+/// installation admin: `steward tenant approve`).
 #[utoipa::path(post, path = "/api/v1/users/{name}/enable", tag = "users",
     params(("name" = String, Path, description = "the user name")),
     responses((status = 200, body = UserView),
@@ -143,15 +143,7 @@ pub async fn enable_user(
         user: name.clone(),
         roles: account.roles.clone(),
     };
-    // A tenant's only active admin may bring a second admin back (restoring what was approved
-    // before; nobody else could approve it, and its bootstrap is spent): anything else
-    // privileged waits for a second admin.
-    let restores_an_admin = account.roles.contains(Role::Admin)
-        && store.active_admin_names().await?.as_slice() == [admin.who().clone()];
-    if account.status == AccountStatus::Disabled
-        && !restores_an_admin
-        && dual_control::needs_second_admin(&operation)
-    {
+    if account.status == AccountStatus::Disabled && dual_control::needs_second_admin(&operation) {
         let Requested::Waiting(pending) = dual_control::request(&admin, operation).await? else {
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "enabling is never a bootstrap"
@@ -160,7 +152,12 @@ pub async fn enable_user(
         return Ok(AppliedOrWaiting::Waiting(waiting_for(&pending)?));
     }
     let account = store
-        .enable_user(admin.who().as_str(), &name, state.clock.now())
+        .enable_user(
+            admin.who().as_str(),
+            &name,
+            Some(&account.roles),
+            state.clock.now(),
+        )
         .await?
         .map_err(refused)?;
     Ok(AppliedOrWaiting::Applied(Json(UserView::of(&account))))
@@ -187,17 +184,14 @@ pub async fn set_roles(
     let name = account_name(&name)?;
     let roles = Roles::parse_list(&body.roles.join(","))
         .map_err(|e| ApiError::invalid_field("roles", e))?;
+    one_kind(&roles)?;
     let store = admin.store();
-    let account = store
-        .account(&name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no user '{name}'")))?;
-    if account.from_sso {
-        return Err(sso_account(
-            &name,
-            "its roles come from the provider's groups: change the tenant's group mapping (`steward tenant groups set`)",
-        ));
-    }
+    let account = local_account(
+        &store,
+        &name,
+        "its roles come from the provider's groups: change the tenant's group mapping (`steward tenant groups set`)",
+    )
+    .await?;
     if is_service(&account.roles) != is_service(&roles) {
         return Err(ApiError::Conflict {
             message: format!(
@@ -244,11 +238,36 @@ fn is_service(roles: &Roles) -> bool {
     roles.iter().all(Role::is_service_account)
 }
 
-fn sso_account(name: &UserName, why: &str) -> ApiError {
-    ApiError::Conflict {
-        message: format!("{name} signs in through single sign-on: {why}"),
-        details: json!({ "source": "oidc" }),
+/// 422 for roles that mix a service role with a person's (see
+/// [`Roles::mixes_service_and_person`]).
+pub(crate) fn one_kind(roles: &Roles) -> Result<(), ApiError> {
+    if roles.mixes_service_and_person() {
+        return Err(ApiError::invalid_field(
+            "roles",
+            "mixes a service role (pipeline, monitor) with a person's role: a service account holds only service roles; make the person an account of their own",
+        ));
     }
+    Ok(())
+}
+
+/// The account `name`, which must be a local one (a single sign-on account is refused, saying
+/// `why`); 404 when there is none.
+async fn local_account(
+    store: &TenantStore<'_>,
+    name: &UserName,
+    why: &str,
+) -> Result<Account, ApiError> {
+    let account = store
+        .account(name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user '{name}'")))?;
+    if account.from_sso {
+        return Err(ApiError::Conflict {
+            message: format!("{name} signs in through single sign-on: {why}"),
+            details: json!({ "source": "oidc" }),
+        });
+    }
+    Ok(account)
 }
 
 fn waiting_for(pending: &PendingOperation) -> Result<Accepted<PendingView>, ApiError> {
@@ -297,8 +316,10 @@ pub async fn rotate_token(
     }))
 }
 
-/// Revoke every token of an account (admin only): none works again. The account stays; an
-/// admin may issue it a new token. One's own tokens are rotated, not revoked.
+/// Revoke every token of an account (admin only): none works again, and its single sign-on
+/// sessions end. The account stays; an admin may issue it a new token. One's own tokens are
+/// rotated, not revoked. A single sign-on account's bearer JWTs come from the provider and work
+/// until they expire: disable the account to stop those at once.
 #[utoipa::path(post, path = "/api/v1/users/{name}/tokens/revoke", tag = "users",
     params(("name" = String, Path, description = "the user name")),
     responses((status = 200, body = RevokedTokensView), (status = 403, body = ErrorBody),
@@ -343,16 +364,12 @@ pub async fn issue_token(
     let name = account_name(&name)?;
     let expires_at = expiry(&state, body.expires.as_deref())?;
     let store = admin.store();
-    let account = store
-        .account(&name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no user '{name}'")))?;
-    if account.from_sso {
-        return Err(sso_account(
-            &name,
-            "it holds no API token (a pipeline gets its own account)",
-        ));
-    }
+    let account = local_account(
+        &store,
+        &name,
+        "it holds no API token (a pipeline gets its own account)",
+    )
+    .await?;
     let token = generate_token()?;
     if !is_service(&account.roles) {
         let operation = Operation::IssueToken {

@@ -264,6 +264,27 @@ pub async fn list(
     }))
 }
 
+/// What is checked again when an operation is approved: a policy module must still compile
+/// with the tenant's set as it is now.
+pub(crate) async fn check_before_approving(
+    state: &AppState,
+    store: &steward_store::TenantStore<'_>,
+    number: i64,
+) -> Result<(), ApiError> {
+    if let Some(pending) = store.pending_operation(number).await? {
+        let module = match &pending.operation {
+            Operation::PutPolicyModule { name, source, .. } => Some((name, Some(source.as_str()))),
+            Operation::DeletePolicyModule { name, .. } => Some((name, None)),
+            _ => None,
+        };
+        if let Some((name, source)) = module {
+            let current = store.policy_modules().await?;
+            super::policy_modules::check_module(state, &current, name, source)?;
+        }
+    }
+    Ok(())
+}
+
 fn number(id: &str) -> Result<i64, ApiError> {
     parse_operation_id(id)
         .ok_or_else(|| ApiError::NotFound(format!("no privileged operation {id}")))
@@ -300,18 +321,7 @@ pub async fn approve(
     let approver = caller.may::<DecidePrivileged>(&state)?;
     let store = approver.store();
     let number = number(&id)?;
-    // A policy module must still compile with the tenant's set as it is now.
-    if let Some(pending) = store.pending_operation(number).await? {
-        let module = match &pending.operation {
-            Operation::PutPolicyModule { name, source, .. } => Some((name, Some(source.as_str()))),
-            Operation::DeletePolicyModule { name, .. } => Some((name, None)),
-            _ => None,
-        };
-        if let Some((name, source)) = module {
-            let current = store.policy_modules().await?;
-            super::policy_modules::check_module(&state, &current, name, source)?;
-        }
-    }
+    check_before_approving(&state, &store, number).await?;
     let decided = store
         .approve_operation(number, approver.who().as_str())
         .await?

@@ -103,6 +103,7 @@ pub async fn set_group(
     let group = group_name(&group)?;
     let roles = Roles::parse_list(&body.roles.join(","))
         .map_err(|e| ApiError::invalid_field("roles", e))?;
+    super::accounts::one_kind(&roles)?;
     let store = admin.store();
     // A group another tenant maps is refused now, not when a second admin approves.
     store.check_group_mappable(&group).await?;

@@ -165,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
         .routes(routes!(tenants::get_tenant))
+        .routes(routes!(tenants::approve_for_tenant))
         .routes(routes!(calendar::create_window, calendar::list_windows))
         .routes(routes!(calendar::get_window, calendar::delete_window))
         .routes(routes!(calendar::feed))

@@ -134,7 +134,7 @@ async fn start(
     let cookie = SessionCookie {
         name: LOGIN_COOKIE,
         value: &started.browser,
-        path: "/auth/callback",
+        path: "/auth",
         max_age_seconds: sso::LOGIN_TIMEOUT.num_seconds(),
         secure: sso.secure_cookies(),
     };
@@ -204,7 +204,7 @@ async fn finish(
         &signed_in.return_to,
         &[
             session.header(),
-            sso::clear_cookie(LOGIN_COOKIE, "/auth/callback", sso.secure_cookies()),
+            sso::clear_cookie(LOGIN_COOKIE, "/auth", sso.secure_cookies()),
         ],
     )
 }

@@ -4,11 +4,13 @@
 //! Only accounts of the installation tenant (`default`) hold `manage_tenants`; a tenant's own
 //! admin administers its users, catalog, policies and calendar, never other tenants.
 
+use super::admin::PendingView;
 use super::body::JsonBody;
 use super::created::Created;
 use super::page::{Page, PageQuery, Paged};
 use crate::AppState;
 use crate::auth::{Caller, ManageTenants, generate_token, hash_token};
+use crate::dual_control::refused;
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -16,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use steward_core::catalog::CatalogItem;
 use steward_core::{Role, Roles, TenantId, UserName};
+use steward_store::pending::parse_operation_id;
 use steward_store::{NewTenant, StoreError, TenantRecord};
 use utoipa::ToSchema;
 
@@ -179,4 +182,37 @@ pub async fn get_tenant(
         .await?
         .ok_or_else(missing)?;
     Ok(Json(tenant.into()))
+}
+
+/// Recovery for a tenant without a second admin (installation admins only): approve one of its
+/// waiting privileged operations — typically re-enabling or granting its second admin — which
+/// its only active admin cannot approve alone. Refused (409) while the tenant has two active
+/// admins: they decide themselves. The approval event in the tenant's log names the
+/// installation admin and says so.
+#[utoipa::path(post, path = "/api/v1/tenants/{name}/pending/{id}/approve", tag = "tenants",
+    params(("name" = String, Path, description = "the tenant's name"),
+           ("id" = String, Path, description = "the operation, e.g. OP-7")),
+    responses((status = 200, body = PendingView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub async fn approve_for_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<PendingView>, ApiError> {
+    let installation = caller.may::<ManageTenants>(&state)?;
+    let missing = || ApiError::NotFound(format!("no tenant '{name}': see `steward tenant list`"));
+    let tenant = TenantId::parse(&name).map_err(|_| missing())?;
+    let store = installation.installation();
+    store.tenant_record(&tenant).await?.ok_or_else(missing)?;
+    let number = parse_operation_id(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no privileged operation {id}")))?;
+    let tenant_store = store.tenant(&tenant);
+    super::admin::check_before_approving(&state, &tenant_store, number).await?;
+    let decided = tenant_store
+        .approve_operation_for_installation(number, installation.who().as_str())
+        .await?
+        .map_err(|r| refused(r, Some(&id)))?;
+    state.policies.forget(tenant_store.tenant_id());
+    Ok(Json(PendingView::new(&decided)?))
 }

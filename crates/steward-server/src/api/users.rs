@@ -56,6 +56,7 @@ pub async fn create_user(
     }
     let roles = Roles::parse_list(&body.roles.join(","))
         .map_err(|e| ApiError::invalid_field("roles", e))?;
+    super::accounts::one_kind(&roles)?;
     let expires_at = super::accounts::expiry(&state, body.expires.as_deref())?;
     let token = generate_token()?;
     let store = admin.store();

@@ -559,9 +559,9 @@ async fn a_tenant_cannot_lock_itself_out(backend: Backend) {
         cli.stderr
     );
 
-    // Once `admin` is back, the second admin may step down; a role change is recorded with
-    // the roles before and after.
-    let (status, _) = app
+    // Bringing `admin` back is dual control like any privileged grant: it waits. (Nobody in
+    // this tenant can approve it, so the test restores the account in the store.)
+    let (status, body) = app
         .call(
             Method::POST,
             "/api/v1/users/admin/enable",
@@ -569,7 +569,20 @@ async fn a_tenant_cannot_lock_itself_out(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.store
+        .tenant(&steward_core::TenantId::default_tenant())
+        .enable_user(
+            "test-setup",
+            &steward_core::UserName::parse("admin").expect("name"),
+            None,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("store")
+        .expect("enabled");
+    // Once `admin` is back, the second admin may step down; a role change is recorded with
+    // the roles before and after.
     let cli = run_steward(
         &app.base,
         &second,

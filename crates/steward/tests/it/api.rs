@@ -62,12 +62,18 @@ async fn roles_limit_what_each_caller_may_do(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["details"]["permission"], "approve_changes", "{body}");
     // Service accounts ask and record; they never approve, schedule, implement, complete or
-    // close a change — not even one holding a manager's role beside its service role.
-    for (name, roles) in [
-        ("ci", &["pipeline"][..]),
-        ("prom", &["monitor"][..]),
-        ("ci-manager", &["pipeline", "manager"][..]),
-    ] {
+    // close a change. No account holds a manager's role beside a service role (the
+    // people-only rule would still refuse one: `auth::tests`).
+    let (status, body) = app
+        .post(
+            "/api/v1/users",
+            ADMIN_TOKEN,
+            json!({"name": "ci-manager", "roles": ["pipeline", "manager"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("service role"), "{body}");
+    for (name, roles) in [("ci", &["pipeline"][..]), ("prom", &["monitor"][..])] {
         let service = app.user(name, roles).await;
         let (status, body) = app.decide(&service, id, "approve", "ok").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");

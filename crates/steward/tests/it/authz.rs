@@ -358,6 +358,8 @@ const ROWS: &[Row] = &[
     row("POST", "/api/v1/tenants", Permission("manage_tenants")).body(new_tenant),
     row("GET", "/api/v1/tenants", Permission("manage_tenants")),
     row("GET", "/api/v1/tenants/{name}", Permission("manage_tenants")),
+    row("POST", "/api/v1/tenants/{name}/pending/{id}/approve", Permission("manage_tenants"))
+        .on(LonelyTenantRequest),
     row("POST", "/api/v1/windows", Permission("keep_calendar")).body(window),
     row("GET", "/api/v1/windows", Permission("read_records")),
     row("GET", "/api/v1/windows/{name}", Permission("read_records")),

@@ -26,6 +26,16 @@ async fn put_item(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value
     .await
 }
 
+/// Asks to approve operation `id` with `token`: the answer, whatever it is.
+async fn try_approve(app: &TestApp, id: &str, token: &str) -> (StatusCode, Value) {
+    app.post(
+        &format!("/api/v1/admin/pending/{id}/approve"),
+        token,
+        json!({}),
+    )
+    .await
+}
+
 async fn catalog_names(app: &TestApp) -> Vec<String> {
     crate::helpers::all_items(app, "/api/v1/catalog", ADMIN_TOKEN)
         .await
@@ -74,13 +84,7 @@ async fn a_catalog_change_waits_for_a_second_admin(backend: Backend) {
     );
 
     // The requester can never approve their own request.
-    let (status, refused) = app
-        .post(
-            &format!("/api/v1/admin/pending/{id}/approve"),
-            ADMIN_TOKEN,
-            json!({}),
-        )
-        .await;
+    let (status, refused) = try_approve(&app, &id, ADMIN_TOKEN).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     assert!(
         refused["error"]
@@ -91,26 +95,14 @@ async fn a_catalog_change_waits_for_a_second_admin(backend: Backend) {
     assert!(!catalog_names(&app).await.contains(&"gpu-driver".to_owned()));
 
     // The second admin approves: in effect now, once.
-    let (status, approved) = app
-        .post(
-            &format!("/api/v1/admin/pending/{id}/approve"),
-            &second,
-            json!({}),
-        )
-        .await;
+    let (status, approved) = try_approve(&app, &id, &second).await;
     assert_eq!(status, StatusCode::OK, "{approved}");
     assert_eq!(
         (&approved["status"], &approved["decided_by"]),
         (&json!("approved"), &json!("second-admin"))
     );
     assert!(catalog_names(&app).await.contains(&"gpu-driver".to_owned()));
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/admin/pending/{id}/approve"),
-            &second,
-            json!({}),
-        )
-        .await;
+    let (status, _) = try_approve(&app, &id, &second).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     // Each step is on record: the request, the approval, and the change with both names.
@@ -304,13 +296,7 @@ async fn a_role_grant_waits_for_a_second_admin(backend: Backend) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = app.get("/api/v1/users/cleo", ADMIN_TOKEN).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/admin/pending/{id}/approve"),
-            ADMIN_TOKEN,
-            json!({}),
-        )
-        .await;
+    let (status, _) = try_approve(&app, &id, ADMIN_TOKEN).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
@@ -325,16 +311,7 @@ async fn a_role_grant_waits_for_a_second_admin(backend: Backend) {
     let (status, grant) = set_rita(&app, json!(["requester", "cab_member"])).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{grant}");
     assert_eq!(roles_of(&app, "rita").await, json!(["requester"]));
-    let (status, refused) = app
-        .post(
-            &format!(
-                "/api/v1/admin/pending/{}/approve",
-                grant["id"].as_str().unwrap_or("")
-            ),
-            &rita,
-            json!({}),
-        )
-        .await;
+    let (status, refused) = try_approve(&app, grant["id"].as_str().unwrap_or(""), &rita).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     app.approve_operation(grant["id"].as_str().expect("id"))
         .await;
@@ -351,16 +328,7 @@ async fn a_role_grant_waits_for_a_second_admin(backend: Backend) {
     let (_, grant) = set_rita(&app, json!(["requester", "compliance_officer"])).await;
     let (status, _) = set_rita(&app, json!(["manager"])).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, stale) = app
-        .post(
-            &format!(
-                "/api/v1/admin/pending/{}/approve",
-                grant["id"].as_str().unwrap_or("")
-            ),
-            &second,
-            json!({}),
-        )
-        .await;
+    let (status, stale) = try_approve(&app, grant["id"].as_str().unwrap_or(""), &second).await;
     assert_eq!(status, StatusCode::CONFLICT, "{stale}");
     assert_eq!(roles_of(&app, "rita").await, json!(["manager"]));
 
@@ -373,16 +341,7 @@ async fn a_role_grant_waits_for_a_second_admin(backend: Backend) {
             Some(json!({"roles": ["admin", "ciso"]})),
         )
         .await;
-    let (status, refused) = app
-        .post(
-            &format!(
-                "/api/v1/admin/pending/{}/approve",
-                raise["id"].as_str().unwrap_or("")
-            ),
-            &second,
-            json!({}),
-        )
-        .await;
+    let (status, refused) = try_approve(&app, raise["id"].as_str().unwrap_or(""), &second).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     assert!(
         refused["error"]
@@ -477,8 +436,47 @@ async fn one_admin_never_acts_alone(backend: Backend) {
         let app = &app;
         async move { app.post(&path, &token, json!({})).await }
     };
-    // The bootstrap happens once: an admin who disables the other admin is alone again, but a
-    // new admin still waits for a second one.
+    // Enabling a disabled account that holds a privileged role waits for a second admin.
+    let cleo = app.user("cleo", &["ciso"]).await;
+    let (status, _) = post("/api/v1/users/cleo/disable".into(), ADMIN_TOKEN.into()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, enable) = post("/api/v1/users/cleo/enable".into(), ADMIN_TOKEN.into()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{enable}");
+    let (status, _) = app.get("/api/v1/whoami", &cleo).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "still disabled until approved"
+    );
+    app.approve_operation(enable["id"].as_str().expect("id"))
+        .await;
+    assert_eq!(app.get("/api/v1/whoami", &cleo).await.0, StatusCode::OK);
+
+    // A service account does not become a person's (its tokens would change hands), and no
+    // account mixes the two.
+    app.user("mia", &["manager"]).await;
+    let (status, refused) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/users/mia/roles",
+            Some(ADMIN_TOKEN),
+            Some(json!({"roles": ["pipeline"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["details"]["reason"], "service_boundary");
+    let (status, refused) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/users/mia/roles",
+            Some(ADMIN_TOKEN),
+            Some(json!({"roles": ["manager", "monitor"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+
+    // The bootstrap happens once: an admin who disables the other admin is alone again, yet a
+    // new admin waits, and so does bringing the disabled one back.
     let (status, body) = post(
         "/api/v1/users/second-admin/disable".into(),
         ADMIN_TOKEN.into(),
@@ -493,30 +491,16 @@ async fn one_admin_never_acts_alone(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "a second bootstrap: {ghost}");
-    // The sole admin may bring the disabled admin back (what was approved before) …
     let (status, enable) = post(
         "/api/v1/users/second-admin/enable".into(),
         ADMIN_TOKEN.into(),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{enable}");
-    assert_eq!(app.get("/api/v1/whoami", &second).await.0, StatusCode::OK);
-    // … but enabling another privileged account waits for a second admin.
-    let cleo = app.user("cleo", &["ciso"]).await;
-    let (status, _) = post("/api/v1/users/cleo/disable".into(), ADMIN_TOKEN.into()).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, enable) = post("/api/v1/users/cleo/enable".into(), ADMIN_TOKEN.into()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{enable}");
-    let (status, _) = app.get("/api/v1/whoami", &cleo).await;
     assert_eq!(
-        status,
-        StatusCode::UNAUTHORIZED,
-        "still disabled until approved"
+        app.get("/api/v1/whoami", &second).await.0,
+        StatusCode::UNAUTHORIZED
     );
-    app.approve_operation(enable["id"].as_str().expect("id"))
-        .await;
-    let (status, _) = app.get("/api/v1/whoami", &cleo).await;
-    assert_eq!(status, StatusCode::OK);
     // The bootstrap is on record as operation 0.
     let (_, all) = app
         .get("/api/v1/admin/pending?status=all", ADMIN_TOKEN)
@@ -527,19 +511,65 @@ async fn one_admin_never_acts_alone(backend: Backend) {
             .any(|o| o["id"] == "OP-0" && o["status"] == "approved"),
         "{all}"
     );
+    app.stop().await;
+}
 
-    // A service account does not become a person's (its tokens would change hands).
-    app.user("mia", &["manager"]).await;
+async fn an_installation_admin_unblocks_a_tenant_without_a_second_admin(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let (status, risk) = app
+        .post(
+            "/api/v1/tenants",
+            ADMIN_TOKEN,
+            json!({"name": "risk", "admin": "rhea"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{risk}");
+    let rhea = risk["token"].as_str().expect("token").to_owned();
+    // rhea is risk's only admin: her catalog request has no one in the tenant to approve it.
+    let (status, waiting) = put_item(&app, &rhea, item("risk-item", "x")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{waiting}");
+    let id = waiting["id"].as_str().expect("id").to_owned();
+    let approve = format!("/api/v1/tenants/risk/pending/{id}/approve");
+    // Only installation admins may step in (rhea's own tenant route refuses her too).
+    let (status, _) = app.post(&approve, &rhea, json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let run = run_steward(&app.base, ADMIN_TOKEN, &["tenant", "approve", "risk", &id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("approved"), "{}", run.stdout);
+    let (_, catalog) = app.get("/api/v1/catalog?limit=500", &rhea).await;
+    assert!(
+        items(&catalog).iter().any(|i| i["name"] == "risk-item"),
+        "{catalog}"
+    );
+    let events = app
+        .store
+        .tenant(&TenantId::parse("risk").expect("tenant"))
+        .audit_events_for("pending_operation", &id)
+        .await
+        .expect("events");
+    let approval = events.last().expect("approval");
+    assert_eq!(approval.action, "admin.operation_approved");
+    assert_eq!(approval.details["by_installation_admin"], json!(true));
+    // Once the tenant has its second admin, its admins decide.
+    let (status, _) = app
+        .post(
+            "/api/v1/users",
+            &rhea,
+            json!({"name": "risa", "roles": ["admin"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "the tenant's bootstrap");
+    let (_, again) = put_item(&app, &rhea, item("risk-item-2", "x")).await;
+    let id = again["id"].as_str().expect("id");
     let (status, refused) = app
-        .call(
-            reqwest::Method::PUT,
-            "/api/v1/users/mia/roles",
-            Some(ADMIN_TOKEN),
-            Some(json!({"roles": ["pipeline"]})),
+        .post(
+            &format!("/api/v1/tenants/risk/pending/{id}/approve"),
+            ADMIN_TOKEN,
+            json!({}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
-    assert_eq!(refused["details"]["reason"], "service_boundary");
     app.stop().await;
 }
 
@@ -556,16 +586,7 @@ async fn a_request_lapses_with_its_requesters_admin_role(backend: Backend) {
         .post("/api/v1/users/second-admin/disable", ADMIN_TOKEN, json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, lapsed) = app
-        .post(
-            &format!(
-                "/api/v1/admin/pending/{}/approve",
-                waiting["id"].as_str().unwrap_or("")
-            ),
-            &third,
-            json!({}),
-        )
-        .await;
+    let (status, lapsed) = try_approve(&app, waiting["id"].as_str().unwrap_or(""), &third).await;
     assert_eq!(status, StatusCode::CONFLICT, "{lapsed}");
     assert!(
         lapsed["error"].as_str().unwrap_or("").contains("lapsed"),
@@ -586,5 +607,6 @@ both_backends!(
     a_role_grant_waits_for_a_second_admin,
     the_cli_shows_a_waiting_account_and_its_token,
     one_admin_never_acts_alone,
+    an_installation_admin_unblocks_a_tenant_without_a_second_admin,
     a_request_lapses_with_its_requesters_admin_role,
 );

@@ -276,10 +276,15 @@ impl TestApp {
     /// Approves a privileged operation the bootstrap admin asked for, as the second admin.
     pub async fn approve_operation(&self, id: &str) -> Value {
         let approver = self.second_admin().await.to_owned();
+        self.approve_as(id, &approver).await
+    }
+
+    /// Approves privileged operation `id` with `approver`'s token, which must succeed.
+    pub async fn approve_as(&self, id: &str, approver: &str) -> Value {
         let (status, body) = self
             .post(
                 &format!("/api/v1/admin/pending/{id}/approve"),
-                &approver,
+                approver,
                 json!({}),
             )
             .await;

@@ -47,14 +47,7 @@ impl Tenant {
             .find(|w| w.starts_with("OP-"))
             .unwrap_or_else(|| panic!("no waiting operation in: {said}"));
         let approver = self.second_admin(app).await.to_owned();
-        let (status, body) = app
-            .post(
-                &format!("/api/v1/admin/pending/{id}/approve"),
-                &approver,
-                json!({}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "approving {id}: {body}");
+        app.approve_as(id, &approver).await;
     }
 
     /// The tenant's second admin, made as its bootstrap grant on first use.
@@ -91,14 +84,7 @@ impl Tenant {
             StatusCode::CREATED => token,
             StatusCode::ACCEPTED => {
                 let waiting = body["pending_approval"].as_str().expect("operation id");
-                let (status, body) = app
-                    .post(
-                        &format!("/api/v1/admin/pending/{waiting}/approve"),
-                        &approver,
-                        json!({}),
-                    )
-                    .await;
-                assert_eq!(status, StatusCode::OK, "approving {waiting}: {body}");
+                app.approve_as(waiting, &approver).await;
                 token
             }
             other => panic!("creating {name} in {}: {other} {body}", self.name),

@@ -74,6 +74,9 @@ pub enum Fixture {
     /// `{id}`: a privileged operation (a catalog item named after the cell) the bootstrap admin
     /// asked for, waiting for a second admin.
     OthersRequest,
+    /// `{name}` and `{id}`: a tenant of the cell's own with a single admin, and a privileged
+    /// operation that admin asked for (no one in the tenant can approve it).
+    LonelyTenantRequest,
 }
 
 /// The records made once for every cell.
@@ -475,6 +478,30 @@ impl Cell {
                     )
                     .await,
                 );
+            }
+            Fixture::LonelyTenantRequest => {
+                let tenant = ok(
+                    "a tenant",
+                    app.post(
+                        "/api/v1/tenants",
+                        ADMIN_TOKEN,
+                        json!({"name": self.unique, "admin": "lonely-admin"}),
+                    )
+                    .await,
+                );
+                let item = json!({"name": "lonely", "description": "matrix", "max_impact": "low"});
+                let waiting = ok(
+                    "a privileged request",
+                    app.call(
+                        Method::PUT,
+                        "/api/v1/catalog/lonely",
+                        Some(&text(&tenant, "token")),
+                        Some(item),
+                    )
+                    .await,
+                );
+                self.name = self.unique.clone();
+                self.id = text(&waiting, "id");
             }
             Fixture::DataSubject => {
                 let subject = app.user(&self.unique, &["requester"]).await;

@@ -89,6 +89,7 @@ const ACROSS: &[(&str, &str, Across)] = &[
     ("PUT", "/api/v1/policy/modules/{name}", OwnRecord),
     ("DELETE", "/api/v1/policy/modules/{name}", NotFound),
     ("GET", "/api/v1/tenants/{name}", InstallationOnly),
+    ("POST", "/api/v1/tenants/{name}/pending/{id}/approve", InstallationOnly),
     ("PUT", "/api/v1/groups/{name}", HeldByOneTenant),
     ("DELETE", "/api/v1/groups/{name}", NotFound),
 ];

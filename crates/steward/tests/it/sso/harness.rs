@@ -223,15 +223,8 @@ pub(super) async fn map(app: &TestApp, token: &str, group: &str, roles: &[&str])
                     )
                     .await;
                 assert_eq!(status, StatusCode::CREATED, "{second}");
-                let approver = second["token"].as_str().expect("token");
-                let (status, approved) = app
-                    .post(
-                        &format!("/api/v1/admin/pending/{id}/approve"),
-                        approver,
-                        json!({}),
-                    )
+                app.approve_as(id, second["token"].as_str().expect("token"))
                     .await;
-                assert_eq!(status, StatusCode::OK, "{approved}");
             }
         }
         other => panic!("mapping {group}: {other} {body}"),
