@@ -87,26 +87,32 @@ async fn from_session(
 }
 
 /// A request that changes something, carried by the session cookie, must come from Steward's own
-/// pages: its `Origin`, when the browser sends one, is Steward's public origin. (`SameSite=Lax`
-/// already keeps other sites' requests from carrying the cookie; this also covers sibling
-/// subdomains, which count as the same site.)
+/// pages: its `Origin` is Steward's public origin. Browsers send `Origin` with every request that
+/// changes something, so one without it (or with another) is refused. (`SameSite=Lax` already
+/// keeps other sites' requests from carrying the cookie; this also covers sibling subdomains,
+/// which count as the same site, and a page that posts a `text/plain` form.)
 fn refuse_cross_origin(sso: &Sso, parts: &Parts) -> Result<(), ApiError> {
     let safe = matches!(
         parts.method,
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
     );
+    if safe {
+        return Ok(());
+    }
     let origin = parts
         .headers
         .get(axum::http::header::ORIGIN)
         .and_then(|v| v.to_str().ok());
     match origin {
-        Some(origin) if !safe && origin != sso.public_origin() => {
-            Err(ApiError::Forbidden(format!(
-                "a request from {origin} may not act with a Steward session: only Steward's own pages ({}) may",
-                sso.public_origin()
-            )))
-        }
-        _ => Ok(()),
+        Some(origin) if origin == sso.public_origin() => Ok(()),
+        Some(origin) => Err(ApiError::Forbidden(format!(
+            "a request from {origin} may not act with a Steward session: only Steward's own pages ({}) may",
+            sso.public_origin()
+        ))),
+        None => Err(ApiError::Forbidden(format!(
+            "a change made with a Steward session must say where it comes from (an Origin header of {}): browsers send it; scripts use an API token",
+            sso.public_origin()
+        ))),
     }
 }
 

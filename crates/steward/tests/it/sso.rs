@@ -129,6 +129,27 @@ async fn signs_in_through_the_code_flow(backend: Backend) {
         (answer.status, answer.body)
     };
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // … and one that does not say where it comes from (a browser always does).
+    let bare = browser
+        .send(
+            browser
+                .http
+                .post(format!("{}/api/v1/changes", app.base))
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN, "{}", bare.body);
+    // From Steward's own origin it reaches the handler (an empty change is a 422, not a 403).
+    let own = browser
+        .send(
+            browser
+                .http
+                .post(format!("{}/api/v1/changes", app.base))
+                .header("Origin", app.base.as_str())
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", own.body);
 
     // Signing out ends the session.
     let session = browser.session().expect("session cookie");
