@@ -77,6 +77,21 @@ if ! (cd tests/oidc && node -e "import('oidc-provider')" >/dev/null 2>&1); then
 fi
 echo "oidc-provider $(cd tests/oidc && node -p "JSON.parse(require('fs').readFileSync('node_modules/oidc-provider/package.json')).version") on Node $(node --version)"
 
+step "Headless Chromium and axe-core for the portal's browser tests"
+# Debian's chromium and chromium-driver, installed only when chromedriver is missing; the tests
+# (crates/steward/tests/it/portal.rs) start one chromedriver per test on a port of their own and
+# inject axe-core (tests/portal, exactly the locked version) into the pages they check.
+if ! command -v chromedriver >/dev/null 2>&1; then
+  echo "chromedriver is not installed: installing chromium and chromium-driver from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+STEWARD_TEST_CHROMEDRIVER="$(command -v chromedriver)"
+export STEWARD_TEST_CHROMEDRIVER
+if [ ! -f tests/portal/node_modules/axe-core/axe.min.js ]; then
+  (cd tests/portal && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "$("$STEWARD_TEST_CHROMEDRIVER" --version | cut -d' ' -f1-2), axe-core $(cd tests/portal && node -p "require('./node_modules/axe-core/package.json').version")"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -24,6 +24,7 @@
 //! containment, or by the worker's `System`: running a change's steps always has an
 //! authorization behind it.
 
+pub(crate) mod session;
 pub(crate) mod signin;
 
 use crate::AppState;

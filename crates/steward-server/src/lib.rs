@@ -16,6 +16,8 @@ pub mod execution;
 pub mod incidents;
 pub mod inventory;
 pub mod policies;
+pub mod portal;
+pub mod public_address;
 pub mod sso;
 
 pub use bootstrap::Bootstrap;
@@ -264,6 +266,9 @@ pub struct AppState {
     pub detectors: crate::api::detectors::DetectorStates,
     /// The OpenID Connect provider (single sign-on, bearer JWTs), when configured.
     pub sso: Option<Arc<sso::Sso>>,
+    /// Where browsers reach Steward: the `Origin` a session's writes must carry, and whether
+    /// cookies are `Secure`.
+    pub public: Arc<public_address::PublicAddress>,
 }
 
 /// Loads the policy set the configuration names: the built-in pack and/or a directory. A broken
@@ -336,14 +341,13 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let public = Arc::new(public_address::PublicAddress::parse(&public_url)?);
         let sso = match &config.oidc {
-            Some(oidc) => {
-                let public_url = match &config.public_url {
-                    Some(url) => url.clone(),
-                    None => format!("http://{}", listener.local_addr()?),
-                };
-                Some(Arc::new(sso::Sso::new(oidc.clone(), &public_url)?))
-            }
+            Some(oidc) => Some(Arc::new(sso::Sso::new(oidc.clone(), &public_url)?)),
             None => None,
         };
         Ok(Application {
@@ -359,6 +363,7 @@ impl Application {
                 scans: Arc::default(),
                 detectors: Default::default(),
                 sso,
+                public,
             },
             bootstrap,
         })

@@ -1,5 +1,6 @@
 //! Single sign-on's records: sign-ins under way, portal sessions, and the accounts sign-ins make
-//! and keep up to date (each tenant's group-to-role mapping is [`crate::group_roles`]).
+//! and keep up to date (each tenant's group-to-role mapping is [`crate::group_roles`]). The
+//! portal's token sign-in opens its sessions here too ([`Store::open_token_session`]).
 //!
 //! A sign-in under way (`oidc_logins`) is read and deleted in one statement, so its `state` works
 //! once, on whichever server sharing the database the browser comes back to. Sessions and
@@ -271,6 +272,47 @@ impl Store {
         }))
     }
 
+    /// Opens a portal session for a local account that proved itself with its API token (the
+    /// portal's sign-in form): the session row and a `user.signed_in` event (`via: "token"`) in
+    /// one transaction. The caller has already authenticated the token (so a disabled account,
+    /// or an expired or revoked token, never gets here); the session then follows the account
+    /// as an SSO session does ([`Store::principal_for_session`]).
+    pub async fn open_token_session(
+        &self,
+        principal: &Principal,
+        session: &NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, tenant_id, user_name, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session.token_hash.clone())
+        .bind(principal.tenant.as_str().to_owned())
+        .bind(principal.name.as_str().to_owned())
+        .bind(ts(now))
+        .bind(ts(session.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        let name = principal.name.to_string();
+        let event = record(
+            &name,
+            "user.signed_in",
+            ("user", name.clone()),
+            now,
+            json!({"via": "token", "roles": principal.roles,
+                   "session_expires_at": ts(session.expires_at)}),
+        );
+        audit::append(&mut tx, principal.tenant.as_str(), &[event]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Ends the session with this hash (`user.signed_out`); false when there was none.
     pub async fn end_session(
         &self,
@@ -297,7 +339,7 @@ impl Store {
                 "user.signed_out",
                 ("user", name.clone()),
                 now,
-                json!({"via": "oidc"}),
+                json!({}),
             );
             audit::append(&mut tx, &tenant, &[event]).await?;
         }

@@ -12,8 +12,8 @@ use super::page::{Page, PageQuery, Paged};
 use super::views::{ChangeSummaryView, ChangeView, HistoryEntryView, SuspectedInView};
 use crate::AppState;
 use crate::auth::{
-    ApproveChanges, Caller, CancelChanges, FulfilObligations, ImplementChanges, ReadRecords,
-    RunOrder, SubmitChanges,
+    ApproveChanges, Caller, CancelChanges, FulfilObligations, ImplementChanges, Permit,
+    ReadRecords, RunOrder, SubmitChanges,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::execution;
@@ -579,9 +579,24 @@ async fn decide(
     body: DecisionInput,
 ) -> Result<Json<ChangeView>, ApiError> {
     let actor = caller.may::<ApproveChanges>(&state)?;
+    let change = decide_change(&state, &actor, &id, decision, &body).await?;
+    Ok(Json(ChangeView::new(&change, state.clock.now())))
+}
+
+/// Records `actor`'s decision on change `id`: the one path both the API
+/// (`POST /api/v1/changes/{id}/approve|reject`) and the portal's decision form take. The core
+/// decides whether this person may fill a slot (segregation of duties); a policy denial is
+/// recorded in the audit log before it is returned.
+pub(crate) async fn decide_change(
+    state: &AppState,
+    actor: &Permit<'_, ApproveChanges>,
+    id: &str,
+    decision: Decision,
+    body: &DecisionInput,
+) -> Result<Change, ApiError> {
     let comment = required_note("comment", &body.comment)?;
     let acknowledged = parse_acknowledged(&body.acknowledge_conflicts)?;
-    let id = parse_id(&id)?;
+    let id = parse_id(id)?;
     let store = actor.store();
     let principal = actor.principal();
     let current = load(&store, &id).await?;
@@ -609,11 +624,11 @@ async fn decide(
         Ok(change) => change,
         Err(e) => {
             let subject = ("change", id.to_string());
-            return Err(record_denial(&state, &store, subject, &principal.name, e).await);
+            return Err(record_denial(state, &store, subject, &principal.name, e).await);
         }
     };
     tracing::info!(change = %change.id, by = %principal.name, decision = decision.as_str(), state = %change.state, "decision recorded");
-    Ok(Json(ChangeView::new(&change, state.clock.now())))
+    Ok(change)
 }
 
 /// Approve a change. Refused (403) for the requester, for someone who already decided, and for

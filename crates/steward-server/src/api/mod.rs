@@ -178,6 +178,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(audit::erase))
         .routes(routes!(audit::hold, audit::release))
         .routes(routes!(audit::retention))
+        // The web portal's pages (tag `portal`), on the same port.
+        .merge(crate::portal::router())
         .split_for_parts();
     let openapi = std::sync::Arc::new(openapi);
     router
@@ -188,8 +190,15 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(openapi.as_ref().clone()) }
             }),
         )
-        .fallback(|| async {
-            crate::error::ApiError::NotFound("no such endpoint: see /api/v1/openapi.json".into())
+        // Under /api/ an unknown path is the API's JSON 404; elsewhere it is a portal page.
+        .fallback(|uri: axum::http::Uri| async move {
+            if uri.path().starts_with("/api/") {
+                axum::response::IntoResponse::into_response(crate::error::ApiError::NotFound(
+                    "no such endpoint: see /api/v1/openapi.json".into(),
+                ))
+            } else {
+                crate::portal::not_found_page(uri.path())
+            }
         })
         // After every route: it applies to the routes added before it.
         .method_not_allowed_fallback(method_not_allowed)

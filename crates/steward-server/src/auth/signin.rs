@@ -27,13 +27,14 @@ use steward_core::sso::SignInRefused;
 use steward_store::Principal;
 use steward_store::sso::{NewSession, PendingLogin, SessionCheck, SsoAccount};
 
-/// The caller, when the request authenticates through single sign-on: a bearer JWT (when a
-/// provider is configured), or a session cookie without an `Authorization` header. `None` leaves
-/// the request to the API-token path.
+/// The caller, when the request authenticates through a session or single sign-on: a bearer
+/// JWT (when a provider is configured), or a session cookie without an `Authorization` header
+/// (opened by single sign-on or by the portal's token sign-in). `None` leaves the request to the
+/// API-token path.
 pub(super) async fn caller(parts: &Parts, state: &AppState) -> Option<Result<Caller, ApiError>> {
-    let sso = state.sso.as_deref()?;
     match parts.headers.get(axum::http::header::AUTHORIZATION) {
         Some(value) => {
+            let sso = state.sso.as_deref()?;
             let token = value.to_str().ok()?.strip_prefix("Bearer ")?.trim();
             if !looks_like_jwt(token) {
                 return None;
@@ -42,7 +43,7 @@ pub(super) async fn caller(parts: &Parts, state: &AppState) -> Option<Result<Cal
         }
         None => {
             let session = cookie_value(&parts.headers, SESSION_COOKIE)?;
-            Some(from_session(state, sso, parts, session).await)
+            Some(from_session(state, parts, session).await)
         }
     }
 }
@@ -62,13 +63,8 @@ async fn from_jwt(state: &AppState, sso: &Sso, token: &str) -> Result<Caller, Ap
     }
 }
 
-async fn from_session(
-    state: &AppState,
-    sso: &Sso,
-    parts: &Parts,
-    session: &str,
-) -> Result<Caller, ApiError> {
-    refuse_cross_origin(sso, parts)?;
+async fn from_session(state: &AppState, parts: &Parts, session: &str) -> Result<Caller, ApiError> {
+    refuse_cross_origin(state.public.origin(), parts)?;
     match state
         .store
         .0
@@ -79,10 +75,10 @@ async fn from_session(
         SessionCheck::Disabled(name) => Err(ApiError::Unauthorized(format!(
             "account disabled: an admin disabled {name} (`steward user enable {name}` restores it)"
         ))),
-        SessionCheck::Unknown => Err(ApiError::Unauthorized(
-            "your session has ended (it lasts as long as the identity provider's sign-in, at most 12 hours): sign in again at /auth/login"
-                .into(),
-        )),
+        SessionCheck::Unknown => Err(ApiError::Unauthorized(match state.sso {
+            Some(_) => "your session has ended (it lasts as long as the identity provider's sign-in, at most 12 hours): sign in again at /auth/login".into(),
+            None => "your session has ended (it lasts at most 12 hours): sign in again at /".into(),
+        })),
     }
 }
 
@@ -91,7 +87,7 @@ async fn from_session(
 /// changes something, so one without it (or with another) is refused. (`SameSite=Lax` already
 /// keeps other sites' requests from carrying the cookie; this also covers sibling subdomains,
 /// which count as the same site, and a page that posts a `text/plain` form.)
-fn refuse_cross_origin(sso: &Sso, parts: &Parts) -> Result<(), ApiError> {
+fn refuse_cross_origin(public_origin: &str, parts: &Parts) -> Result<(), ApiError> {
     let safe = matches!(
         parts.method,
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
@@ -104,14 +100,12 @@ fn refuse_cross_origin(sso: &Sso, parts: &Parts) -> Result<(), ApiError> {
         .get(axum::http::header::ORIGIN)
         .and_then(|v| v.to_str().ok());
     match origin {
-        Some(origin) if origin == sso.public_origin() => Ok(()),
+        Some(origin) if origin == public_origin => Ok(()),
         Some(origin) => Err(ApiError::Forbidden(format!(
-            "a request from {origin} may not act with a Steward session: only Steward's own pages ({}) may",
-            sso.public_origin()
+            "a request from {origin} may not act with a Steward session: only Steward's own pages ({public_origin}) may"
         ))),
         None => Err(ApiError::Forbidden(format!(
-            "a change made with a Steward session must say where it comes from (an Origin header of {}): browsers send it; scripts use an API token",
-            sso.public_origin()
+            "a change made with a Steward session must say where it comes from (an Origin header of {public_origin}): browsers send it; scripts use an API token"
         ))),
     }
 }
@@ -171,7 +165,7 @@ fn refusal(refused: SignInRefused) -> ApiError {
 }
 
 /// A random value for a cookie: 256 bits from the OS, hex.
-fn random_value() -> Result<String, ApiError> {
+pub(super) fn random_value() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     Ok(steward_audit::hex::encode(&bytes))

@@ -99,6 +99,11 @@ fn reason(_: &Cell) -> Option<Value> {
 fn a_change(_: &Cell) -> Option<Value> {
     Some(change(json!({})))
 }
+/// The portal's decision form, as JSON (the matrix calls with bearer tokens; browsers post it
+/// form-encoded, see `portal_http.rs`).
+fn portal_decision(_: &Cell) -> Option<Value> {
+    Some(json!({"decision": "approve", "comment": "matrix"}))
+}
 fn empty(_: &Cell) -> Option<Value> {
     Some(json!({}))
 }
@@ -207,6 +212,22 @@ const SSO_OFF: &[(Role, Refusal)] = &{
     let refusal = Refusal {
         status: StatusCode::NOT_FOUND,
         says: "single sign-on is not configured",
+    };
+    let mut all = [(Role::Requester, refusal); Role::ALL.len()];
+    let mut i = 0;
+    while i < all.len() {
+        all[i].0 = Role::ALL[i];
+        i += 1;
+    }
+    all
+};
+
+// The matrix posts no form to the portal's sign-in, so it asks every caller for a token
+// (tests/it/portal_http.rs signs in through the form).
+const SIGNIN_WITHOUT_A_TOKEN: &[(Role, Refusal)] = &{
+    let refusal = Refusal {
+        status: StatusCode::UNAUTHORIZED,
+        says: "paste your API token",
     };
     let mut all = [(Role::Requester, refusal); Role::ALL.len()];
     let mut i = 0;
@@ -380,6 +401,16 @@ const ROWS: &[Row] = &[
     row("DELETE", "/api/v1/audit/subjects/{user}/hold", Permission("erase_personal_data"))
         .on(DataSubject),
     row("POST", "/api/v1/audit/retention", Permission("manage_retention")),
+    // The web portal (tag `portal`): pages answer bearer tokens as they answer the session.
+    row("GET", "/", Public),
+    row("POST", "/signin", Public).refuses(SIGNIN_WITHOUT_A_TOKEN),
+    row("POST", "/signout", Public),
+    row("GET", "/changes/{id}", Permission("read_records")),
+    row("POST", "/changes/{id}/decision", Permission("approve_changes"))
+        .on(ChangeToDecide)
+        .body(portal_decision)
+        .refuses(NO_SLOT_FOR_AN_ADMIN),
+    row("GET", "/static/portal.css", Public),
 ];
 
 /// The roles a row's access admits (all of them for public and authenticated routes, none for

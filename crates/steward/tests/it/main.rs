@@ -25,6 +25,8 @@ mod metrics;
 mod mlflow;
 mod paging;
 mod pipelines;
+mod portal;
+mod portal_http;
 mod sso;
 mod tenants;
 mod times;

@@ -92,6 +92,8 @@ const ACROSS: &[(&str, &str, Across)] = &[
     ("POST", "/api/v1/tenants/{name}/pending/{id}/approve", InstallationOnly),
     ("PUT", "/api/v1/groups/{name}", HeldByOneTenant),
     ("DELETE", "/api/v1/groups/{name}", NotFound),
+    ("GET", "/changes/{id}", NotFound),
+    ("POST", "/changes/{id}/decision", NotFound),
 ];
 
 /// Words only tenant A's records hold: its people, target, problem, window, model, scan, module.

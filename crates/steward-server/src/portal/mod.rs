@@ -1,0 +1,154 @@
+//! The web portal: server-rendered pages for the people who never open a terminal, on the same
+//! port as the API.
+//!
+//! Pages are askama templates (`crates/steward-server/templates/`, checked at compile time,
+//! HTML-escaped by default) and one stylesheet served by the binary (`/static/portal.css`);
+//! nothing is fetched from the internet. A handler has the API's shape — parse, authorize with
+//! `caller.may::<P>(&state)`, call the same function the API calls, render a view — so the
+//! portal and the API never disagree: a decision in the portal is
+//! `api::changes::decide_change`, as `POST /api/v1/changes/{id}/approve` is.
+//!
+//! Who is viewing comes from the `steward_session` cookie (opened by the sign-in form at `/`
+//! with an API token, or by single sign-on), or from a bearer token (scripts, the
+//! authorization-matrix test). Every form carries a CSRF token bound to the session
+//! ([`csrf`]); a write carried by the cookie must also name Steward's own `Origin` (checked by
+//! the `Caller` extractor). A bearer token is no ambient credential — a browser never attaches
+//! one by itself — so a request authenticated by one needs neither.
+//!
+//! Answers are HTML (`text/html; charset=utf-8`) for browsers; a refusal is an HTML page when
+//! the request accepts HTML, and the API's JSON error otherwise ([`answer`]). The routes are
+//! documented in the OpenAPI document under the `portal` tag, so the authorization matrix
+//! (which derives its route list from that document) has a row for each.
+
+mod answer;
+mod assets;
+mod changes;
+mod csrf;
+mod home;
+mod signin;
+
+pub(crate) use answer::not_found_page;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::sso::{SESSION_COOKIE, cookie_value};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The portal's routes, documented under the `portal` tag.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signin::index))
+        .routes(routes!(signin::sign_in))
+        .routes(routes!(signin::sign_out))
+        .routes(routes!(changes::change_page))
+        .routes(routes!(changes::decision))
+        .routes(routes!(assets::stylesheet))
+}
+
+/// Whether the request asks for HTML (a browser navigating or posting a form).
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// Who is looking at a page, as far as the request says.
+#[derive(Debug)]
+pub(crate) struct Visitor {
+    /// Refusals are rendered as pages.
+    html: bool,
+    /// `Ok(None)`: no credential at all (signed out). `Err`: a credential that opens nothing
+    /// (a session that ended, an unknown token, a session write from another origin).
+    viewer: Result<Option<Viewer>, ApiError>,
+}
+
+/// An authenticated viewer.
+#[derive(Debug)]
+pub(crate) struct Viewer {
+    caller: Caller,
+    /// The CSRF token of the session the request carries (every form repeats it); `None` when
+    /// a bearer token authenticated the request.
+    csrf: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Visitor, std::convert::Infallible> {
+        let html = wants_html(&parts.headers);
+        let bearer = parts.headers.contains_key(header::AUTHORIZATION);
+        let session = cookie_value(&parts.headers, SESSION_COOKIE).map(str::to_owned);
+        let viewer = if !bearer && session.is_none() {
+            Ok(None)
+        } else {
+            match Caller::from_request_parts(parts, state).await {
+                Ok(caller) => Ok(Some(Viewer {
+                    caller,
+                    csrf: if bearer {
+                        None
+                    } else {
+                        session.as_deref().map(csrf::token_for)
+                    },
+                })),
+                Err(error) => Err(error),
+            }
+        };
+        Ok(Visitor { html, viewer })
+    }
+}
+
+impl Visitor {
+    /// The viewer, or 401 saying how to sign in.
+    fn signed_in(self) -> Result<Viewer, ApiError> {
+        self.viewer?.ok_or_else(|| {
+            ApiError::Unauthorized(
+                "sign in first: paste your API token into the form at / (or use single sign-on), or send `Authorization: Bearer <token>`".into(),
+            )
+        })
+    }
+}
+
+impl Viewer {
+    /// Refuses a form whose CSRF field is not this session's (403); a bearer-token request
+    /// passes (see the module's note).
+    fn check_form(&self, sent: Option<&str>) -> Result<(), ApiError> {
+        match &self.csrf {
+            None => Ok(()),
+            Some(expected) if sent.is_some_and(|sent| csrf::matches(expected, sent)) => Ok(()),
+            Some(_) => Err(ApiError::Forbidden(csrf::REFUSAL.into())),
+        }
+    }
+
+    /// The value every form's hidden `csrf` field carries (empty for bearer requests).
+    fn csrf_field(&self) -> String {
+        self.csrf.clone().unwrap_or_default()
+    }
+}
+
+/// A form's fields: `application/x-www-form-urlencoded` as browsers post them, or the same
+/// fields as JSON (scripts and the authorization matrix).
+fn parse_form<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if json {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("the form's JSON is not valid: {e}")))
+    } else {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::BadRequest(format!("the form could not be read: {e}")))
+    }
+}

@@ -1,0 +1,491 @@
+//! The web portal over HTTP, as a browser speaks it (form posts, the session cookie, `Origin`),
+//! without a browser: sign-in with a token, the home page's approvals, the decision form and
+//! its CSRF token, segregation of duties on the page, sign-out, and tenants. (Real Chromium
+//! drives the same pages in the browser tests.)
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, TestDb, cast, change, id};
+use crate::tenants::Tenant;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, ORIGIN, SET_COOKIE};
+
+/// A browser of one person: keeps the session cookie, follows no redirects, asks for HTML.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+/// An answer: status, headers, body.
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    /// The value of the first hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find(r#"name="csrf" value=""#)
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').expect("closing quote")].to_owned()
+    }
+
+    fn header(&self, name: reqwest::header::HeaderName) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Browser<'a> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Browser {
+            app,
+            http,
+            cookie: None,
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+        let mut request = request.header(ACCEPT, "text/html,application/xhtml+xml");
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, format!("steward_session={cookie}"));
+        }
+        let response = request.send().await.expect("request sent");
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        self.send(self.http.get(format!("{}{path}", self.app.base)))
+            .await
+    }
+
+    /// Posts a form as a page of Steward's does (with Steward's `Origin`).
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        self.post_from(Some(&self.app.base), path, fields).await
+    }
+
+    async fn post_from(&self, origin: Option<&str>, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields)
+                    .finish(),
+            );
+        if let Some(origin) = origin {
+            request = request.header(ORIGIN, origin);
+        }
+        self.send(request).await
+    }
+
+    /// Signs in through the form; returns the answer to the post.
+    async fn sign_in(&mut self, token: &str) -> Page {
+        let answer = self.post("/signin", &[("token", token)]).await;
+        if answer.status == StatusCode::SEE_OTHER {
+            let cookie = answer.header(SET_COOKIE);
+            let value = cookie
+                .strip_prefix("steward_session=")
+                .and_then(|rest| rest.split(';').next())
+                .expect("a session cookie");
+            self.cookie = Some(value.to_owned());
+        }
+        answer
+    }
+}
+
+async fn a_token_signs_in_through_the_form(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let mut rita = Browser::new(&app);
+
+    let form = rita.get("/").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_eq!(form.header(CONTENT_TYPE), "text/html; charset=utf-8");
+    assert!(form.body.contains(r#"<html lang="en">"#), "{}", form.body);
+    assert!(
+        form.body
+            .contains(r#"<form id="signin" method="post" action="/signin""#)
+            && form.body.contains(r#"id="token" type="password""#)
+            && form.body.contains(r#"id="signin-submit""#),
+        "{}",
+        form.body
+    );
+    assert!(
+        !form.body.contains("single sign-on"),
+        "no provider configured"
+    );
+
+    // A wrong token: 401, the form again, saying why.
+    let wrong = rita.sign_in("stw_not_a_token").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("unknown API token"), "{}", wrong.body);
+    assert!(wrong.headers.get(SET_COOKIE).is_none());
+    // A page elsewhere may not sign this browser in.
+    let elsewhere = rita
+        .post_from(
+            Some("https://evil.example"),
+            "/signin",
+            &[("token", &c.rita)],
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+    assert!(elsewhere.headers.get(SET_COOKIE).is_none());
+
+    let signed_in = rita.sign_in(&c.rita).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.header(LOCATION), "/");
+    let cookie = signed_in.header(SET_COOKIE);
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    let home = rita.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.body.contains("<h1>Waiting for you</h1>"),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body
+            .contains(r#"<form id="signout" method="post" action="/signout">"#)
+    );
+    // The session is an ordinary session: the API reads it too.
+    let who = rita
+        .send(rita.http.get(format!("{}/api/v1/whoami", app.base)))
+        .await;
+    assert_eq!(who.status, StatusCode::OK, "{}", who.body);
+    assert!(who.body.contains("rita"), "{}", who.body);
+
+    // A disabled account's token opens nothing.
+    let (status, body) = app
+        .post(
+            "/api/v1/users/max/disable",
+            crate::helpers::ADMIN_TOKEN,
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let mut max = Browser::new(&app);
+    let refused = max.sign_in(&c.max).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("disabled"), "{}", refused.body);
+
+    // The stylesheet comes from the binary; unknown pages are pages, unknown API paths JSON.
+    let css = rita.get("/static/portal.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.header(CONTENT_TYPE).starts_with("text/css"));
+    let missing = rita.get("/no-such-page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.header(CONTENT_TYPE), "text/html; charset=utf-8");
+    let api = rita.get("/api/v1/no-such-endpoint").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert!(api.header(CONTENT_TYPE).starts_with("application/json"));
+    app.stop().await;
+}
+
+async fn an_approval_is_given_on_the_page_with_its_form_only(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let submitted = app
+        .submit_ok(
+            &c.rita,
+            change(serde_json::json!({"title": "Retrain <fraud> model"})),
+        )
+        .await;
+    let chg = id(&submitted);
+    assert_eq!(submitted["state"], "pending_approval", "{submitted}");
+    let page_path = format!("/changes/{chg}");
+    let decision_path = format!("/changes/{chg}/decision");
+
+    // The owning manager sees it waiting, with its SLA, linked; the requester sees it as theirs.
+    let mut mia = Browser::new(&app);
+    mia.sign_in(&c.mia).await;
+    let home = mia.get("/").await;
+    let approvals = &home.body[home.body.find(r#"id="approvals""#).expect("approvals")..];
+    let approvals = &approvals[..approvals.find("</section>").expect("section end")];
+    assert!(
+        approvals.contains(&format!(r#"<a href="/changes/{chg}">{chg}</a>"#)),
+        "{}",
+        home.body
+    );
+    assert!(approvals.contains("due in"), "{approvals}");
+    // Titles are escaped, never markup.
+    assert!(
+        approvals.contains("Retrain &#60;fraud&#62; model")
+            || approvals.contains("Retrain &lt;fraud&gt; model"),
+        "{approvals}"
+    );
+    let mut rita = Browser::new(&app);
+    rita.sign_in(&c.rita).await;
+    let rita_home = rita.get("/").await;
+    let mine = &rita_home.body[rita_home
+        .body
+        .find(r#"id="my-changes""#)
+        .expect("my-changes")..];
+    assert!(
+        mine.contains(&format!("/changes/{chg}")),
+        "{}",
+        rita_home.body
+    );
+    let theirs = &rita_home.body[rita_home.body.find(r#"id="approvals""#).expect("approvals")..];
+    let theirs = &theirs[..theirs.find("</section>").expect("section end")];
+    assert!(
+        !theirs.contains(&chg),
+        "a requester approves nothing: {theirs}"
+    );
+
+    // The requester's own change: no decision form, and the reason shown.
+    let own = rita.get(&page_path).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(
+        own.body.contains(r#"id="state">pending_approval<"#),
+        "{}",
+        own.body
+    );
+    assert!(!own.body.contains(r#"id="decide""#), "{}", own.body);
+    assert!(
+        own.body
+            .contains("may not approve or reject their own change"),
+        "{}",
+        own.body
+    );
+    // ...and her forged decision, with a valid form of hers, is refused.
+    let forged = rita
+        .post(
+            &decision_path,
+            &[
+                ("decision", "approve"),
+                ("comment", "mine"),
+                ("csrf", &own.csrf()),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // A manager's own change: he holds approve_changes, and the change's rules still refuse him.
+    let his = id(&app.submit_ok(&c.max, change(serde_json::json!({}))).await);
+    let mut max = Browser::new(&app);
+    max.sign_in(&c.max).await;
+    let his_page = max.get(&format!("/changes/{his}")).await;
+    assert!(
+        !his_page.body.contains(r#"id="decide""#),
+        "{}",
+        his_page.body
+    );
+    assert!(
+        his_page.body.contains("segregation of duties"),
+        "{}",
+        his_page.body
+    );
+    let forged = max
+        .post(
+            &format!("/changes/{his}/decision"),
+            &[
+                ("decision", "approve"),
+                ("comment", "mine"),
+                ("csrf", &his_page.csrf()),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.body.contains("their own change"), "{}", forged.body);
+    let (_, his_change) = app.get(&format!("/api/v1/changes/{his}"), &c.max).await;
+    assert_eq!(his_change["state"], "pending_approval", "{his_change}");
+
+    // The manager's page has the form.
+    let page = mia.get(&page_path).await;
+    assert!(
+        page.body.contains(&format!(
+            r#"<form id="decide" method="post" action="/changes/{chg}/decision""#
+        )) && page.body.contains(r#"id="approve""#)
+            && page.body.contains(r#"id="reject""#)
+            && page
+                .body
+                .contains(r#"<textarea name="comment" id="comment""#),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+
+    // Without the CSRF field, with another session's, or from another origin: refused, and
+    // the change still waits.
+    let without = mia
+        .post(
+            &decision_path,
+            &[("decision", "approve"), ("comment", "lgtm")],
+        )
+        .await;
+    assert_eq!(without.status, StatusCode::FORBIDDEN);
+    assert!(
+        without
+            .body
+            .contains("the form expired or did not come from Steward"),
+        "{}",
+        without.body
+    );
+    let others = mia
+        .post(
+            &decision_path,
+            &[
+                ("decision", "approve"),
+                ("comment", "lgtm"),
+                ("csrf", &own.csrf()),
+            ],
+        )
+        .await;
+    assert_eq!(others.status, StatusCode::FORBIDDEN);
+    let cross = mia
+        .post_from(
+            Some("https://evil.example"),
+            &decision_path,
+            &[
+                ("decision", "approve"),
+                ("comment", "lgtm"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let no_origin = mia
+        .post_from(
+            None,
+            &decision_path,
+            &[
+                ("decision", "approve"),
+                ("comment", "lgtm"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(no_origin.status, StatusCode::FORBIDDEN);
+    let (_, still) = app.get(&format!("/api/v1/changes/{chg}"), &c.mia).await;
+    assert_eq!(still["state"], "pending_approval", "{still}");
+
+    // With it: approved, through the API's own path (the same record, the same audit event).
+    let approved = mia
+        .post(
+            &decision_path,
+            &[
+                ("decision", "approve"),
+                ("comment", "looks right"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    assert_eq!(approved.header(LOCATION), page_path);
+    let (_, now) = app.get(&format!("/api/v1/changes/{chg}"), &c.mia).await;
+    assert_eq!(now["state"], "approved", "{now}");
+    assert_eq!(now["approvals"]["given"][0]["by"], "mia", "{now}");
+    assert_eq!(
+        now["approvals"]["given"][0]["comment"], "looks right",
+        "{now}"
+    );
+    let after = mia.get(&page_path).await;
+    assert!(
+        after.body.contains(r#"id="state">approved<"#),
+        "{}",
+        after.body
+    );
+    assert!(!after.body.contains(r#"id="decide""#));
+    app.stop().await;
+}
+
+async fn signing_out_ends_the_session(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let mut rita = Browser::new(&app);
+    rita.sign_in(&c.rita).await;
+    let home = rita.get("/").await;
+    let csrf = home.csrf();
+    // Not without the form's token.
+    let forged = rita.post("/signout", &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(rita.get("/").await.body.contains("Waiting for you"));
+
+    let out = rita.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+    assert_eq!(out.header(LOCATION), "/");
+    assert!(
+        out.header(SET_COOKIE).contains("Max-Age=0"),
+        "{}",
+        out.header(SET_COOKIE)
+    );
+    // The old cookie opens nothing any more: the sign-in form, and 401 from the API.
+    let after = rita.get("/").await;
+    assert!(
+        after.body.contains(r#"<form id="signin""#),
+        "{}",
+        after.body
+    );
+    let page = rita.get("/changes/CHG-1").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let who = rita
+        .send(rita.http.get(format!("{}/api/v1/whoami", app.base)))
+        .await;
+    assert_eq!(who.status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+async fn another_tenants_change_is_not_found(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let chg = id(&app.submit_ok(&c.rita, change(serde_json::json!({}))).await);
+    let b = Tenant::create(&app, "tenant-b").await;
+    let b_manager = b.user(&app, "b-manager", &["manager"]).await;
+    let mut outsider = Browser::new(&app);
+    outsider.sign_in(&b_manager).await;
+    let page = outsider.get(&format!("/changes/{chg}")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.body);
+    assert_eq!(page.header(CONTENT_TYPE), "text/html; charset=utf-8");
+    assert!(!page.body.contains("Promote fraud model"), "{}", page.body);
+    let home = outsider.get("/").await;
+    assert!(
+        !home.body.contains(&format!("/changes/{chg}")),
+        "{}",
+        home.body
+    );
+    let csrf = home.csrf();
+    let decided = outsider
+        .post(
+            &format!("/changes/{chg}/decision"),
+            &[("decision", "approve"), ("comment", "x"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::NOT_FOUND, "{}", decided.body);
+    let (_, still) = app.get(&format!("/api/v1/changes/{chg}"), &c.mia).await;
+    assert_eq!(still["state"], "pending_approval", "{still}");
+    app.stop().await;
+}
+
+both_backends!(
+    a_token_signs_in_through_the_form,
+    an_approval_is_given_on_the_page_with_its_form_only,
+    signing_out_ends_the_session,
+    another_tenants_change_is_not_found,
+);
