@@ -341,11 +341,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let public_url = match &config.public_url {
-            Some(url) => url.clone(),
-            None => format!("http://{}", listener.local_addr()?),
+        let (public_url, public) = match &config.public_url {
+            Some(url) => (url.clone(), public_address::PublicAddress::parse(url)?),
+            None => {
+                let url = format!("http://{}", listener.local_addr()?);
+                let public = public_address::PublicAddress::listening(&url)?;
+                (url, public)
+            }
         };
-        let public = Arc::new(public_address::PublicAddress::parse(&public_url)?);
+        let public = Arc::new(public);
         let sso = match &config.oidc {
             Some(oidc) => Some(Arc::new(sso::Sso::new(oidc.clone(), &public_url)?)),
             None => None,

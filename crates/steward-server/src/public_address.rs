@@ -13,6 +13,11 @@ pub struct PublicAddress {
     origin: String,
     /// Cookies carry `Secure` when Steward is reached over https.
     secure: bool,
+    /// Whether `--public-url` said it. Without it, Steward does not know the name browsers use
+    /// (`localhost`, a LAN name, an address when it listens on 0.0.0.0), so a page's `Origin`
+    /// may also be `http://` + the `Host` the browser asked for: a cross-site page cannot make a
+    /// browser send its own origin with Steward's host.
+    configured: bool,
 }
 
 impl PublicAddress {
@@ -25,7 +30,22 @@ impl PublicAddress {
         Ok(PublicAddress {
             origin: url.origin().ascii_serialization(),
             secure: url.scheme() == "https",
+            configured: true,
         })
+    }
+
+    /// The address derived from where the server listens (no `--public-url`).
+    pub fn listening(url: &str) -> anyhow::Result<PublicAddress> {
+        Ok(PublicAddress {
+            configured: false,
+            ..PublicAddress::parse(url)?
+        })
+    }
+
+    /// Whether `origin` is one of Steward's own pages, for a request to `host`.
+    pub fn accepts(&self, origin: &str, host: Option<&str>) -> bool {
+        origin == self.origin
+            || (!self.configured && host.is_some_and(|host| origin == format!("http://{host}")))
     }
 
     /// The `Origin` Steward's own pages send.
@@ -52,5 +72,15 @@ mod tests {
         assert_eq!(local.origin(), "http://127.0.0.1:8080");
         assert!(!local.secure_cookies());
         assert!(PublicAddress::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn without_a_public_url_the_host_asked_for_is_steward_s_own() {
+        let listening = PublicAddress::listening("http://0.0.0.0:8080").expect("url");
+        assert!(listening.accepts("http://localhost:8080", Some("localhost:8080")));
+        assert!(!listening.accepts("https://evil.example", Some("localhost:8080")));
+        let configured = PublicAddress::parse("https://steward.example.com").expect("url");
+        assert!(!configured.accepts("http://localhost:8080", Some("localhost:8080")));
+        assert!(configured.accepts("https://steward.example.com", Some("whatever")));
     }
 }

@@ -112,6 +112,23 @@ impl TenantStore<'_> {
     /// Replaces the token `old_hash` of `name` by `new_hash` (`token.rotated`): the old one is
     /// kept, revoked as `rotated`, and never authenticates again. Refused when the old token
     /// was rotated or revoked meanwhile, so one token is never rotated into two.
+    /// When a token expires (`None`: never, or no such token).
+    pub async fn token_expiry(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT expires_at FROM api_tokens WHERE token_hash = $1 AND tenant_id = $2",
+        )
+        .bind(token_hash.to_owned())
+        .bind(self.tenant.clone())
+        .fetch_optional(&self.store.pool)
+        .await?;
+        row.map(|r| optional_time(&r, "expires_at"))
+            .transpose()
+            .map(Option::flatten)
+    }
+
     pub async fn rotate_token(
         &self,
         name: &UserName,
@@ -156,7 +173,10 @@ impl TenantStore<'_> {
             now,
         )
         .await?;
-        let details = json!({"expires_at": expires_at});
+        // A portal session opened with the old token must not outlive it: rotating ends the
+        // account's sessions (the holder signs in again with the new token).
+        let sessions_ended = crate::accounts::end_sessions(&mut tx, &self.tenant, name).await?;
+        let details = json!({"expires_at": expires_at, "sessions_ended": sessions_ended});
         let event = record(name.as_str(), "token.rotated", name, now, details);
         audit::append(&mut tx, &self.tenant, &[event]).await?;
         tx.commit().await?;

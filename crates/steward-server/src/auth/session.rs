@@ -4,8 +4,9 @@
 //! token is checked exactly as a bearer token is ([`Caller::from_token`]: unknown, expired,
 //! revoked tokens and disabled accounts are refused, saying which), and the session it opens is
 //! the one single sign-on opens (`steward_session`, stored by its SHA-256, ending within 12
-//! hours): from then on the cookie is read by the same code whichever way it was opened, so a
-//! disable or a revocation ends it at the next request.
+//! hours and never after the token's own expiry): from then on the cookie is read by the same
+//! code whichever way it was opened, so a disable, a revocation or a rotation of the account's
+//! token ends it at the next request.
 
 use super::signin::random_value;
 use super::{Caller, hash_token};
@@ -20,6 +21,8 @@ pub(crate) struct Opened {
     pub principal: Principal,
     pub session: String,
     pub expires_at: DateTime<Utc>,
+    /// How long it lasts from when it was opened (the cookie's `Max-Age`).
+    pub lifetime: chrono::Duration,
 }
 
 impl std::fmt::Debug for Opened {
@@ -37,7 +40,17 @@ pub(crate) async fn open_with_token(state: &AppState, token: &str) -> Result<Ope
     let caller = Caller::from_token(state, token.trim()).await?;
     let now = state.clock.now();
     let session = random_value()?;
-    let expires_at = now + crate::sso::MAX_SESSION;
+    // Never longer than the token that opened it.
+    let token_expiry = state
+        .store
+        .0
+        .tenant(&caller.0.tenant)
+        .token_expiry(&hash_token(token.trim()))
+        .await?;
+    let expires_at = match token_expiry {
+        Some(at) => at.min(now + crate::sso::MAX_SESSION),
+        None => now + crate::sso::MAX_SESSION,
+    };
     let new_session = NewSession {
         token_hash: hash_token(&session),
         expires_at,
@@ -51,5 +64,17 @@ pub(crate) async fn open_with_token(state: &AppState, token: &str) -> Result<Ope
         principal: caller.0,
         session,
         expires_at,
+        lifetime: expires_at - now,
     })
+}
+
+/// Ends the session a browser's cookie names, if it is one (signing in again on a shared
+/// computer leaves no earlier session behind).
+pub(crate) async fn end(state: &AppState, session: &str) -> Result<(), ApiError> {
+    state
+        .store
+        .0
+        .end_session(&hash_token(session), state.clock.now())
+        .await?;
+    Ok(())
 }

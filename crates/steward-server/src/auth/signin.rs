@@ -18,6 +18,7 @@
 use super::{Caller, hash_token};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::public_address::PublicAddress;
 use crate::sso::{self, SESSION_COOKIE, Sso, VerifiedIdentity, cookie_value, looks_like_jwt};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
@@ -64,7 +65,7 @@ async fn from_jwt(state: &AppState, sso: &Sso, token: &str) -> Result<Caller, Ap
 }
 
 async fn from_session(state: &AppState, parts: &Parts, session: &str) -> Result<Caller, ApiError> {
-    refuse_cross_origin(state.public.origin(), parts)?;
+    refuse_cross_origin(&state.public, parts)?;
     match state
         .store
         .0
@@ -87,7 +88,7 @@ async fn from_session(state: &AppState, parts: &Parts, session: &str) -> Result<
 /// changes something, so one without it (or with another) is refused. (`SameSite=Lax` already
 /// keeps other sites' requests from carrying the cookie; this also covers sibling subdomains,
 /// which count as the same site, and a page that posts a `text/plain` form.)
-fn refuse_cross_origin(public_origin: &str, parts: &Parts) -> Result<(), ApiError> {
+fn refuse_cross_origin(public: &PublicAddress, parts: &Parts) -> Result<(), ApiError> {
     let safe = matches!(
         parts.method,
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
@@ -95,14 +96,17 @@ fn refuse_cross_origin(public_origin: &str, parts: &Parts) -> Result<(), ApiErro
     if safe {
         return Ok(());
     }
-    let origin = parts
-        .headers
-        .get(axum::http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok());
-    match origin {
-        Some(origin) if origin == public_origin => Ok(()),
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let public_origin = public.origin();
+    match header(axum::http::header::ORIGIN) {
+        Some(origin) if public.accepts(origin, header(axum::http::header::HOST)) => Ok(()),
         Some(origin) => Err(ApiError::Forbidden(format!(
-            "a request from {origin} may not act with a Steward session: only Steward's own pages ({public_origin}) may"
+            "a request from {origin} may not act with a Steward session: only Steward's own pages ({public_origin}; set --public-url to the address browsers use) may"
         ))),
         None => Err(ApiError::Forbidden(format!(
             "a change made with a Steward session must say where it comes from (an Origin header of {public_origin}): browsers send it; scripts use an API token"

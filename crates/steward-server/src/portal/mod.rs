@@ -11,12 +11,12 @@
 //! Who is viewing comes from the `steward_session` cookie (opened by the sign-in form at `/`
 //! with an API token, or by single sign-on), or from a bearer token (scripts, the
 //! authorization-matrix test). Every form carries a CSRF token bound to the session
-//! ([`csrf`]); a write carried by the cookie must also name Steward's own `Origin` (checked by
+//! (`csrf`); a write carried by the cookie must also name Steward's own `Origin` (checked by
 //! the `Caller` extractor). A bearer token is no ambient credential — a browser never attaches
 //! one by itself — so a request authenticated by one needs neither.
 //!
 //! Answers are HTML (`text/html; charset=utf-8`) for browsers; a refusal is an HTML page when
-//! the request accepts HTML, and the API's JSON error otherwise ([`answer`]). The routes are
+//! the request accepts HTML, and the API's JSON error otherwise (`answer`). The routes are
 //! documented in the OpenAPI document under the `portal` tag, so the authorization matrix
 //! (which derives its route list from that document) has a row for each.
 
@@ -85,7 +85,12 @@ impl FromRequestParts<AppState> for Visitor {
         state: &AppState,
     ) -> Result<Visitor, std::convert::Infallible> {
         let html = wants_html(&parts.headers);
-        let bearer = parts.headers.contains_key(header::AUTHORIZATION);
+        // Only a bearer credential is the API's; a proxy's Basic auth leaves the session in charge.
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer "));
         let session = cookie_value(&parts.headers, SESSION_COOKIE).map(str::to_owned);
         let viewer = if !bearer && session.is_none() {
             Ok(None)

@@ -122,11 +122,14 @@ pub async fn sign_in(
 async fn open(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     // Login CSRF: a page elsewhere must not sign this browser in as someone else. Browsers
     // send `Origin` with every form post; a script without one may sign in.
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok());
     if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok())
-        && origin != state.public.origin()
+        && !state.public.accepts(origin, host)
     {
         return Err(ApiError::Forbidden(format!(
-            "a sign-in from {origin} is refused: sign in on Steward's own page ({}/)",
+            "a sign-in from {origin} is refused: sign in on Steward's own page ({}/; set --public-url to the address browsers use)",
             state.public.origin()
         )));
     }
@@ -138,12 +141,16 @@ async fn open(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Resp
     }
     let opened = session::open_with_token(state, &form.token).await?;
     tracing::info!(user = %opened.principal.name, tenant = %opened.principal.tenant, "signed in to the portal with a token");
+    // A browser signing in again leaves no earlier session behind (a shared computer).
+    if let Some(earlier) = crate::sso::cookie_value(headers, SESSION_COOKIE) {
+        session::end(state, earlier).await?;
+    }
     let cookie = SessionCookie {
         name: SESSION_COOKIE,
         value: &opened.session,
         path: "/",
-        // The session was opened for exactly this long (its end is stored with it).
-        max_age_seconds: crate::sso::MAX_SESSION.num_seconds(),
+        // Never longer than the session (which never outlives its token).
+        max_age_seconds: opened.lifetime.num_seconds().max(0),
         secure: state.public.secure_cookies(),
     };
     see_other("/", &[cookie.header()])

@@ -4,10 +4,11 @@
 //! drives the same pages in the browser tests.)
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDb, cast, change, id};
+use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, id};
 use crate::tenants::Tenant;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, ORIGIN, SET_COOKIE};
+use serde_json::json;
 
 /// A browser of one person: keeps the session cookie, follows no redirects, asks for HTML.
 struct Browser<'a> {
@@ -483,7 +484,61 @@ async fn another_tenants_change_is_not_found(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_session_never_outlives_its_token(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    // A session opened with a token that expires in an hour ends with it.
+    let (status, short) = app
+        .post(
+            "/api/v1/users",
+            ADMIN_TOKEN,
+            json!({"name": "temp", "roles": ["requester"], "expires": "1h"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{short}");
+    let mut temp = Browser::new(&app);
+    let signed = temp.sign_in(short["token"].as_str().expect("token")).await;
+    let max_age: i64 = signed
+        .header(SET_COOKIE)
+        .split("Max-Age=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .expect("Max-Age");
+    assert!(max_age <= 3600, "{}", signed.header(SET_COOKIE));
+
+    // Rotating the token ends the sessions opened with it (a leaked token's session too).
+    let mut rita = Browser::new(&app);
+    rita.sign_in(&c.rita).await;
+    assert!(rita.get("/").await.body.contains("Waiting for you"));
+    let (status, rotated) = app.post("/api/v1/tokens/rotate", &c.rita, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let after = rita.get("/").await;
+    assert!(
+        after.body.contains(r#"<form id="signin""#),
+        "{}",
+        after.body
+    );
+
+    // Signing in again ends the browser's earlier session.
+    let mut again = Browser::new(&app);
+    let token = rotated["token"].as_str().expect("token").to_owned();
+    again.sign_in(&token).await;
+    let first = again.cookie.clone().expect("cookie");
+    again.sign_in(&token).await;
+    let stale = Browser {
+        app: &app,
+        http: again.http.clone(),
+        cookie: Some(first),
+    };
+    let page = stale.get("/changes/CHG-1").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
 both_backends!(
+    a_session_never_outlives_its_token,
     a_token_signs_in_through_the_form,
     an_approval_is_given_on_the_page_with_its_form_only,
     signing_out_ends_the_session,
