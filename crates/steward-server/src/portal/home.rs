@@ -94,6 +94,45 @@ fn item(change: &Change, now: DateTime<Utc>) -> ChangeItem {
     }
 }
 
+/// Every change `filter` selects, newest first, read a page at a time.
+async fn every_change(
+    store: &steward_store::TenantStore<'_>,
+    mut filter: ChangeFilter,
+) -> Result<Vec<Change>, ApiError> {
+    let mut all = Vec::new();
+    loop {
+        let page = store.list_changes(&filter).await?;
+        let full = page.len() as i64 >= filter.limit;
+        filter.before_number = page.last().map(|c| c.id.number());
+        all.extend(page);
+        if !full || filter.before_number.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
+/// Every open incident, newest first, read a page at a time.
+async fn every_open_incident(
+    store: &steward_store::TenantStore<'_>,
+) -> Result<Vec<steward_core::incident::Incident>, ApiError> {
+    let filter = IncidentFilter {
+        open_only: true,
+        limit: LIST_LIMIT,
+        ..IncidentFilter::default()
+    };
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.list_incidents_before(&filter, before).await?;
+        let full = page.len() as i64 >= filter.limit;
+        before = page.last().map(|i| i.id.number());
+        all.extend(page);
+        if !full || before.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
 pub(super) async fn page(state: &AppState, viewer: &Viewer) -> Result<Response, ApiError> {
     let reader = viewer.caller.may::<ReadRecords>(state)?;
     let store = reader.store();
@@ -104,13 +143,16 @@ pub(super) async fn page(state: &AppState, viewer: &Viewer) -> Result<Response, 
     let approvals = match reader.also::<ApproveChanges>() {
         Err(_) => Vec::new(),
         Ok(_) => {
-            let waiting = store
-                .list_changes(&ChangeFilter {
+            // Every change awaiting approval, page by page: the oldest are the most overdue.
+            let waiting = every_change(
+                &store,
+                ChangeFilter {
                     state: Some(ChangeState::PendingApproval),
                     limit: LIST_LIMIT,
                     ..ChangeFilter::default()
-                })
-                .await?;
+                },
+            )
+            .await?;
             let mut mine: Vec<&Change> = waiting
                 .iter()
                 .filter(|c| {
@@ -145,12 +187,7 @@ pub(super) async fn page(state: &AppState, viewer: &Viewer) -> Result<Response, 
         })
         .map(|c| item(c, now))
         .collect();
-    let my_incidents = store
-        .list_incidents(&IncidentFilter {
-            open_only: true,
-            limit: LIST_LIMIT,
-            ..IncidentFilter::default()
-        })
+    let my_incidents = every_open_incident(&store)
         .await?
         .into_iter()
         .filter(|i| i.owner.as_ref() == Some(&principal.name))

@@ -48,6 +48,31 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(changes::change_page))
         .routes(routes!(changes::decision))
         .routes(routes!(assets::stylesheet))
+        .layer(axum::middleware::map_response(defensive_headers))
+}
+
+/// What every portal answer tells the browser: load nothing from elsewhere and run no inline
+/// script (the pages have none), never be framed (clickjacking), never sniff a type, send no
+/// path in `Referer` to other sites, and keep no copy of a page (after sign-out the back button
+/// must not show a page, or its CSRF token, from the cache).
+async fn defensive_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    // The stylesheet says how long it may be kept; pages are kept nowhere.
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(header::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Whether the request asks for HTML (a browser navigating or posting a form).

@@ -508,6 +508,21 @@ async fn a_session_never_outlives_its_token(backend: Backend) {
         .expect("Max-Age");
     assert!(max_age <= 3600, "{}", signed.header(SET_COOKIE));
 
+    // Pages are never framed, load nothing from elsewhere, and are kept in no cache; the
+    // stylesheet may be cached.
+    let home = temp.get("/").await;
+    assert!(
+        home.header(reqwest::header::CONTENT_SECURITY_POLICY)
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(home.header(reqwest::header::X_FRAME_OPTIONS), "DENY");
+    assert_eq!(home.header(reqwest::header::CACHE_CONTROL), "no-store");
+    let css = temp.get("/static/portal.css").await;
+    assert!(
+        css.header(reqwest::header::CACHE_CONTROL)
+            .contains("max-age")
+    );
+
     // Rotating the token ends the sessions opened with it (a leaked token's session too).
     let mut rita = Browser::new(&app);
     rita.sign_in(&c.rita).await;
@@ -537,7 +552,32 @@ async fn a_session_never_outlives_its_token(backend: Backend) {
     app.stop().await;
 }
 
+async fn the_oldest_approval_is_never_cut_off(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    // More changes wait than one page of the store holds: the oldest (the most overdue) is still
+    // listed for its approver.
+    let submissions: Vec<_> = (0..205)
+        .map(|_| app.submit_ok(&c.rita, change(json!({}))))
+        .collect();
+    crate::helpers::join_all(submissions).await;
+    let mut mia = Browser::new(&app);
+    mia.sign_in(&c.mia).await;
+    let home = mia.get("/").await;
+    assert!(
+        home.body.contains(r#"<a href="/changes/CHG-1">CHG-1</a>"#),
+        "CHG-1 missing from the approvals"
+    );
+    assert!(
+        home.body
+            .contains(r#"<a href="/changes/CHG-205">CHG-205</a>"#)
+    );
+    app.stop().await;
+}
+
 both_backends!(
+    the_oldest_approval_is_never_cut_off,
     a_session_never_outlives_its_token,
     a_token_signs_in_through_the_form,
     an_approval_is_given_on_the_page_with_its_form_only,
