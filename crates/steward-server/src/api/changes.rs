@@ -8,7 +8,7 @@
 
 use super::body::{JsonBody, QueryParams};
 use super::created::Created;
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use super::views::{ChangeSummaryView, ChangeView, HistoryEntryView, SuspectedInView};
 use crate::AppState;
 use crate::auth::{
@@ -379,6 +379,25 @@ pub async fn list_changes(
         filters: query,
     }: Paged<ListQuery>,
 ) -> Result<Json<Page<ChangeSummaryView>>, ApiError> {
+    let now = state.clock.now();
+    let changes = caller
+        .may::<ReadRecords>(&state)?
+        .store()
+        .list_changes(&change_filter(&query, &page, now)?)
+        .await?;
+    let page = page.page("changes", changes, |c| c.id.number());
+    Ok(Json(page.map(|c| ChangeSummaryView::new(&c, now))))
+}
+
+/// The store query for one page of the change list: `query`'s filters, each bad one named
+/// (422), from where `page`'s cursor points. The API's list and the portal's both read it;
+/// [`PageRequest::page`] with the list name `changes` and the change number as key makes
+/// the page of what it returns.
+pub(crate) fn change_filter(
+    query: &ListQuery,
+    page: &PageRequest,
+    now: chrono::DateTime<Utc>,
+) -> Result<ChangeFilter, ApiError> {
     let before: Option<u64> = page.after("changes")?;
     let mut errors = Vec::new();
     let state_filter = query.state.as_deref().and_then(|s| {
@@ -421,8 +440,7 @@ pub async fn list_changes(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let now = state.clock.now();
-    let filter = ChangeFilter {
+    Ok(ChangeFilter {
         state: state_filter,
         change_type: type_filter,
         target,
@@ -431,14 +449,7 @@ pub async fn list_changes(
         before_number: before,
         limit: page.fetch(),
         ..ChangeFilter::default()
-    };
-    let changes = caller
-        .may::<ReadRecords>(&state)?
-        .store()
-        .list_changes(&filter)
-        .await?;
-    let page = page.page("changes", changes, |c| c.id.number());
-    Ok(Json(page.map(|c| ChangeSummaryView::new(&c, now))))
+    })
 }
 
 /// Show one change with its history.

@@ -46,6 +46,12 @@ pub(super) fn answer(state: &AppState, html: bool, result: Result<Response, ApiE
     }
     let message = match &error {
         ApiError::Internal(_) => "something went wrong on Steward's side: the server logged the cause; try again, or tell your admin".to_owned(),
+        // Name each bad field, as the API's `details` does.
+        ApiError::Invalid(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     };
     // The JSON answer decides the status (and logs an internal error's cause once).

@@ -2,15 +2,20 @@
 //!
 //! The page shows whether the viewer may decide now by asking the core the same question the
 //! decision itself asks (`approval::check_decider`, after the `approve_changes` permit), and says
-//! why not when they may not: segregation of duties shown, not just enforced. The form posts to
+//! why not when they may not: segregation of duties shown, not just enforced. When the change
+//! overlaps earlier ones an approval must acknowledge (the calendar check `decide_change` makes),
+//! the form lists each as a checkbox; the checked ones are the decision's
+//! `acknowledge_conflicts`. The form posts to
 //! `/changes/{id}/decision`, which takes the API's own path (`api::changes::decide_change`).
 
 use super::answer::{Chrome, answer, render};
 use super::home::{chrome, due_text};
 use super::signin::see_other;
-use super::{Viewer, Visitor, parse_form};
+use super::{Viewer, Visitor, is_json, parse_form};
 use crate::AppState;
-use crate::api::changes::{DecisionInput, decide_change, load_change, parse_id};
+use crate::api::changes::{
+    DecisionInput, decide_change, load_change, parse_id, schedule_for, targets_of,
+};
 use crate::auth::{ApproveChanges, ReadRecords};
 use crate::error::ApiError;
 use askama::Template;
@@ -39,6 +44,8 @@ struct ChangePage {
     factors: Vec<FactorRow>,
     given: Vec<GivenRow>,
     open_slots: Vec<SlotRow>,
+    /// Earlier overlapping changes an approval must acknowledge (checkboxes on the form).
+    conflicts: Vec<ConflictRow>,
     may_decide: bool,
     /// Why the viewer may not decide (empty when they may).
     why_not: String,
@@ -58,6 +65,13 @@ struct GivenRow {
     comment: String,
 }
 
+struct ConflictRow {
+    id: String,
+    state: String,
+    /// How the two meet, and when the other runs.
+    how: String,
+}
+
 struct SlotRow {
     who: String,
     reason: String,
@@ -71,8 +85,38 @@ pub struct DecisionForm {
     /// Why: recorded with the decision and in the audit log.
     #[serde(default)]
     pub comment: String,
+    /// Earlier overlapping changes (`CHG-<n>`) checked to run beside this one: the key
+    /// repeats, once per checked box.
+    #[serde(default)]
+    pub acknowledge_conflicts: Vec<String>,
     /// The session's CSRF token.
     pub csrf: Option<String>,
+}
+
+/// The decision form's fields. Browsers repeat `acknowledge_conflicts` once per checked box,
+/// which `serde_urlencoded` does not read into a struct, so form bodies are read as pairs.
+fn decision_form(headers: &HeaderMap, body: &[u8]) -> Result<DecisionForm, ApiError> {
+    if is_json(headers) {
+        return parse_form(headers, body);
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| ApiError::BadRequest(format!("the form could not be read: {e}")))?;
+    let mut form = DecisionForm {
+        decision: None,
+        comment: String::new(),
+        acknowledge_conflicts: Vec::new(),
+        csrf: None,
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "decision" => form.decision = Some(value),
+            "comment" => form.comment = value,
+            "csrf" => form.csrf = Some(value),
+            "acknowledge_conflicts" => form.acknowledge_conflicts.push(value),
+            _ => {}
+        }
+    }
+    Ok(form)
 }
 
 /// Whether `viewer` may decide on `change` now; why not, when not.
@@ -126,6 +170,28 @@ async fn show(state: &AppState, visitor: Visitor, id: &str) -> Result<Response, 
     let change = load_change(&store, &id).await?;
     let now = state.clock.now();
     let decision = may_decide(state, &viewer, &change);
+    // The same calendar question the approval asks (`decide_change`): which earlier changes
+    // overlap this one and need acknowledging.
+    let conflicts = if decision.is_ok() {
+        let targets = targets_of(&store, &change.request.targets).await?;
+        let schedule =
+            schedule_for(&store, &change.id, change.effective_window(), &targets).await?;
+        (schedule.conflicts.iter())
+            .filter(|c| c.needs_acknowledgement)
+            .map(|c| ConflictRow {
+                id: c.change.to_string(),
+                state: c.state.to_string(),
+                how: format!(
+                    "{}, {} – {}",
+                    c.via.join(", "),
+                    c.start.format("%Y-%m-%d %H:%M"),
+                    c.end.format("%Y-%m-%d %H:%M UTC")
+                ),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let open_slots = change
         .required_approvals
         .iter()
@@ -168,6 +234,7 @@ async fn show(state: &AppState, visitor: Visitor, id: &str) -> Result<Response, 
             })
             .collect(),
         open_slots,
+        conflicts,
         may_decide: decision.is_ok(),
         why_not: decision.err().unwrap_or_default(),
     };
@@ -209,7 +276,7 @@ async fn decide(
 ) -> Result<Response, ApiError> {
     let viewer = visitor.signed_in()?;
     // A form that is not this session's is refused before anything else is looked at.
-    let form: Result<DecisionForm, ApiError> = parse_form(headers, body);
+    let form = decision_form(headers, body);
     viewer.check_form(form.as_ref().ok().and_then(|f| f.csrf.as_deref()))?;
     let approver = viewer.caller.may::<ApproveChanges>(state)?;
     let form = form?;
@@ -225,7 +292,7 @@ async fn decide(
     };
     let input = DecisionInput {
         comment: form.comment,
-        acknowledge_conflicts: Vec::new(),
+        acknowledge_conflicts: form.acknowledge_conflicts,
     };
     let change = decide_change(state, &approver, id, decision, &input).await?;
     see_other(&format!("/changes/{}", change.id), &[])

@@ -22,6 +22,7 @@
 
 mod answer;
 mod assets;
+mod change_list;
 mod changes;
 mod csrf;
 mod home;
@@ -45,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(signin::index))
         .routes(routes!(signin::sign_in))
         .routes(routes!(signin::sign_out))
+        .routes(routes!(change_list::change_list))
         .routes(routes!(changes::change_page))
         .routes(routes!(changes::decision))
         .routes(routes!(assets::stylesheet))
@@ -164,17 +166,21 @@ impl Viewer {
     }
 }
 
+/// Whether a form came as JSON (scripts, the authorization matrix) rather than form-encoded.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"))
+}
+
 /// A form's fields: `application/x-www-form-urlencoded` as browsers post them, or the same
 /// fields as JSON (scripts and the authorization matrix).
 fn parse_form<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, ApiError> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
-    if json {
+    if is_json(headers) {
         serde_json::from_slice(body)
             .map_err(|e| ApiError::BadRequest(format!("the form's JSON is not valid: {e}")))
     } else {

@@ -405,6 +405,7 @@ const ROWS: &[Row] = &[
     row("GET", "/", Public),
     row("POST", "/signin", Public).refuses(SIGNIN_WITHOUT_A_TOKEN),
     row("POST", "/signout", Public),
+    row("GET", "/changes", Permission("read_records")),
     row("GET", "/changes/{id}", Permission("read_records")),
     row("POST", "/changes/{id}/decision", Permission("approve_changes"))
         .on(ChangeToDecide)

@@ -576,7 +576,224 @@ async fn the_oldest_approval_is_never_cut_off(backend: Backend) {
     app.stop().await;
 }
 
+/// The address of the "Next page" link, as a browser reads it.
+fn next_page(page: &Page) -> Option<String> {
+    let at = page.body.find(r#"id="next-page" href=""#)?;
+    let rest = &page.body[at + r#"id="next-page" href=""#.len()..];
+    let href = &rest[..rest.find('"').expect("closing quote")];
+    Some(href.replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+/// The change ids the list's table shows, in order.
+fn listed(page: &Page) -> Vec<String> {
+    let Some(at) = page.body.find(r#"<table id="change-list">"#) else {
+        return Vec::new();
+    };
+    page.body[at..]
+        .split(r#"<a href="/changes/"#)
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').expect("quote")].to_owned())
+        .collect()
+}
+
+async fn the_change_list_filters_and_pages(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let first = id(&app
+        .submit_ok(
+            &c.rita,
+            change(json!({"title": "First <b>bold</b> change"})),
+        )
+        .await);
+    let second = id(&app.submit_ok(&c.rita, change(json!({}))).await);
+    let third = id(&app.submit_ok(&c.rita, change(json!({}))).await);
+    let (_, approved) = app.decide(&c.mia, &second, "approve", "ok").await;
+    assert_eq!(approved["state"], "approved", "{approved}");
+    let mut mia = Browser::new(&app);
+    mia.sign_in(&c.mia).await;
+    // Linked from every page's navigation.
+    let home = mia.get("/").await;
+    assert!(
+        home.body
+            .contains(r#"<a href="/changes" id="nav-changes">"#),
+        "{}",
+        home.body
+    );
+
+    // Newest first, each row linking to its change, titles escaped, with the filter form.
+    let all = mia.get("/changes").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(
+        listed(&all),
+        [third.as_str(), second.as_str(), first.as_str()]
+    );
+    assert!(
+        all.body
+            .contains("First &#60;b&#62;bold&#60;/b&#62; change")
+            || all.body.contains("First &lt;b&gt;bold&lt;/b&gt; change"),
+        "{}",
+        all.body
+    );
+    assert!(!all.body.contains("<b>bold</b>"));
+    assert!(
+        all.body
+            .contains(r#"<label for="filter-state">State</label>"#)
+            && all
+                .body
+                .contains(r#"<select name="state" id="filter-state">"#)
+            && all
+                .body
+                .contains(r#"<label for="filter-type">Type</label>"#)
+            && all
+                .body
+                .contains(r#"<select name="type" id="filter-type">"#),
+        "{}",
+        all.body
+    );
+    assert!(all.body.contains("<td>rita</td>"), "{}", all.body);
+    assert_eq!(next_page(&all), None, "one page holds three");
+
+    // Filtered by state: the pending changes are absent; the choice stays selected.
+    let only_approved = mia.get("/changes?state=approved&type=").await;
+    assert_eq!(
+        only_approved.status,
+        StatusCode::OK,
+        "{}",
+        only_approved.body
+    );
+    assert_eq!(listed(&only_approved), [second.as_str()]);
+    assert!(
+        only_approved
+            .body
+            .contains(r#"<option value="approved" selected>"#),
+        "{}",
+        only_approved.body
+    );
+    let pending = mia.get("/changes?state=pending_approval").await;
+    assert_eq!(listed(&pending), [third.as_str(), first.as_str()]);
+    let emergencies = mia.get("/changes?type=emergency").await;
+    assert!(listed(&emergencies).is_empty());
+    assert!(emergencies.body.contains("No change matches"));
+
+    // A page at a time: "Next page" carries the cursor (and the filters and page size).
+    let page_one = mia.get("/changes?limit=2").await;
+    assert_eq!(listed(&page_one), [third.as_str(), second.as_str()]);
+    let next = next_page(&page_one).expect("a next page");
+    let page_two = mia.get(&next).await;
+    assert_eq!(page_two.status, StatusCode::OK, "{}", page_two.body);
+    assert_eq!(listed(&page_two), [first.as_str()]);
+    assert_eq!(next_page(&page_two), None);
+    let pending_one = mia.get("/changes?state=pending_approval&limit=1").await;
+    let next = next_page(&pending_one).expect("a next page");
+    assert!(next.contains("state=pending_approval"), "{next}");
+    assert_eq!(listed(&mia.get(&next).await), [first.as_str()]);
+
+    // A bad filter or cursor: 422, naming it.
+    let bad = mia.get("/changes?state=bogus").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.header(CONTENT_TYPE), "text/html; charset=utf-8");
+    assert!(
+        bad.body.contains("state: &#39;bogus&#39;")
+            || bad.body.contains("state: 'bogus'")
+            || bad.body.contains("state: &#x27;bogus&#x27;"),
+        "{}",
+        bad.body
+    );
+    let bad = mia.get("/changes?cursor=not-a-cursor").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("cursor: is not a cursor"), "{}", bad.body);
+    // Signed out: the sign-in form.
+    let stranger = Browser::new(&app);
+    assert_eq!(
+        stranger.get("/changes").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+async fn a_conflict_is_acknowledged_on_the_form(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    let window = json!({"start": "2027-02-01T22:00:00Z", "end": "2027-02-01T23:00:00Z"});
+    let earlier = id(&app
+        .submit_ok(&c.rita, change(json!({"window": window})))
+        .await);
+    let later = id(&app
+        .submit_ok(&c.rita, change(json!({"window": window})))
+        .await);
+    let mut mia = Browser::new(&app);
+    mia.sign_in(&c.mia).await;
+    // The earlier change needs no acknowledgement: no checkbox.
+    let earlier_page = mia.get(&format!("/changes/{earlier}")).await;
+    assert!(
+        earlier_page.body.contains(r#"id="decide""#),
+        "{}",
+        earlier_page.body
+    );
+    assert!(
+        !earlier_page.body.contains("acknowledge_conflicts"),
+        "{}",
+        earlier_page.body
+    );
+
+    // The later one lists the earlier as a labelled checkbox.
+    let path = format!("/changes/{later}");
+    let page = mia.get(&path).await;
+    assert!(
+        page.body.contains(&format!(
+            r#"<input type="checkbox" name="acknowledge_conflicts" value="{earlier}" id="ack-{earlier}">"#
+        )) && page.body.contains(&format!(r#"<label class="check" for="ack-{earlier}">"#)),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let decision_path = format!("{path}/decision");
+    // Unchecked: refused, saying which conflict; the change still waits.
+    let refused = mia
+        .post(
+            &decision_path,
+            &[("decision", "approve"), ("comment", "ok"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(&format!("{earlier} (pending_approval")),
+        "{}",
+        refused.body
+    );
+    let (_, still) = app.get(&format!("/api/v1/changes/{later}"), &c.mia).await;
+    assert_eq!(still["state"], "pending_approval", "{still}");
+
+    // Checked: approved, the acknowledgement recorded with the decision.
+    let approved = mia
+        .post(
+            &decision_path,
+            &[
+                ("decision", "approve"),
+                ("comment", "checked: they can run together"),
+                ("acknowledge_conflicts", &earlier),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.body);
+    let (_, now) = app.get(&format!("/api/v1/changes/{later}"), &c.mia).await;
+    assert_eq!(now["state"], "approved", "{now}");
+    assert_eq!(
+        now["approvals"]["given"][0]["acknowledged_conflicts"][0],
+        earlier.as_str(),
+        "{now}"
+    );
+    app.stop().await;
+}
+
 both_backends!(
+    the_change_list_filters_and_pages,
+    a_conflict_is_acknowledged_on_the_form,
     the_oldest_approval_is_never_cut_off,
     a_session_never_outlives_its_token,
     a_token_signs_in_through_the_form,
