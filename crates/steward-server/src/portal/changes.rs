@@ -46,6 +46,8 @@ struct ChangePage {
     open_slots: Vec<SlotRow>,
     /// Earlier overlapping changes an approval must acknowledge (checkboxes on the form).
     conflicts: Vec<ConflictRow>,
+    /// Whether any of them needs an approver's acknowledgement.
+    to_acknowledge: bool,
     may_decide: bool,
     /// Why the viewer may not decide (empty when they may).
     why_not: String,
@@ -70,6 +72,8 @@ struct ConflictRow {
     state: String,
     /// How the two meet, and when the other runs.
     how: String,
+    /// An approver must confirm this one can run beside the change.
+    needs_ack: bool,
 }
 
 struct SlotRow {
@@ -170,15 +174,16 @@ async fn show(state: &AppState, visitor: Visitor, id: &str) -> Result<Response, 
     let change = load_change(&store, &id).await?;
     let now = state.clock.now();
     let decision = may_decide(state, &viewer, &change);
-    // The same calendar question the approval asks (`decide_change`): which earlier changes
-    // overlap this one and need acknowledging.
-    let conflicts = if decision.is_ok() {
+    // The same calendar question the approval asks (`decide_change`): which changes overlap
+    // this one, and which of them an approver must acknowledge. Shown to every viewer; the
+    // checkboxes only to one who may decide.
+    let conflicts = {
         let targets = targets_of(&store, &change.request.targets).await?;
         let schedule =
             schedule_for(&store, &change.id, change.effective_window(), &targets).await?;
         (schedule.conflicts.iter())
-            .filter(|c| c.needs_acknowledgement)
             .map(|c| ConflictRow {
+                needs_ack: c.needs_acknowledgement,
                 id: c.change.to_string(),
                 state: c.state.to_string(),
                 how: format!(
@@ -188,9 +193,7 @@ async fn show(state: &AppState, visitor: Visitor, id: &str) -> Result<Response, 
                     c.end.format("%Y-%m-%d %H:%M UTC")
                 ),
             })
-            .collect()
-    } else {
-        Vec::new()
+            .collect::<Vec<_>>()
     };
     let open_slots = change
         .required_approvals
@@ -234,6 +237,7 @@ async fn show(state: &AppState, visitor: Visitor, id: &str) -> Result<Response, 
             })
             .collect(),
         open_slots,
+        to_acknowledge: conflicts.iter().any(|c| c.needs_ack),
         conflicts,
         may_decide: decision.is_ok(),
         why_not: decision.err().unwrap_or_default(),

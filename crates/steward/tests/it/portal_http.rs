@@ -748,6 +748,23 @@ async fn a_conflict_is_acknowledged_on_the_form(backend: Backend) {
         "{}",
         page.body
     );
+    // Everyone sees the overlap, even the requester, who decides nothing: without checkboxes.
+    let mut rita = Browser::new(&app);
+    rita.sign_in(&c.rita).await;
+    let theirs = rita.get(&path).await;
+    assert!(
+        theirs.body.contains(r#"id="overlaps""#)
+            && theirs
+                .body
+                .contains(&format!(r#"<a href="/changes/{earlier}">{earlier}</a>"#)),
+        "{}",
+        theirs.body
+    );
+    assert!(
+        !theirs.body.contains("acknowledge_conflicts"),
+        "{}",
+        theirs.body
+    );
     let csrf = page.csrf();
     let decision_path = format!("{path}/decision");
     // Unchecked: refused, saying which conflict; the change still waits.
