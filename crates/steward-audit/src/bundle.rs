@@ -23,6 +23,55 @@ use crate::entry::ENTRY_PREFIX;
 use crate::hash::{Hash, leaf_hash};
 use serde::{Deserialize, Serialize};
 
+/// The files of an export bundle, a directory: what `steward audit export` writes and the
+/// portal's download packs, so an auditor verifies either the same way.
+pub const ENTRIES_FILE: &str = "entries.jsonl";
+/// Every signed checkpoint's note, oldest first, as a JSON list ([`checkpoints_json`]).
+pub const CHECKPOINTS_FILE: &str = "checkpoints.json";
+/// The latest signed checkpoint's note, to keep for `--previous` next time.
+pub const LATEST_FILE: &str = "checkpoint";
+/// The verifier key as the operator states it, one line.
+pub const KEY_FILE: &str = "public-key.txt";
+/// [`README`], for the auditor who opens the directory.
+pub const README_FILE: &str = "README.md";
+
+pub const README: &str = "# Steward audit log export
+
+This directory is a complete copy of a Steward audit log, verifiable without the operator.
+
+- `entries.jsonl`: one leaf per line: `index`, `entry` (the leaf's input bytes:
+  `steward-audit-entry/v1` and canonical JSON, RFC 8785, naming the event's `tenant`) and
+  `leaf_hash` (what the operator's tree holds, used only to locate damage). An export limited to
+  one tenant keeps every leaf in its place but gives other tenants' leaves as `leaf_hash` alone
+  (no `entry`): the tree is still rebuilt from every leaf, so each signed root proves that every
+  entry shown is in the log at its index and that no leaf was removed or reordered. A withheld
+  leaf's hash does not say whose entry it is: that it is another tenant's is the operator's
+  word (an installation-wide export withholds nothing).
+- `checkpoints.json`: every signed checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519).
+- `checkpoint`: the latest signed checkpoint. Keep it: next time, pass it as `--previous` to prove
+  the new log extends this one and history was not rewritten.
+- `public-key.txt`: the verifier key as the operator states it. Obtain the key independently and
+  compare before trusting it.
+
+Verify:
+
+    steward audit verify --bundle . --public-key '<the key you trust>' [--previous old-checkpoint]
+
+Every leaf is hashed as RFC 9162 §2.1.1 (SHA-256(0x00 ‖ entry), nodes SHA-256(0x01 ‖ left ‖
+right)); the tree's root at each checkpoint size must equal the signed root. Any altered, missing,
+reordered, inserted or truncated entry fails with its index.
+";
+
+/// One line of [`ENTRIES_FILE`], newline included.
+pub fn entry_line(leaf: &BundleLeaf) -> Result<String, serde_json::Error> {
+    Ok(format!("{}\n", serde_json::to_string(leaf)?))
+}
+
+/// The text of [`CHECKPOINTS_FILE`].
+pub fn checkpoints_json(notes: &[String]) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(notes)
+}
+
 /// One line of `entries.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleLeaf {

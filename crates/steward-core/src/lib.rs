@@ -17,6 +17,7 @@ pub mod execution;
 pub mod gate;
 pub mod incident;
 pub mod inventory;
+pub mod measures;
 pub mod metrics;
 pub mod names;
 pub mod policy;

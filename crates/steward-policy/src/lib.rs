@@ -13,6 +13,8 @@
 //! `opa test` of Steward: every `test_*` rule in every module must evaluate to `true`. Files named
 //! `*_test.rego` hold tests and are never loaded into a serving policy set.
 
+pub mod backtest;
+
 use regorus::Engine;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};

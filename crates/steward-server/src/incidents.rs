@@ -116,6 +116,7 @@ pub async fn raise(
                 open_only: true,
                 opened_since: Some(now - state.config.incidents.grouping),
                 limit: 500,
+                ..IncidentFilter::default()
             })
             .await?;
         if let Some(joined) = open.iter().find(|i| i.targets.contains(target)) {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod execution;
 pub mod incidents;
 pub mod inventory;
+mod measures;
 pub mod policies;
 pub mod portal;
 pub mod public_address;

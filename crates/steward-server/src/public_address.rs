@@ -57,6 +57,16 @@ impl PublicAddress {
     pub fn secure_cookies(&self) -> bool {
         self.secure
     }
+
+    /// The session cookie's name at this address (`__Host-` prefixed under https).
+    pub fn session_cookie(&self) -> &'static str {
+        crate::sso::session_cookie(self.secure)
+    }
+
+    /// The sign-in-under-way cookie's name at this address.
+    pub fn login_cookie(&self) -> &'static str {
+        crate::sso::login_cookie(self.secure)
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,33 @@ pub enum LeafScope<'a> {
     Tenant(&'a str),
 }
 
+/// Which events a read of the leaves keeps (every given field must match exactly). Matching
+/// reads an entry's facts, so a filtered read keeps only the entries its [`LeafScope`] shows in
+/// full: a withheld entry is never matched, or a filter would tell its reader what it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafFilter {
+    pub actor: Option<String>,
+    pub subject_type: Option<String>,
+    pub subject_id: Option<String>,
+    pub action: Option<String>,
+}
+
+impl LeafFilter {
+    /// Whether it keeps every leaf (withheld ones too, in place).
+    pub fn is_empty(&self) -> bool {
+        self == &LeafFilter::default()
+    }
+}
+
+/// The order of a read of the leaves, and where it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafOrder {
+    /// Index order from this index (an export, a verifier).
+    Oldest { from: u64 },
+    /// Newest first, below this index when given (a person reading the log).
+    Newest { before: Option<u64> },
+}
+
 /// A signed checkpoint as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredCheckpoint {
@@ -422,15 +449,77 @@ impl Store {
         limit: u64,
         scope: LeafScope<'_>,
     ) -> Result<Vec<AuditLeaf>, StoreError> {
-        let rows = sqlx::query(
+        self.audit_leaves_where(
+            LeafOrder::Oldest { from },
+            limit,
+            scope,
+            &LeafFilter::default(),
+        )
+        .await
+    }
+
+    /// At most `limit` leaves in `order`, with the leaf hashes the tree holds. Without a filter
+    /// every leaf comes in place, the entries outside `scope` withheld (hash only); with one,
+    /// only the matching entries `scope` shows in full.
+    pub async fn audit_leaves_where(
+        &self,
+        order: LeafOrder,
+        limit: u64,
+        scope: LeafScope<'_>,
+        filter: &LeafFilter,
+    ) -> Result<Vec<AuditLeaf>, StoreError> {
+        let (start, direction) = match order {
+            LeafOrder::Oldest { from } => (Some(("e.seq >=", from)), "ASC"),
+            LeafOrder::Newest { before } => (before.map(|b| ("e.seq <", b)), "DESC"),
+        };
+        let mut conditions: Vec<String> = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        let mut bound = 0;
+        let mut next = || {
+            bound += 1;
+            format!("${bound}")
+        };
+        if let Some((op, _)) = start {
+            conditions.push(format!("{op} {}", next()));
+        }
+        let tenant = match scope {
+            LeafScope::Tenant(t) if !filter.is_empty() => Some(t),
+            _ => None,
+        };
+        for (column, value) in [
+            ("e.tenant_id", tenant),
+            ("e.actor", filter.actor.as_deref()),
+            ("e.subject_type", filter.subject_type.as_deref()),
+            ("e.subject_id", filter.subject_id.as_deref()),
+            ("e.action", filter.action.as_deref()),
+        ] {
+            if let Some(value) = value {
+                conditions.push(format!("{column} = {}", next()));
+                values.push(value.to_owned());
+            }
+        }
+        let limit_at = next();
+        let condition = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
             "SELECT e.seq, e.tenant_id, e.entry, n.hash FROM audit_events e \
              LEFT JOIN audit_nodes n ON n.level = 0 AND n.idx = e.seq \
-             WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2",
-        )
-        .bind(from as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+             {condition} ORDER BY e.seq {direction} LIMIT {limit_at}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some((_, index)) = start {
+            query = query.bind(index.min(i64::MAX as u64) as i64);
+        }
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query
+            .bind(limit.min(i64::MAX as u64) as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let tenant: String = r.try_get("tenant_id")?;

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 use std::collections::BTreeSet;
 use steward_core::ChangeId;
-use steward_core::incident::{Incident, IncidentEvent, IncidentId, STRONG_SUSPECT};
+use steward_core::TargetName;
+use steward_core::incident::{
+    Incident, IncidentEvent, IncidentId, IncidentState, STRONG_SUSPECT, Severity,
+};
 
 /// An incident's document and its audit events, with the text people wrote sealed under their
 /// keys: the places of [`sealing::incident_text`], and inside the events' payloads (encrypted
@@ -141,10 +144,15 @@ impl crate::Store {
     }
 }
 
-/// Which incidents to list.
+/// Which incidents to list; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
+    /// Only triggered, acknowledged or contained incidents.
     pub open_only: bool,
+    pub state: Option<IncidentState>,
+    pub severity: Option<Severity>,
+    /// Only incidents that name this target among the affected ones.
+    pub target: Option<TargetName>,
     pub opened_since: Option<DateTime<Utc>>,
     pub limit: i64,
 }
@@ -202,9 +210,31 @@ impl TenantStore<'_> {
         if filter.open_only {
             sql.push_str(" AND state IN ('triggered', 'acknowledged', 'contained')");
         }
-        let since = filter.opened_since.map(ts);
-        if since.is_some() {
-            sql.push_str(" AND opened_at >= $2");
+        let mut binds: Vec<String> = vec![self.tenant.clone()];
+        let mut push = |clause: &str, value: String| {
+            binds.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(state) = filter.state {
+            push(" AND state = ?", state.as_str().to_owned());
+        }
+        if let Some(severity) = filter.severity {
+            push(" AND severity = ?", severity.as_str().to_owned());
+        }
+        if let Some(target) = &filter.target {
+            // The affected targets live in the document only (they are names, never sealed).
+            let clause = match self.store.backend {
+                Backend::Sqlite => {
+                    " AND EXISTS (SELECT 1 FROM json_each(document, '$.targets') AS t WHERE t.value = ?)"
+                }
+                Backend::Postgres => {
+                    " AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(CAST(document AS jsonb) -> 'targets') AS t(name) WHERE t.name = ?)"
+                }
+            };
+            push(clause, target.as_str().to_owned());
+        }
+        if let Some(since) = filter.opened_since {
+            push(" AND opened_at >= ?", ts(since));
         }
         if let Some(before) = before {
             sql.push_str(&format!(" AND number < {}", before.min(i64::MAX as u64)));
@@ -213,9 +243,9 @@ impl TenantStore<'_> {
             " ORDER BY number DESC LIMIT {}",
             filter.limit.clamp(1, 5000)
         ));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.tenant.clone());
-        if let Some(since) = since {
-            query = query.bind(since);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in binds {
+            query = query.bind(value);
         }
         let rows = query.fetch_all(&self.store.pool).await?;
         self.store.open_incidents(&rows).await

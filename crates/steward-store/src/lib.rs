@@ -38,7 +38,9 @@ mod tokens;
 mod users;
 
 pub use accounts::{Account, AccountRefusal, Disabled, ReportedChange};
-pub use audit::{AuditEvent, AuditLeaf, AuditRecord, LeafScope, StoredCheckpoint};
+pub use audit::{
+    AuditEvent, AuditLeaf, AuditRecord, LeafFilter, LeafOrder, LeafScope, StoredCheckpoint,
+};
 pub use changes::ChangeFilter;
 pub use incidents::{IncidentFilter, NamedKind};
 pub use inventory::{RecordKind, RecordWrite, Registered};

@@ -232,6 +232,24 @@ impl PendingOperation {
     pub fn id(&self) -> String {
         format!("OP-{}", self.number)
     }
+
+    /// Why `approver` may never approve this operation, whatever else holds: they asked for it,
+    /// or it raises their own privileges. The approval checks it (with what only its
+    /// transaction can know: still pending, the requester still an active admin), and the
+    /// portal asks it to offer no approve button that would be refused.
+    pub fn refuses_approver(&self, approver: &str) -> Option<Refusal> {
+        if self.requested_by == approver {
+            return Some(Refusal::OwnRequest);
+        }
+        if self
+            .operation
+            .beneficiary()
+            .is_some_and(|b| b.as_str() == approver)
+        {
+            return Some(Refusal::OwnGrant);
+        }
+        None
+    }
 }
 
 /// Parses `OP-7` (or `7`).
@@ -464,15 +482,8 @@ impl TenantStore<'_> {
             Ok(p) => p,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        if pending.requested_by == approver {
-            return Ok(Err(Refusal::OwnRequest));
-        }
-        if pending
-            .operation
-            .beneficiary()
-            .is_some_and(|b| b.as_str() == approver)
-        {
-            return Ok(Err(Refusal::OwnGrant));
+        if let Some(refusal) = pending.refuses_approver(approver) {
+            return Ok(Err(refusal));
         }
         // A request lapses with its requester's admin role: a leaver's queue is not approvable.
         if !locked

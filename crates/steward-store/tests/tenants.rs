@@ -5,7 +5,9 @@
 use chrono::Utc;
 use steward_core::catalog::CatalogItem;
 use steward_core::{Roles, TenantId, UserName};
-use steward_store::{LeafScope, ModuleWrite, NewTenant, PayloadKek, Store, StoreError};
+use steward_store::{
+    LeafFilter, LeafOrder, LeafScope, ModuleWrite, NewTenant, PayloadKek, Store, StoreError,
+};
 
 mod support;
 use support::{Backend, Db, fresh};
@@ -130,6 +132,128 @@ async fn a_tenant_sees_its_own_leaves_and_only_the_hashes_of_the_others(backend:
     store.close().await;
 }
 
+async fn read(
+    store: &Store,
+    order: LeafOrder,
+    limit: u64,
+    scope: LeafScope<'_>,
+    filter: LeafFilter,
+) -> Vec<steward_store::AuditLeaf> {
+    store
+        .audit_leaves_where(order, limit, scope, &filter)
+        .await
+        .expect("leaves")
+}
+
+/// The indexes of `leaves`.
+fn indexes(leaves: &[steward_store::AuditLeaf]) -> Vec<u64> {
+    leaves.iter().map(|l| l.index).collect()
+}
+
+async fn leaves_read_newest_first_and_filters_match_only_what_the_scope_shows(backend: Backend) {
+    let (_db, store) = store(backend).await;
+    create(&store, "risk").await.expect("created");
+    let all = store
+        .audit_leaves(0, 1000, LeafScope::Everything)
+        .await
+        .expect("leaves");
+    let newest = read(
+        &store,
+        LeafOrder::Newest { before: None },
+        1000,
+        LeafScope::Everything,
+        LeafFilter::default(),
+    )
+    .await;
+    let mut reversed = all.clone();
+    reversed.reverse();
+    assert_eq!(newest, reversed);
+    let below = read(
+        &store,
+        LeafOrder::Newest { before: Some(3) },
+        2,
+        LeafScope::Everything,
+        LeafFilter::default(),
+    )
+    .await;
+    assert_eq!(indexes(&below), [2, 1]);
+    // Unfiltered, a tenant's reader gets every leaf in place, the others withheld.
+    let limited = read(
+        &store,
+        LeafOrder::Newest { before: None },
+        1000,
+        LeafScope::Tenant("risk"),
+        LeafFilter::default(),
+    )
+    .await;
+    assert_eq!(indexes(&limited), indexes(&newest));
+    assert!(limited.iter().any(|l| l.entry.is_none()));
+
+    let has = |leaf: &steward_store::AuditLeaf, field: &str, value: &str| {
+        leaf.entry
+            .as_deref()
+            .is_some_and(|e| e.contains(&format!("\"{field}\":\"{value}\"")))
+    };
+    // The server's events in tenant risk, and only those.
+    let steward = LeafFilter {
+        actor: Some("steward".into()),
+        ..LeafFilter::default()
+    };
+    let risk_steward = read(
+        &store,
+        LeafOrder::Oldest { from: 0 },
+        1000,
+        LeafScope::Tenant("risk"),
+        steward.clone(),
+    )
+    .await;
+    let expected: Vec<u64> = all
+        .iter()
+        .filter(|l| has(l, "actor", "steward") && has(l, "tenant", "risk"))
+        .map(|l| l.index)
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(indexes(&risk_steward), expected);
+    assert!(risk_steward.iter().all(|l| l.leaf_hash.is_some()));
+    let everywhere = read(
+        &store,
+        LeafOrder::Oldest { from: 0 },
+        1000,
+        LeafScope::Everything,
+        steward,
+    )
+    .await;
+    assert!(everywhere.iter().all(|l| has(l, "actor", "steward")));
+    assert!(everywhere.len() >= risk_steward.len());
+    // The tenant's creation is the installation's event: never matched for tenant risk.
+    let creation = LeafFilter {
+        subject_type: Some("tenant".into()),
+        subject_id: Some("risk".into()),
+        action: Some("tenant.created".into()),
+        ..LeafFilter::default()
+    };
+    let found = read(
+        &store,
+        LeafOrder::Newest { before: None },
+        1000,
+        LeafScope::Everything,
+        creation.clone(),
+    )
+    .await;
+    assert_eq!(found.len(), 1);
+    assert!(has(&found[0], "tenant", "default"));
+    let hidden = read(
+        &store,
+        LeafOrder::Newest { before: None },
+        1000,
+        LeafScope::Tenant("risk"),
+        creation,
+    )
+    .await;
+    assert!(hidden.is_empty(), "{hidden:?}");
+    store.close().await;
+}
+
 async fn policy_modules_are_the_tenants_own_and_every_write_is_audited(backend: Backend) {
     let (_db, store) = store(backend).await;
     create(&store, "risk").await.expect("created");
@@ -179,5 +303,6 @@ async fn policy_modules_are_the_tenants_own_and_every_write_is_audited(backend: 
 both_backends!(
     a_tenant_is_created_once_with_its_admin_catalog_and_events,
     a_tenant_sees_its_own_leaves_and_only_the_hashes_of_the_others,
+    leaves_read_newest_first_and_filters_match_only_what_the_scope_shows,
     policy_modules_are_the_tenants_own_and_every_write_is_audited,
 );

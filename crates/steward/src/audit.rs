@@ -365,31 +365,30 @@ async fn export(client: &Client, out: &Path, tenant: Option<&str>) -> anyhow::Re
         .call(Method::GET, "/api/v1/audit/public-key", None)
         .await?;
     let notes = fetch_notes(client).await?;
-    let file =
-        std::fs::File::create(out.join("entries.jsonl")).context("cannot write entries.jsonl")?;
+    let file = std::fs::File::create(out.join(bundle::ENTRIES_FILE))
+        .with_context(|| format!("cannot write {}", bundle::ENTRIES_FILE))?;
     let mut writer = BufWriter::new(file);
     let mut withheld = 0u64;
     let count = fetch_leaves(client, tenant, |leaf| {
         withheld += u64::from(leaf.entry.is_none());
-        serde_json::to_writer(&mut writer, &leaf)?;
-        writer.write_all(b"\n")?;
+        writer.write_all(bundle::entry_line(&leaf)?.as_bytes())?;
         Ok(())
     })
     .await?;
     writer.flush()?;
     std::fs::write(
-        out.join("checkpoints.json"),
-        serde_json::to_string_pretty(&notes)?,
+        out.join(bundle::CHECKPOINTS_FILE),
+        bundle::checkpoints_json(&notes)?,
     )?;
     std::fs::write(
-        out.join("checkpoint"),
+        out.join(bundle::LATEST_FILE),
         latest["note"].as_str().unwrap_or_default(),
     )?;
     std::fs::write(
-        out.join("public-key.txt"),
+        out.join(bundle::KEY_FILE),
         format!("{}\n", key["key"].as_str().unwrap_or_default()),
     )?;
-    std::fs::write(out.join("README.md"), AUDITOR_README)?;
+    std::fs::write(out.join(bundle::README_FILE), bundle::README)?;
     let limited = if withheld > 0 {
         format!(
             "; {} in full, {withheld} withheld as leaf hashes only (other tenants', as the server says)",
@@ -410,15 +409,16 @@ async fn export(client: &Client, out: &Path, tenant: Option<&str>) -> anyhow::Re
 fn verify_bundle(dir: &Path, key: &str, previous: Option<&Path>) -> anyhow::Result<()> {
     let key = VerifierKey::parse(key)?;
     let notes: Vec<String> = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("checkpoints.json"))
-            .with_context(|| format!("cannot read {}/checkpoints.json", dir.display()))?,
+        &std::fs::read_to_string(dir.join(bundle::CHECKPOINTS_FILE)).with_context(|| {
+            format!("cannot read {}/{}", dir.display(), bundle::CHECKPOINTS_FILE)
+        })?,
     )
-    .context("checkpoints.json is not a list of signed notes")?;
+    .with_context(|| format!("{} is not a list of signed notes", bundle::CHECKPOINTS_FILE))?;
     let previous = previous
         .map(|p| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display())))
         .transpose()?;
-    let file = std::fs::File::open(dir.join("entries.jsonl"))
-        .with_context(|| format!("cannot read {}/entries.jsonl", dir.display()))?;
+    let file = std::fs::File::open(dir.join(bundle::ENTRIES_FILE))
+        .with_context(|| format!("cannot read {}/{}", dir.display(), bundle::ENTRIES_FILE))?;
     let mut bad_line = None;
     let leaves =
         std::io::BufReader::new(file)
@@ -442,30 +442,3 @@ fn verify_bundle(dir: &Path, key: &str, previous: Option<&Path>) -> anyhow::Resu
     }
     report(result)
 }
-
-const AUDITOR_README: &str = "# Steward audit log export
-
-This directory is a complete copy of a Steward audit log, verifiable without the operator.
-
-- `entries.jsonl`: one leaf per line: `index`, `entry` (the leaf's input bytes:
-  `steward-audit-entry/v1` and canonical JSON, RFC 8785, naming the event's `tenant`) and
-  `leaf_hash` (what the operator's tree holds, used only to locate damage). An export limited to
-  one tenant keeps every leaf in its place but gives other tenants' leaves as `leaf_hash` alone
-  (no `entry`): the tree is still rebuilt from every leaf, so each signed root proves that every
-  entry shown is in the log at its index and that no leaf was removed or reordered. A withheld
-  leaf's hash does not say whose entry it is: that it is another tenant's is the operator's
-  word (an installation-wide export withholds nothing).
-- `checkpoints.json`: every signed checkpoint (C2SP tlog-checkpoint in a signed note, Ed25519).
-- `checkpoint`: the latest signed checkpoint. Keep it: next time, pass it as `--previous` to prove
-  the new log extends this one and history was not rewritten.
-- `public-key.txt`: the verifier key as the operator states it. Obtain the key independently and
-  compare before trusting it.
-
-Verify:
-
-    steward audit verify --bundle . --public-key '<the key you trust>' [--previous old-checkpoint]
-
-Every leaf is hashed as RFC 9162 §2.1.1 (SHA-256(0x00 ‖ entry), nodes SHA-256(0x01 ‖ left ‖
-right)); the tree's root at each checkpoint size must equal the signed root. Any altered, missing,
-reordered, inserted or truncated entry fails with its index.
-";

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::path::PathBuf;
-use steward_core::policy::{PolicyEvaluator, RuleVerdict, Verdict};
+use steward_policy::backtest::{Backtest, Replay};
 use steward_policy::{Module, PolicySet};
 
 #[derive(Debug, Subcommand)]
@@ -273,63 +273,28 @@ fn strings(v: &Value) -> Vec<&str> {
 
 use output::emit as print;
 
-fn messages(verdicts: &[RuleVerdict], pick: fn(&RuleVerdict) -> &Vec<String>) -> Vec<String> {
-    verdicts
-        .iter()
-        .flat_map(|v| pick(v).iter().map(move |m| format!("{}: {m}", v.rule)))
-        .collect()
-}
-
+/// Replays the stored inputs since `since` through `set` ([`steward_policy::backtest`], which
+/// the portal's backtest tool runs too).
 async fn backtest(client: &Client, set: &PolicySet, since: &str) -> anyhow::Result<Value> {
-    let mut denied = Vec::new();
-    let mut warned = Vec::new();
-    let (mut replayed, mut allowed_finished, mut allowed_failed) = (0u64, 0u64, 0u64);
-    let (mut denied_failed, mut all_finished, mut all_failed) = (0u64, 0u64, 0u64);
+    let mut backtest = Backtest::new(set);
     crate::paging::each_item(
         client,
         "/api/v1/policy/inputs",
         &[("since", since.to_owned())],
         |change| {
-            replayed += 1;
-            let verdicts = set.evaluate(&change["input"]).map_err(|e| {
-                anyhow::anyhow!("the candidate policy set failed on {}: {e}", change["id"])
-            })?;
-            let outcome = change["outcome"].as_str();
-            let failed = outcome == Some("failed");
-            if outcome.is_some() {
-                all_finished += 1;
-                all_failed += u64::from(failed);
-            }
-            let row = |reasons: Vec<String>| json!({"id": change["id"], "state": change["state"], "type": change["type"], "outcome": outcome, "reasons": reasons});
-            if verdicts.iter().any(|v| v.verdict == Verdict::Deny) {
-                denied_failed += u64::from(failed);
-                denied.push(row(messages(&verdicts, |v| &v.deny)));
-                return Ok(());
-            }
-            if verdicts.iter().any(|v| v.verdict == Verdict::Warn) {
-                warned.push(row(messages(&verdicts, |v| &v.warn)));
-            }
-            if outcome.is_some() {
-                allowed_finished += 1;
-                allowed_failed += u64::from(failed);
-            }
-            Ok(())
+            backtest
+                .replay(Replay {
+                    id: change["id"].as_str().unwrap_or("?"),
+                    state: change["state"].as_str().unwrap_or("?"),
+                    change_type: change["type"].as_str().unwrap_or("?"),
+                    outcome: change["outcome"].as_str(),
+                    input: &change["input"],
+                })
+                .map_err(|e| anyhow::anyhow!(e))
         },
     )
     .await?;
-    let rate = |failed: u64, finished: u64| (finished > 0).then(|| failed as f64 / finished as f64);
-    Ok(json!({
-        "policy_set": set.version(),
-        "since": since,
-        "replayed": replayed,
-        "would_deny": denied,
-        "would_warn": warned,
-        "denied_that_failed": denied_failed,
-        "allowed_finished": allowed_finished,
-        "allowed_failed": allowed_failed,
-        "allowed_failure_rate": rate(allowed_failed, allowed_finished),
-        "actual_failure_rate": rate(all_failed, all_finished),
-    }))
+    Ok(backtest.report().to_json(since))
 }
 
 fn percent(v: &Value) -> String {

@@ -68,6 +68,9 @@ pub struct Report {
     /// Every tier of [`TIERS`], then [`UNSTATED`], zero included; then, by name, any other value
     /// a scan recorded.
     pub by_tier: Vec<Count>,
+    /// How complete the records of each risk tier are, in `by_tier`'s order.
+    #[serde(default)]
+    pub completeness_by_tier: Vec<TierCompleteness>,
     /// Records missing fields their templates require, least complete first.
     pub incomplete: Vec<IncompleteModel>,
     /// One group per kind of finding, every kind present, in [`FindingKind`] order.
@@ -99,6 +102,18 @@ pub struct Totals {
 pub struct Count {
     pub name: String,
     pub models: usize,
+}
+
+/// How complete the records of one risk tier are against their templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierCompleteness {
+    /// The tier, as [`Report::by_tier`] names it (`unstated` included).
+    pub tier: String,
+    pub models: usize,
+    /// Of those, the records missing no field their templates require.
+    pub complete: usize,
+    /// 0–100: the mean completeness score, rounded; `None` when the tier has no models.
+    pub mean_score: Option<u32>,
 }
 
 /// A record missing fields its templates require.
@@ -270,6 +285,27 @@ pub fn build(input: &ReportInput) -> Report {
             .map(|m| text(m, "risk_tier").unwrap_or_else(|| UNSTATED.to_owned())),
     );
 
+    let completeness_by_tier = by_tier
+        .iter()
+        .map(|count| {
+            let scores: Vec<super::Completeness> = models
+                .iter()
+                .filter(|m| {
+                    text(m, "risk_tier").unwrap_or_else(|| UNSTATED.to_owned()) == count.name
+                })
+                .map(|m| m.completeness(input.templates))
+                .collect();
+            let total: usize = scores.iter().map(|c| c.score as usize).sum();
+            TierCompleteness {
+                tier: count.name.clone(),
+                models: scores.len(),
+                complete: scores.iter().filter(|c| !c.needs_review).count(),
+                mean_score: (!scores.is_empty())
+                    .then(|| ((total + scores.len() / 2) / scores.len()) as u32),
+            }
+        })
+        .collect();
+
     let mut incomplete: Vec<IncompleteModel> = models
         .iter()
         .filter_map(|m| {
@@ -417,6 +453,7 @@ pub fn build(input: &ReportInput) -> Report {
         },
         by_status,
         by_tier,
+        completeness_by_tier,
         incomplete,
         findings,
         overdue,
@@ -993,6 +1030,38 @@ mod tests {
         let md = to_markdown(&r);
         assert!(md.contains("| validation | 0 |"), "{md}");
         assert!(md.contains("| unstated | 1 |"), "{md}");
+    }
+
+    #[test]
+    fn completeness_is_summed_up_per_tier_in_the_tier_order() {
+        let mut templates = Templates::standard();
+        templates
+            .tiers
+            .insert("low".into(), vec!["risk_tier".into(), "owner".into()]);
+        let mut fx = Fixture::new(vec![
+            model("a", json!({"risk_tier": "low", "owner": "mia"})),
+            model("b", json!({"risk_tier": "low"})),
+            model("c", json!({"risk_tier": "high"})),
+            model("d", json!({})),
+        ]);
+        fx.templates = templates.clone();
+        let r = fx.report();
+        let rows: Vec<(&str, usize, usize, Option<u32>)> = r
+            .completeness_by_tier
+            .iter()
+            .map(|t| (t.tier.as_str(), t.models, t.complete, t.mean_score))
+            .collect();
+        let high = fx.models[2].completeness(&templates).score;
+        let unstated = fx.models[3].completeness(&templates).score;
+        assert_eq!(
+            rows,
+            [
+                ("low", 2, 1, Some(75)),
+                ("medium", 0, 0, None),
+                ("high", 1, 0, Some(high)),
+                ("unstated", 1, 0, Some(unstated)),
+            ]
+        );
     }
 
     #[test]

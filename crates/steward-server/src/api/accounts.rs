@@ -12,7 +12,9 @@ use super::body::JsonBody;
 use super::created::{Accepted, Created};
 use super::views::UserView;
 use crate::AppState;
-use crate::auth::{Caller, ManageUsers, RotateOwnToken, bearer_token, generate_token, hash_token};
+use crate::auth::{
+    Caller, ManageUsers, Permit, RotateOwnToken, bearer_token, generate_token, hash_token,
+};
 use crate::dual_control::{self, Requested};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
@@ -101,19 +103,29 @@ pub async fn disable_user(
     Path(name): Path<String>,
 ) -> Result<Json<DisabledUserView>, ApiError> {
     let admin = caller.may::<ManageUsers>(&state)?;
+    disable_account(&state, &admin, &name).await.map(Json)
+}
+
+/// Disables account `name`: what `POST /api/v1/users/{name}/disable` and the portal's users
+/// page both do.
+pub(crate) async fn disable_account(
+    state: &AppState,
+    admin: &Permit<'_, ManageUsers>,
+    name: &str,
+) -> Result<DisabledUserView, ApiError> {
     if name == crate::execution::SYSTEM_ACTOR {
         return Err(ApiError::invalid_field(
             "name",
             "steward is the server's own account (it runs approved changes): it cannot be disabled",
         ));
     }
-    let name = account_name(&name)?;
+    let name = account_name(name)?;
     let disabled = admin
         .store()
         .disable_user(admin.who(), &name, state.clock.now())
         .await?
         .map_err(refused)?;
-    Ok(Json(DisabledUserView::of(&disabled)))
+    Ok(DisabledUserView::of(&disabled))
 }
 
 /// Enable a disabled account again (admin only): its tokens that have not expired or been
@@ -133,7 +145,17 @@ pub async fn enable_user(
     Path(name): Path<String>,
 ) -> Result<AppliedOrWaiting<Json<UserView>>, ApiError> {
     let admin = caller.may::<ManageUsers>(&state)?;
-    let name = account_name(&name)?;
+    enable_account(&state, &admin, &name).await
+}
+
+/// Enables account `name`, or asks a second admin to when it holds a privileged role: what
+/// `POST /api/v1/users/{name}/enable` and the portal's users page both do.
+pub(crate) async fn enable_account(
+    state: &AppState,
+    admin: &Permit<'_, ManageUsers>,
+    name: &str,
+) -> Result<AppliedOrWaiting<Json<UserView>>, ApiError> {
+    let name = account_name(name)?;
     let store = admin.store();
     let account = store
         .account(&name)
@@ -144,7 +166,7 @@ pub async fn enable_user(
         roles: account.roles.clone(),
     };
     if account.status == AccountStatus::Disabled && dual_control::needs_second_admin(&operation) {
-        let Requested::Waiting(pending) = dual_control::request(&admin, operation).await? else {
+        let Requested::Waiting(pending) = dual_control::request(admin, operation).await? else {
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "enabling is never a bootstrap"
             )));
@@ -181,7 +203,18 @@ pub async fn set_roles(
     JsonBody(body): JsonBody<SetRoles>,
 ) -> Result<AppliedOrWaiting<Json<UserView>>, ApiError> {
     let admin = caller.may::<ManageUsers>(&state)?;
-    let name = account_name(&name)?;
+    set_account_roles(&state, &admin, &name, body).await
+}
+
+/// Sets account `name`'s roles, or asks a second admin to when that grants a privileged role:
+/// what `PUT /api/v1/users/{name}/roles` and the portal's users page both do.
+pub(crate) async fn set_account_roles(
+    state: &AppState,
+    admin: &Permit<'_, ManageUsers>,
+    name: &str,
+    body: SetRoles,
+) -> Result<AppliedOrWaiting<Json<UserView>>, ApiError> {
+    let name = account_name(name)?;
     let roles = Roles::parse_list(&body.roles.join(","))
         .map_err(|e| ApiError::invalid_field("roles", e))?;
     one_kind(&roles)?;
@@ -211,7 +244,7 @@ pub async fn set_roles(
         after: roles.clone(),
     };
     if dual_control::needs_second_admin(&operation) {
-        if let Requested::Waiting(pending) = dual_control::request(&admin, operation).await? {
+        if let Requested::Waiting(pending) = dual_control::request(admin, operation).await? {
             return Ok(AppliedOrWaiting::Waiting(waiting_for(&pending)?));
         }
         let account = store

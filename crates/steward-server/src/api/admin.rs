@@ -4,9 +4,9 @@
 use super::body::JsonBody;
 use super::catalog::{CatalogItemView, to_view};
 use super::created::Accepted;
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use crate::AppState;
-use crate::auth::{Caller, DecidePrivileged, ReviewPrivileged};
+use crate::auth::{Caller, DecidePrivileged, Permit, ReviewPrivileged};
 use crate::dual_control::{Requested, refused};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
@@ -236,7 +236,25 @@ pub async fn list(
     }: Paged<PendingQuery>,
 ) -> Result<Json<Page<PendingView>>, ApiError> {
     let reviewer = caller.may::<ReviewPrivileged>(&state)?;
-    let status = match query.status.as_deref().unwrap_or("pending") {
+    let page = operations_page(&reviewer, query.status.as_deref(), &page).await?;
+    Ok(Json(Page {
+        items: page
+            .items
+            .iter()
+            .map(PendingView::new)
+            .collect::<Result<_, _>>()?,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// A page of the tenant's privileged operations, newest first, by `status` (pending, the
+/// default; approved, rejected or all): the API's list and the portal's pending page.
+pub(crate) async fn operations_page(
+    reviewer: &Permit<'_, ReviewPrivileged>,
+    status: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<PendingOperation>, ApiError> {
+    let status = match status.unwrap_or("pending") {
         "pending" => Some(OperationStatus::Pending),
         "approved" => Some(OperationStatus::Approved),
         "rejected" => Some(OperationStatus::Rejected),
@@ -253,15 +271,7 @@ pub async fn list(
         .store()
         .pending_operations(status, before, page.fetch())
         .await?;
-    let page = page.page("pending", rows, |p| p.number);
-    Ok(Json(Page {
-        items: page
-            .items
-            .iter()
-            .map(PendingView::new)
-            .collect::<Result<_, _>>()?,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(page.page("pending", rows, |p| p.number))
 }
 
 /// What is checked again when an operation is approved: a policy module must still compile
@@ -300,12 +310,19 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<PendingView>, ApiError> {
     let reviewer = caller.may::<ReviewPrivileged>(&state)?;
-    let pending = reviewer
+    Ok(Json(PendingView::new(&operation(&reviewer, &id).await?)?))
+}
+
+/// Operation `id` (`OP-7`) of the reviewer's tenant; 404 when there is none.
+pub(crate) async fn operation(
+    reviewer: &Permit<'_, ReviewPrivileged>,
+    id: &str,
+) -> Result<PendingOperation, ApiError> {
+    reviewer
         .store()
-        .pending_operation(number(&id)?)
+        .pending_operation(number(id)?)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no privileged operation {id}")))?;
-    Ok(Json(PendingView::new(&pending)?))
+        .ok_or_else(|| ApiError::NotFound(format!("no privileged operation {id}")))
 }
 
 /// Approve a privileged operation another admin requested: it takes effect now.
@@ -319,15 +336,26 @@ pub async fn approve(
     Path(id): Path<String>,
 ) -> Result<Json<PendingView>, ApiError> {
     let approver = caller.may::<DecidePrivileged>(&state)?;
+    approve_operation(&state, &approver, &id).await.map(Json)
+}
+
+/// Approves and applies operation `id` (`OP-7`): what `POST /api/v1/admin/pending/{id}/approve`
+/// and the portal's pending page both do. The store refuses the requester and the account the
+/// operation raises.
+pub(crate) async fn approve_operation(
+    state: &AppState,
+    approver: &Permit<'_, DecidePrivileged>,
+    id: &str,
+) -> Result<PendingView, ApiError> {
     let store = approver.store();
-    let number = number(&id)?;
-    check_before_approving(&state, &store, number).await?;
+    let number = number(id)?;
+    check_before_approving(state, &store, number).await?;
     let decided = store
         .approve_operation(number, approver.who().as_str())
         .await?
-        .map_err(|r| refused(r, Some(&id)))?;
+        .map_err(|r| refused(r, Some(id)))?;
     state.policies.forget(store.tenant_id());
-    Ok(Json(PendingView::new(&decided)?))
+    PendingView::new(&decided)
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -349,15 +377,23 @@ pub async fn reject(
     JsonBody(body): JsonBody<RejectInput>,
 ) -> Result<Json<PendingView>, ApiError> {
     let admin = caller.may::<DecidePrivileged>(&state)?;
-    let reason = body
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
+    reject_operation(&admin, &id, body.reason.as_deref())
+        .await
+        .map(Json)
+}
+
+/// Rejects operation `id` (or withdraws one's own request), with an optional reason: what
+/// `POST /api/v1/admin/pending/{id}/reject` and the portal's pending page both do.
+pub(crate) async fn reject_operation(
+    admin: &Permit<'_, DecidePrivileged>,
+    id: &str,
+    reason: Option<&str>,
+) -> Result<PendingView, ApiError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     let decided = admin
         .store()
-        .reject_operation(number(&id)?, admin.who().as_str(), reason)
+        .reject_operation(number(id)?, admin.who().as_str(), reason)
         .await?
-        .map_err(|r| refused(r, Some(&id)))?;
-    Ok(Json(PendingView::new(&decided)?))
+        .map_err(|r| refused(r, Some(id)))?;
+    PendingView::new(&decided)
 }

@@ -5,16 +5,16 @@
 //! only, and an installation reader may ask for that same view of one tenant (`?tenant=`).
 
 use super::body::QueryParams;
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use crate::AppState;
 use crate::audit_log;
-use crate::auth::{Caller, ErasePersonalData, ManageRetention, Permit, ReadAuditLog};
+use crate::auth::{AuditLog, Caller, ErasePersonalData, ManageRetention, Permit, ReadAuditLog};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use steward_core::TenantId;
-use steward_store::{AuditLeaf, StoredCheckpoint};
+use steward_store::{AuditLeaf, LeafFilter, LeafOrder, StoredCheckpoint};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -106,11 +106,22 @@ pub struct ConsistencyQuery {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LeavesQuery {
-    /// First leaf index (default 0).
+    /// First leaf index (default 0); with `order=oldest` only.
     pub from: Option<u64>,
     /// Show only this tenant's entries in full, the others as leaf hashes (an installation
     /// reader's export for one tenant). A reader of another tenant always gets its own view.
     pub tenant: Option<String>,
+    /// `oldest` (the default: index order, as an export and the verifier read it) or `newest`
+    /// (newest first, as a person reads the log).
+    pub order: Option<String>,
+    /// Only events by this account (`steward` for the server's own work).
+    pub actor: Option<String>,
+    /// Only events about the subject with this id: `CHG-3`, `INC-2`, a model's or a user's name.
+    pub subject: Option<String>,
+    /// Only events about subjects of this type: `change`, `incident`, `model`, `user`, …
+    pub subject_type: Option<String>,
+    /// Only events of this action, e.g. `change.approved`.
+    pub action: Option<String>,
 }
 
 /// The key that verifies this log's checkpoints.
@@ -125,7 +136,8 @@ pub async fn public_key(
     }))
 }
 
-async fn latest(
+/// The latest signed checkpoint, signing one first when events were committed since.
+pub(crate) async fn latest(
     state: &AppState,
     permit: &Permit<'_, ReadAuditLog>,
 ) -> Result<StoredCheckpoint, ApiError> {
@@ -169,8 +181,11 @@ pub async fn checkpoints(
     Ok(Json(page.map(CheckpointView::from)))
 }
 
-/// Leaves in index order from `from`, a page at a time, for export and verification. Entries
-/// of tenants other than the one the reader sees come as their leaf hashes only.
+/// Leaves in index order from `from` (or newest first), a page at a time, for export and
+/// verification. Entries of tenants other than the one the reader sees come as their leaf
+/// hashes only. With a filter (`actor`, `subject`, `subject_type`, `action`) the answer is a
+/// search, not an export: only the matching entries the reader sees in full, with gaps between
+/// their indexes (a withheld entry is never matched: that would say what it holds).
 #[utoipa::path(get, path = "/api/v1/audit/leaves", tag = "audit", params(LeavesQuery, PageQuery),
     responses((status = 200, body = Page<LeafView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn leaves(
@@ -182,36 +197,94 @@ pub async fn leaves(
     }: Paged<LeavesQuery>,
 ) -> Result<Json<Page<LeafView>>, ApiError> {
     let permit = caller.may::<ReadAuditLog>(&state)?;
-    let log = permit.log();
-    let asked = match &query.tenant {
-        None => None,
-        Some(name) => {
-            let unknown = || {
-                ApiError::invalid_field(
-                    "tenant",
-                    format!("no tenant '{name}': see `steward tenant list`"),
-                )
-            };
-            let id = TenantId::parse(name).map_err(|_| unknown())?;
-            // Only the installation's reader may name another tenant; it learns nothing new.
-            if log.limited_to().is_none() && log.tree().tenant_record(&id).await?.is_none() {
-                return Err(unknown());
-            }
-            Some(id)
+    let page = leaves_page(&permit.log(), &query, &page).await?;
+    Ok(Json(page.map(LeafView::from)))
+}
+
+/// The tenant an installation reader names with `?tenant=` (a reader of another tenant may name
+/// only its own): a 422 for a tenant that does not exist.
+pub(crate) async fn asked_tenant(
+    log: &AuditLog<'_>,
+    name: Option<&str>,
+) -> Result<Option<TenantId>, ApiError> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let unknown = || {
+        ApiError::invalid_field(
+            "tenant",
+            format!("no tenant '{name}': see `steward tenant list`"),
+        )
+    };
+    let id = TenantId::parse(name).map_err(|_| unknown())?;
+    // Only the installation's reader may name another tenant; it learns nothing new.
+    if log.limited_to().is_none() && log.tree().tenant_record(&id).await?.is_none() {
+        return Err(unknown());
+    }
+    Ok(Some(id))
+}
+
+/// The events a query keeps; an empty value is refused (leave the parameter out for any).
+fn leaf_filter(query: &LeavesQuery) -> Result<LeafFilter, ApiError> {
+    let given = |field: &str, value: &Option<String>| match value.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("") => Err(ApiError::invalid_field(
+            field,
+            "must not be empty: leave it out to keep every value",
+        )),
+        Some(value) => Ok(Some(value.to_owned())),
+    };
+    Ok(LeafFilter {
+        actor: given("actor", &query.actor)?,
+        subject_type: given("subject_type", &query.subject_type)?,
+        subject_id: given("subject", &query.subject)?,
+        action: given("action", &query.action)?,
+    })
+}
+
+/// One page of the leaves as `GET /api/v1/audit/leaves` answers it, in the reader's scope (the
+/// portal's audit log reads the same pages).
+pub(crate) async fn leaves_page(
+    log: &AuditLog<'_>,
+    query: &LeavesQuery,
+    page: &PageRequest,
+) -> Result<Page<AuditLeaf>, ApiError> {
+    let asked = asked_tenant(log, query.tenant.as_deref()).await?;
+    let scope = log.scope(asked.as_ref())?;
+    let filter = leaf_filter(query)?;
+    let newest = match query.order.as_deref().map(str::trim) {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "order",
+                format!("'{other}' is not an order: oldest or newest"),
+            ));
         }
     };
-    let scope = log.scope(asked.as_ref())?;
-    let after: Option<u64> = page.after("leaves")?;
-    let from = match after {
-        Some(last) => query.from.unwrap_or(0).max(last.saturating_add(1)),
-        None => query.from.unwrap_or(0),
+    // A cursor belongs to one order: its key is the last index, read in one direction.
+    let list = if newest { "leaves-newest" } else { "leaves" };
+    let after: Option<u64> = page.after(list)?;
+    let order = match (newest, query.from) {
+        (true, Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "from",
+                "reads in index order: leave it out with order=newest, or ask order=oldest",
+            ));
+        }
+        (true, None) => LeafOrder::Newest { before: after },
+        (false, from) => {
+            let from = from.unwrap_or(0);
+            LeafOrder::Oldest {
+                from: after.map_or(from, |last| from.max(last.saturating_add(1))),
+            }
+        }
     };
     let leaves = log
         .tree()
-        .audit_leaves(from, page.fetch() as u64, scope)
+        .audit_leaves_where(order, page.fetch() as u64, scope, &filter)
         .await?;
-    let page = page.page("leaves", leaves, |l| l.index);
-    Ok(Json(page.map(LeafView::from)))
+    Ok(page.page(list, leaves, |l| l.index))
 }
 
 fn hexes(hashes: &[steward_audit::Hash]) -> Vec<String> {
@@ -242,10 +315,25 @@ pub async fn inclusion(
             ));
         }
     };
-    let (size, note) = match query.size {
+    Ok(Json(
+        inclusion_proof(&state, &permit, index, query.size).await?,
+    ))
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size` leaves, or in the latest signed
+/// checkpoint's tree (with its note) when `size` is absent: `GET /audit/proofs/inclusion`'s
+/// answer, which the portal's event page shows and checks.
+pub(crate) async fn inclusion_proof(
+    state: &AppState,
+    permit: &Permit<'_, ReadAuditLog>,
+    index: u64,
+    size: Option<u64>,
+) -> Result<InclusionProofView, ApiError> {
+    let log = permit.log();
+    let (size, note) = match size {
         Some(size) => (size, None),
         None => {
-            let c = latest(&state, &permit).await?;
+            let c = latest(state, permit).await?;
             (c.size, Some(c.note))
         }
     };
@@ -270,13 +358,13 @@ pub async fn inclusion(
             return Err(error.into());
         }
     };
-    Ok(Json(InclusionProofView {
+    Ok(InclusionProofView {
         index,
         size,
         leaf_hash: leaf.to_hex(),
         proof: hexes(&path),
         checkpoint: note,
-    }))
+    })
 }
 
 /// A consistency proof between two tree sizes.

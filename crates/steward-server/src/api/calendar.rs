@@ -5,10 +5,11 @@
 //! changes, without needing VTIMEZONE definitions it might interpret differently.
 
 use super::body::{JsonBody, QueryParams};
+use super::calendar_period::{CalendarChange, calendar_period, calendar_scope};
 use super::created::Created;
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use crate::AppState;
-use crate::auth::{Caller, KeepCalendar, ReadRecords};
+use crate::auth::{Caller, KeepCalendar, Permit, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,12 +18,9 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
+use steward_core::WindowName;
 use steward_core::schedule::{CalendarWindow, Scope, WindowKind};
-use steward_core::state::ChangeState;
 use steward_core::submission::FieldError;
-use steward_core::target::{Environment, Target};
-use steward_core::{TargetName, WindowName};
-use steward_store::ChangeFilter;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -124,7 +122,16 @@ pub async fn create_window(
     caller: Caller,
     JsonBody(input): JsonBody<WindowInput>,
 ) -> Result<Created<WindowView>, ApiError> {
-    let keeper = caller.may::<KeepCalendar>(&state)?;
+    create_calendar_window(&state, &caller.may::<KeepCalendar>(&state)?, input).await
+}
+
+/// Creates a maintenance window or freeze: what `POST /api/v1/windows` and the portal's windows
+/// page both do.
+pub(crate) async fn create_calendar_window(
+    state: &AppState,
+    keeper: &Permit<'_, KeepCalendar>,
+    input: WindowInput,
+) -> Result<Created<WindowView>, ApiError> {
     let mut errors = Vec::new();
     let name = WindowName::parse(&input.name)
         .map_err(|e| errors.push(FieldError::new("name", e.to_string())))
@@ -192,15 +199,26 @@ pub async fn list_windows(
     caller: Caller,
     Paged { page, .. }: Paged,
 ) -> Result<Json<Page<WindowView>>, ApiError> {
+    Ok(Json(
+        windows_page(&state, &caller.may::<ReadRecords>(&state)?, &page).await?,
+    ))
+}
+
+/// A page of the tenant's windows and freezes, by name, each with its next occurrence: the
+/// API's list and the portal's windows page.
+pub(crate) async fn windows_page(
+    state: &AppState,
+    reader: &Permit<'_, ReadRecords>,
+    page: &PageRequest,
+) -> Result<Page<WindowView>, ApiError> {
     let now = state.clock.now();
     let after: Option<String> = page.after("windows")?;
-    let windows = caller
-        .may::<ReadRecords>(&state)?
+    let windows = reader
         .store()
         .calendar_windows_after(after.as_deref(), page.fetch())
         .await?;
     let page = page.page("windows", windows, |w| w.name.to_string());
-    Ok(Json(page.map(|w| view(&w, now))))
+    Ok(page.map(|w| view(&w, now)))
 }
 
 /// One window or freeze, by name, with its next occurrence.
@@ -280,74 +298,23 @@ pub async fn feed(
             "the period may span at most five years",
         ));
     }
-    let environment = query
-        .environment
-        .as_deref()
-        .map(str::parse::<Environment>)
-        .transpose()
-        .map_err(|e| ApiError::invalid_field("environment", e))?;
     let store = caller.may::<ReadRecords>(&state)?.store();
-    let target: Option<Target> = match query.target.as_deref() {
-        None => None,
-        Some(name) => {
-            let name = TargetName::parse(name)
-                .map_err(|e| ApiError::invalid_field("target", e.to_string()))?;
-            Some(
-                store
-                    .targets_named(std::slice::from_ref(&name))
-                    .await?
-                    .pop()
-                    .ok_or_else(|| ApiError::NotFound(format!("no target '{name}'")))?,
-            )
-        }
-    };
-    // Every change in the period, a page at a time.
-    let mut changes = Vec::new();
-    let mut before = None;
-    loop {
-        let page = store
-            .list_changes(&ChangeFilter {
-                target: target.as_ref().map(|t| t.name.clone()),
-                window_overlaps: Some((from, to)),
-                before_number: before,
-                limit: 1000,
-                ..ChangeFilter::default()
-            })
-            .await?;
-        let full = page.len() == 1000;
-        before = page.last().map(|c| c.id.number());
-        changes.extend(page);
-        if !full {
-            break;
-        }
-    }
-    let windows = store.calendar_windows().await?;
-    // Target-scoped windows belong to their target's environment.
-    let scoped: Vec<TargetName> = windows
-        .iter()
-        .filter_map(|w| match &w.scope {
-            Scope::Target(t) => Some(t.clone()),
-            _ => None,
-        })
-        .collect();
-    let scoped_targets = store.targets_named(&scoped).await?;
+    let scope = calendar_scope(
+        &store,
+        query.target.as_deref(),
+        query.environment.as_deref(),
+    )
+    .await?;
+    let period = calendar_period(&store, from, to, &scope).await?;
 
     let mut cal = Calendar::new(now);
-    for change in changes.iter().rev() {
-        if matches!(
-            change.state,
-            ChangeState::Draft | ChangeState::Rejected | ChangeState::Cancelled
-        ) || environment.is_some_and(|e| e != change.request.environment)
-        {
-            continue;
-        }
-        let Some(w) = change.effective_window() else {
-            continue;
-        };
-        let tentative = matches!(
-            change.state,
-            ChangeState::Submitted | ChangeState::PendingApproval
-        );
+    for CalendarChange {
+        change,
+        start,
+        end,
+        tentative,
+    } in &period.changes
+    {
         let summary = format!("{} [{}] {}", change.id, change.state, change.request.title);
         let description = format!(
             "{} change by {} on {} ({}), risk {} ({}).\nRollback: {}",
@@ -367,37 +334,23 @@ pub async fn feed(
         );
         cal.event(&Event {
             uid: format!("{}@{}.steward", change.id, change.tenant),
-            start: w.start,
-            end: w.end,
+            start: *start,
+            end: *end,
             summary: &summary,
             description: &description,
             categories: &format!("CHANGE,{}", change.classification.change_type),
-            status: if tentative { "TENTATIVE" } else { "CONFIRMED" },
+            status: if *tentative { "TENTATIVE" } else { "CONFIRMED" },
             busy: true,
         });
     }
-    for window in &windows {
-        let applies = match (&target, environment) {
-            (Some(t), _) => window.scope.covers(t),
-            (None, Some(env)) => match &window.scope {
-                Scope::Everywhere => true,
-                Scope::Environment(e) => *e == env,
-                Scope::Target(name) => scoped_targets
-                    .iter()
-                    .any(|t| &t.name == name && t.environment == env),
-            },
-            (None, None) => true,
-        };
-        if !applies {
-            continue;
-        }
+    for (window, occurrences) in &period.windows {
         let freeze = window.kind == WindowKind::Freeze;
         let summary = if freeze {
             format!("FREEZE {} ({})", window.name, window.scope)
         } else {
             format!("Maintenance window {} ({})", window.name, window.scope)
         };
-        for o in window.occurrences(from, to) {
+        for o in occurrences {
             cal.event(&Event {
                 uid: format!(
                     "{}-{}-{}@{}.steward",

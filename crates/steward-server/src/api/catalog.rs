@@ -3,9 +3,9 @@
 use super::admin::{PendingView, waiting};
 use super::body::JsonBody;
 use super::created::Accepted;
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use crate::AppState;
-use crate::auth::{Caller, ManageCatalog, ReadRecords};
+use crate::auth::{Caller, ManageCatalog, Permit, ReadRecords};
 use crate::dual_control;
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
@@ -50,17 +50,26 @@ pub async fn list_catalog(
     caller: Caller,
     Paged { page, .. }: Paged,
 ) -> Result<Json<Page<CatalogItemView>>, ApiError> {
+    Ok(Json(
+        catalog_page(&caller.may::<ReadRecords>(&state)?, &page).await?,
+    ))
+}
+
+/// A page of the tenant's catalog, by name: the API's list and the portal's catalog page.
+pub(crate) async fn catalog_page(
+    reader: &Permit<'_, ReadRecords>,
+    page: &PageRequest,
+) -> Result<Page<CatalogItemView>, ApiError> {
     let after: Option<String> = page.after("catalog")?;
-    let items = caller
-        .may::<ReadRecords>(&state)?
+    let items = reader
         .store()
         .list_catalog(after.as_deref(), page.fetch())
         .await?;
     let page = page.page("catalog", items, |item| item.name.clone());
-    Ok(Json(Page {
+    Ok(Page {
         items: page.items.iter().map(to_view).collect::<Result<_, _>>()?,
         next_cursor: page.next_cursor,
-    }))
+    })
 }
 
 /// Ask to create or replace a catalog item (admin only). A catalog item pre-approves changes, so
@@ -78,6 +87,16 @@ pub async fn put_catalog_item(
     JsonBody(body): JsonBody<CatalogItemView>,
 ) -> Result<Accepted<PendingView>, ApiError> {
     let admin = caller.may::<ManageCatalog>(&state)?;
+    request_catalog_item(&admin, &name, body).await
+}
+
+/// Asks a second admin to create or replace catalog item `name` with `body`: what
+/// `PUT /api/v1/catalog/{name}` and the portal's catalog page both do.
+pub(crate) async fn request_catalog_item(
+    admin: &Permit<'_, ManageCatalog>,
+    name: &str,
+    body: CatalogItemView,
+) -> Result<Accepted<PendingView>, ApiError> {
     if body.name != name {
         return Err(ApiError::invalid_field(
             "name",
@@ -87,7 +106,7 @@ pub async fn put_catalog_item(
     let value = serde_json::to_value(&body).map_err(anyhow::Error::from)?;
     let item: CatalogItem = serde_json::from_value(value)
         .map_err(|e| ApiError::invalid_field("(body)", e.to_string()))?;
-    let before = admin.store().catalog_item(&name).await?;
+    let before = admin.store().catalog_item(name).await?;
     if before.as_ref() == Some(&item) {
         return Err(ApiError::Conflict {
             message: format!("catalog item {name} already says exactly this: nothing to approve"),
@@ -98,5 +117,5 @@ pub async fn put_catalog_item(
         before: before.map(Box::new),
         item: Box::new(item),
     };
-    waiting(dual_control::request(&admin, operation).await?)
+    waiting(dual_control::request(admin, operation).await?)
 }

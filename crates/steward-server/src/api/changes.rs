@@ -327,7 +327,22 @@ pub async fn submit_change(
     JsonBody(document): JsonBody<Value>,
 ) -> Result<Created<ChangeView>, ApiError> {
     let submitter = caller.may::<SubmitChanges>(&state)?;
-    let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
+    let change = create_change(&state, &submitter, &document).await?;
+    Ok(Created::at(
+        format!("/api/v1/changes/{}", change.id),
+        ChangeView::new(&change, state.clock.now()),
+    ))
+}
+
+/// Parses, judges and stores a change request (`draft: true` keeps it a draft): the one path
+/// both `POST /api/v1/changes` and the portal's change form take. Every bad field is named in
+/// one `Invalid`; a policy denial is recorded in the audit log before it is returned.
+pub(crate) async fn create_change(
+    state: &AppState,
+    submitter: &Permit<'_, SubmitChanges>,
+    document: &Value,
+) -> Result<Change, ApiError> {
+    let request = ChangeRequest::parse(document).map_err(ApiError::Invalid)?;
     let store = submitter.store();
     let principal = submitter.principal();
     let loaded = load_facts(
@@ -342,7 +357,7 @@ pub async fn submit_change(
         principal.tenant.clone(),
         principal.name.clone(),
         request,
-        loaded.facts(&state),
+        loaded.facts(state),
     );
     let (change, transitions) = match opened {
         Ok(opened) => opened,
@@ -355,16 +370,13 @@ pub async fn submit_change(
             if let ApiError::PolicyDenied { details, .. } = &mut error {
                 details["title"] = serde_json::json!(title);
             }
-            return Err(record_denial(&state, &store, subject, &principal.name, error).await);
+            return Err(record_denial(state, &store, subject, &principal.name, error).await);
         }
     };
     let change = store.insert_change(change, transitions).await?;
-    flag_conflicts(&state, &store, &change, &loaded.schedule).await;
+    flag_conflicts(state, &store, &change, &loaded.schedule).await;
     tracing::info!(change = %change.id, r#type = %change.classification.change_type, state = %change.state, "change submitted");
-    Ok(Created::at(
-        format!("/api/v1/changes/{}", change.id),
-        ChangeView::new(&change, state.clock.now()),
-    ))
+    Ok(change)
 }
 
 /// List changes, newest first, a page at a time: each as a summary (`GET /changes/{id}` shows
@@ -682,7 +694,19 @@ pub async fn submit_draft(
     Path(id): Path<String>,
 ) -> Result<Json<ChangeView>, ApiError> {
     let submitter = caller.may::<SubmitChanges>(&state)?;
-    let id = parse_id(&id)?;
+    let change = submit_draft_change(&state, &submitter, &id).await?;
+    Ok(Json(ChangeView::new(&change, state.clock.now())))
+}
+
+/// Sends draft `id` for approval, judged against today's facts: the one path both
+/// `POST /api/v1/changes/{id}/submit` and the portal's button on a draft take. The core
+/// refuses anyone but the requester; a policy denial is recorded in the audit log.
+pub(crate) async fn submit_draft_change(
+    state: &AppState,
+    submitter: &Permit<'_, SubmitChanges>,
+    id: &str,
+) -> Result<Change, ApiError> {
+    let id = parse_id(id)?;
     let store = submitter.store();
     let draft = load(&store, &id).await?;
     let loaded = load_facts(
@@ -694,17 +718,17 @@ pub async fn submit_draft(
     .await?;
     let who = submitter.principal().name.clone();
     let submitted = update_change(&store, &id, |change| {
-        Ok(change.submit_draft(&who, loaded.facts(&state))?)
+        Ok(change.submit_draft(&who, loaded.facts(state))?)
     })
     .await;
     let change = match submitted {
         Ok(change) => change,
         Err(e) => {
-            return Err(record_denial(&state, &store, ("change", id.to_string()), &who, e).await);
+            return Err(record_denial(state, &store, ("change", id.to_string()), &who, e).await);
         }
     };
-    flag_conflicts(&state, &store, &change, &loaded.schedule).await;
-    Ok(Json(ChangeView::new(&change, state.clock.now())))
+    flag_conflicts(state, &store, &change, &loaded.schedule).await;
+    Ok(change)
 }
 
 /// Move a change one step: schedule, implement, complete, fail, rollback, close or cancel.

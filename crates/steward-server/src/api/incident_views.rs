@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use steward_core::incident::{
     ActionRun, Containment, ContainmentAction, Incident, Review, Signal, Suspect, TimelineEntry,
 };
+use steward_core::measures::incidents::SeverityFigures;
 use steward_store::AuditEvent;
 use utoipa::ToSchema;
 
@@ -294,6 +295,8 @@ impl From<&Review> for ReviewView {
 pub struct IncidentMetricsView {
     /// The period's start: incidents opened since then count.
     pub since: DateTime<Utc>,
+    /// The period's end (exclusive): incidents opened before then count.
+    pub until: DateTime<Utc>,
     /// How many incidents opened in the period.
     pub incidents: usize,
     /// Null when no incident in the period got that far.
@@ -309,6 +312,35 @@ pub struct IncidentMetricsView {
     /// 0–1: of those, the share that failed, was rolled back, or is a strong suspect of an
     /// incident; null when none was implemented.
     pub change_failure_rate: Option<f64>,
+    /// Every severity, sev1 first, zero included.
+    pub by_severity: Vec<SeverityMetricsView>,
+}
+
+/// The incidents of one severity opened in the period, and how long restoring them took.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeverityMetricsView {
+    /// sev1 … sev4
+    pub severity: String,
+    pub incidents: usize,
+    /// Of those, how many are resolved (the times to restore below are theirs).
+    pub resolved: usize,
+    /// Median time from opening to resolution, in minutes (nearest rank); null when none
+    /// is resolved.
+    pub median_minutes_to_restore: Option<f64>,
+    /// 90th percentile of the same (nearest rank).
+    pub p90_minutes_to_restore: Option<f64>,
+}
+
+impl From<&SeverityFigures> for SeverityMetricsView {
+    fn from(f: &SeverityFigures) -> Self {
+        SeverityMetricsView {
+            severity: f.severity.as_str().to_owned(),
+            incidents: f.incidents,
+            resolved: f.time_to_restore.count,
+            median_minutes_to_restore: f.time_to_restore.p50_minutes,
+            p90_minutes_to_restore: f.time_to_restore.p90_minutes,
+        }
+    }
 }
 
 /// A problem record: the root cause behind recurring incidents, and its permanent fix.

@@ -8,12 +8,12 @@
 
 use super::body::{JsonBody, QueryParams};
 use super::created::Created;
-use super::incident_views::{IncidentMetricsView, IncidentView};
-use super::page::{Page, PageQuery, Paged};
+use super::incident_views::{IncidentMetricsView, IncidentView, SeverityMetricsView};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use super::signals::fresh_signal_key;
 use super::views::IncidentSummaryView;
 use crate::AppState;
-use crate::auth::{ApproveContainment, Caller, HandleIncidents, ReadRecords};
+use crate::auth::{ApproveContainment, Caller, HandleIncidents, Permit, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use crate::incidents::{self, find_target, load, owners, update};
 use axum::Json;
@@ -22,11 +22,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use steward_core::incident::{Incident, IncidentId, Review, Severity, Signal, parse_actions};
+use steward_core::TargetName;
+use steward_core::incident::{
+    Incident, IncidentId, IncidentState, Review, Severity, Signal, parse_actions,
+};
+use steward_core::submission::FieldError;
 use steward_store::{IncidentFilter, NamedKind, TenantStore};
 use utoipa::{IntoParams, ToSchema};
 
-fn parse_incident_id(text: &str) -> Result<IncidentId, ApiError> {
+pub(crate) fn parse_incident_id(text: &str) -> Result<IncidentId, ApiError> {
     IncidentId::parse(text)
         .ok_or_else(|| ApiError::NotFound(format!("'{text}' is not an incident id like INC-3")))
 }
@@ -53,7 +57,7 @@ impl<'s> Acting<'s> {
 }
 
 /// The incident as the API answers it: the record, whether it owes a review, its history.
-async fn incident_view(
+pub(crate) async fn incident_view(
     store: &TenantStore<'_>,
     incident: &Incident,
 ) -> Result<IncidentView, ApiError> {
@@ -63,16 +67,78 @@ async fn incident_view(
     Ok(IncidentView::new(incident, history))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentListQuery {
     /// Only triggered, acknowledged or contained incidents.
     pub open: Option<bool>,
+    /// Only incidents in this state: triggered, acknowledged, contained, resolved or closed.
+    pub state: Option<String>,
+    /// Only incidents of this severity: sev1, sev2, sev3 or sev4.
+    pub severity: Option<String>,
+    /// Only incidents affecting this target (a model or deployment).
+    pub target: Option<String>,
+}
+
+/// The store query for one page of the incident list and the number the page starts below:
+/// `query`'s filters, each bad one named (422), from where `page`'s cursor points. The API's
+/// list and the portal's both read it; [`PageRequest::page`] with the list name `incidents` and
+/// the incident number as key makes the page of what it returns.
+pub(crate) fn incident_filter(
+    query: &IncidentListQuery,
+    page: &PageRequest,
+) -> Result<(IncidentFilter, Option<u64>), ApiError> {
+    let before: Option<u64> = page.after("incidents")?;
+    let mut errors = Vec::new();
+    let state = query.state.as_deref().and_then(|s| {
+        let parsed = IncidentState::parse(s);
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                "state",
+                format!(
+                    "'{s}' is not one of: triggered, acknowledged, contained, resolved, closed"
+                ),
+            ));
+        }
+        parsed
+    });
+    let severity = query.severity.as_deref().and_then(|s| {
+        let parsed = Severity::parse(s);
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                "severity",
+                format!("'{s}' is not one of: sev1, sev2, sev3, sev4"),
+            ));
+        }
+        parsed
+    });
+    let target = query
+        .target
+        .as_deref()
+        .map(TargetName::parse)
+        .transpose()
+        .map_err(|e| errors.push(FieldError::new("target", e.to_string())))
+        .ok()
+        .flatten();
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    Ok((
+        IncidentFilter {
+            open_only: query.open.unwrap_or(false),
+            state,
+            severity,
+            target,
+            opened_since: None,
+            limit: page.fetch(),
+        },
+        before,
+    ))
 }
 
 /// List incidents, newest first, a page at a time: each as a summary (`GET /incidents/{id}`
-/// shows the whole record).
+/// shows the whole record). Filters combine: `open`, `state`, `severity`, `target`.
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(IncidentListQuery, PageQuery),
     responses((status = 200, body = Page<IncidentSummaryView>), (status = 422, body = ErrorBody)), security(("token" = [])))]
 pub async fn list(
@@ -83,18 +149,11 @@ pub async fn list(
         filters: query,
     }: Paged<IncidentListQuery>,
 ) -> Result<Json<Page<IncidentSummaryView>>, ApiError> {
-    let before: Option<u64> = page.after("incidents")?;
+    let (filter, before) = incident_filter(&query, &page)?;
     let incidents = caller
         .may::<ReadRecords>(&state)?
         .store()
-        .list_incidents_before(
-            &IncidentFilter {
-                open_only: query.open.unwrap_or(false),
-                opened_since: None,
-                limit: page.fetch(),
-            },
-            before,
-        )
+        .list_incidents_before(&filter, before)
         .await?;
     let page = page.page("incidents", incidents, |i| i.id.number());
     Ok(Json(page.map(|i| IncidentSummaryView::from(&i))))
@@ -324,8 +383,20 @@ pub async fn approve(
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, ApiError> {
     let actor = caller.may::<ApproveContainment>(&state)?;
+    let incident = approve_containment(&state, &actor, &id).await?;
+    Ok(Json(incident_view(&actor.store(), &incident).await?))
+}
+
+/// Approves incident `id`'s containment plan as `actor` (the core decides whether they may:
+/// [`containment_refusal`]) and runs it. `POST /incidents/{id}/containment/approve` and the
+/// portal's approval form both take this path.
+pub(crate) async fn approve_containment(
+    state: &AppState,
+    actor: &Permit<'_, ApproveContainment>,
+    id: &str,
+) -> Result<Incident, ApiError> {
     let principal = actor.principal();
-    let id = parse_incident_id(&id)?;
+    let id = parse_incident_id(id)?;
     let store = actor.store();
     let now = state.clock.now();
     let current = load(&store, &id).await?;
@@ -334,8 +405,25 @@ pub async fn approve(
         Ok(incident.approve_containment(&principal.name, &principal.roles, &owners, now)?)
     })
     .await?;
-    let incident = incidents::run_containment(&state, &actor.order(), &id).await?;
-    Ok(Json(incident_view(&store, &incident).await?))
+    incidents::run_containment(state, &actor.order(), &id).await
+}
+
+/// Why `who` (with `roles`) may not approve `incident`'s containment plan now, as the core
+/// would refuse it (`Incident::approve_containment` asked of a copy, so nothing is recorded);
+/// `None` when they may. Pages ask it to show the approval form only to those it would accept.
+pub(crate) async fn containment_refusal(
+    store: &TenantStore<'_>,
+    incident: &Incident,
+    who: &steward_core::UserName,
+    roles: &steward_core::role::Roles,
+    now: DateTime<Utc>,
+) -> Result<Option<ApiError>, ApiError> {
+    let owners = owners(store, &incident.targets).await?;
+    Ok(incident
+        .clone()
+        .approve_containment(who, roles, &owners, now)
+        .err()
+        .map(ApiError::from))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -391,6 +479,8 @@ pub async fn review(
 pub struct MetricsQuery {
     /// Incidents opened since (default: 30 days ago).
     pub since: Option<DateTime<Utc>>,
+    /// Incidents opened before (default: now).
+    pub until: Option<DateTime<Utc>>,
 }
 
 fn mean_minutes(spans: &[Duration]) -> Option<f64> {
@@ -400,26 +490,45 @@ fn mean_minutes(spans: &[Duration]) -> Option<f64> {
 }
 
 /// Mean time to acknowledge, contain and resolve; incidents per target; the share that is
-/// change-related; and the change failure rate (changes implemented in the period that failed,
-/// were rolled back, or are a strong suspect of an incident).
+/// change-related; the change failure rate (changes implemented in the period that failed,
+/// were rolled back, or are a strong suspect of an incident); and, per severity, how many
+/// incidents opened and the median and 90th percentile of their time to restore.
 #[utoipa::path(get, path = "/api/v1/incident-metrics", tag = "incidents", params(MetricsQuery),
-    responses((status = 200, body = IncidentMetricsView)), security(("token" = [])))]
+    responses((status = 200, body = IncidentMetricsView), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
 pub async fn metrics(
     State(state): State<AppState>,
     caller: Caller,
     QueryParams(query): QueryParams<MetricsQuery>,
 ) -> Result<Json<IncidentMetricsView>, ApiError> {
     let store = caller.may::<ReadRecords>(&state)?.store();
-    let since = query
-        .since
-        .unwrap_or_else(|| state.clock.now() - Duration::days(30));
-    let incidents = store
+    let now = state.clock.now();
+    let since = query.since.unwrap_or_else(|| now - Duration::days(30));
+    let until = query.until.unwrap_or(now);
+    if until <= since {
+        return Err(ApiError::invalid_field("until", "must be later than since"));
+    }
+    Ok(Json(incident_metrics(&store, since, until).await?))
+}
+
+/// The incident metrics of incidents opened in `[since, until)` and changes implemented then:
+/// what `GET /incident-metrics` answers and the portal's dashboard shows.
+pub(crate) async fn incident_metrics(
+    store: &TenantStore<'_>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<IncidentMetricsView, ApiError> {
+    let incidents: Vec<Incident> = store
         .list_incidents(&IncidentFilter {
             open_only: false,
             opened_since: Some(since),
             limit: 5000,
+            ..IncidentFilter::default()
         })
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|i| i.opened_at < until)
+        .collect();
     let span = |f: fn(&Incident) -> Option<DateTime<Utc>>| -> Vec<Duration> {
         incidents
             .iter()
@@ -433,20 +542,17 @@ pub async fn metrics(
         }
     }
     let related = incidents.iter().filter(|i| i.change_related).count();
-    let changes = incidents::changes_created_since(&store, since - incidents::LOOKBACK).await?;
+    let changes = incidents::changes_created_since(store, since - incidents::LOOKBACK).await?;
     let implemented: Vec<_> = changes
         .iter()
-        .filter(|c| c.implemented_at().is_some_and(|t| t >= since))
+        .filter(|c| c.implemented_at().is_some_and(|t| since <= t && t < until))
         .collect();
-    let mut failed = 0;
-    for c in &implemented {
-        let linked = store.incidents_linked_to(&c.id).await?;
-        if c.outcome.as_deref() == Some("failed") || linked.iter().any(|(_, _, strong)| *strong) {
-            failed += 1;
-        }
-    }
-    Ok(Json(IncidentMetricsView {
+    let failed = crate::measures::failed_changes(store, &implemented)
+        .await?
+        .len();
+    Ok(IncidentMetricsView {
         since,
+        until,
         incidents: incidents.len(),
         mean_minutes_to_acknowledge: mean_minutes(&span(|i| i.acknowledged_at)),
         mean_minutes_to_contain: mean_minutes(&span(|i| i.contained_at)),
@@ -457,5 +563,9 @@ pub async fn metrics(
         changes_implemented: implemented.len(),
         change_failure_rate: (!implemented.is_empty())
             .then(|| failed as f64 / implemented.len() as f64),
-    }))
+        by_severity: steward_core::measures::incidents::by_severity(&incidents)
+            .iter()
+            .map(SeverityMetricsView::from)
+            .collect(),
+    })
 }

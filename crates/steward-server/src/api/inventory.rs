@@ -9,7 +9,7 @@ use super::inventory_views::{
     InventoryTemplatesView, ModelApprovalView, ModelDetailView, ModelHistoryEntryView,
     ModelSummaryView, ModelView, RegisteredVersionView, ServingDeploymentView,
 };
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use crate::AppState;
 use crate::auth::{AttestModels, Caller, KeepTemplates, ReadRecords, RegisterVersions};
 use crate::error::{ApiError, ErrorBody};
@@ -72,6 +72,13 @@ pub async fn list(
         filters: query,
     }: Paged<ModelsQuery>,
 ) -> Result<Json<Page<ModelSummaryView>>, ApiError> {
+    check_models_query(&query)?;
+    let store = caller.may::<ReadRecords>(&state)?.store();
+    Ok(Json(list_models(&state, &store, &page, &query).await?))
+}
+
+/// Refuses a models filter the list cannot apply (a 422 naming it).
+pub(crate) fn check_models_query(query: &ModelsQuery) -> Result<(), ApiError> {
     if let Some(s) = &query.status
         && !inventory::STATUSES.contains(&s.as_str())
     {
@@ -80,8 +87,18 @@ pub async fn list(
             "must be development, validation, production or retired",
         ));
     }
-    let store = caller.may::<ReadRecords>(&state)?.store();
-    let templates = templates(&store).await?;
+    Ok(())
+}
+
+/// One page of the models list, as `GET /api/v1/models` answers it (the portal's `/models`
+/// shows the same page); `query` has passed [`check_models_query`].
+pub(crate) async fn list_models(
+    state: &AppState,
+    store: &TenantStore<'_>,
+    page: &PageRequest,
+    query: &ModelsQuery,
+) -> Result<Page<ModelSummaryView>, ApiError> {
+    let templates = templates(store).await?;
     let after: Option<String> = page.after("models")?;
     let Some(at) = query.at else {
         let models = store
@@ -89,9 +106,7 @@ pub async fn list(
             .await?;
         let day = state.clock.now().date_naive();
         let page = page.page("models", models, |m| m.name.clone());
-        return Ok(Json(
-            page.map(|m| ModelSummaryView::new(&m, &templates, day)),
-        ));
+        return Ok(page.map(|m| ModelSummaryView::new(&m, &templates, day)));
     };
     // As recorded at `at`: each model's record then comes from its history, so the status
     // filter applies after the query. Walk today's models by name from the cursor until the
@@ -121,16 +136,16 @@ pub async fn list(
     }
     let page = page.page("models", then, |m| m.name.clone());
     // As of a past time, say who had approved each model into service then.
-    let changes = crate::inventory::approvable_changes(&store).await?;
+    let changes = crate::inventory::approvable_changes(store).await?;
     let day = at.date_naive();
-    Ok(Json(page.map(|m| {
+    Ok(page.map(|m| {
         let version = m.production().map(|v| v.reference());
         let approval = inventory::approval_at(&changes, &m.name, version, at);
         ModelSummaryView {
             approval: Some(approval.as_ref().map(ModelApprovalView::from)),
             ..ModelSummaryView::new(&m, &templates, day)
         }
-    })))
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -154,19 +169,27 @@ pub async fn get(
     QueryParams(query): QueryParams<ModelQuery>,
 ) -> Result<Json<ModelDetailView>, ApiError> {
     let store = caller.may::<ReadRecords>(&state)?.store();
-    let templates = templates(&store).await?;
+    Ok(Json(model_detail(&state, &store, &name, &query).await?))
+}
+
+/// One model as `GET /api/v1/models/{name}` answers it (the portal's `/models/{name}` shows
+/// the same view); a name the tenant does not have is a 404.
+pub(crate) async fn model_detail(
+    state: &AppState,
+    store: &TenantStore<'_>,
+    name: &str,
+    query: &ModelQuery,
+) -> Result<ModelDetailView, ApiError> {
+    let templates = templates(store).await?;
     let (model, day) = match query.at {
-        None => (
-            store.get_model(&name).await?,
-            state.clock.now().date_naive(),
-        ),
-        Some(at) => (store.model_at(&name, at).await?, at.date_naive()),
+        None => (store.get_model(name).await?, state.clock.now().date_naive()),
+        Some(at) => (store.model_at(name, at).await?, at.date_naive()),
     };
     let model = model.ok_or_else(|| match query.at {
         Some(at) => ApiError::NotFound(format!("the inventory had no model {name} at {at}")),
         None => ApiError::NotFound(format!("no model {name}")),
     })?;
-    let changes = crate::inventory::approvable_changes(&store).await?;
+    let changes = crate::inventory::approvable_changes(store).await?;
     let production = model.production_version();
     let approval = inventory::approval_at(
         &changes,
@@ -223,7 +246,7 @@ pub async fn get(
             Some((&inventory::lineage(&model, &models, &runs, &datasets, &deployments)).into());
     }
     if query.history {
-        let history = store.audit_events_for("model", &name).await?;
+        let history = store.audit_events_for("model", name).await?;
         view.history = Some(
             history
                 .iter()
@@ -232,7 +255,7 @@ pub async fn get(
                 .collect(),
         );
     }
-    Ok(Json(view))
+    Ok(view)
 }
 
 async fn save(

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use steward_core::inventory::report::{
     Count, FindingGroup, IncompleteModel, ModelChange, ModelChanges, OverdueValidation, Placement,
-    ProductionModel, Report, Totals,
+    ProductionModel, Report, TierCompleteness, Totals,
 };
 use utoipa::ToSchema;
 
@@ -28,6 +28,8 @@ pub struct InventoryReportView {
     pub by_status: Vec<ReportCountView>,
     /// Every risk tier, then `unstated`, zero included; then any other value a scan recorded.
     pub by_tier: Vec<ReportCountView>,
+    /// How complete the records of each risk tier are, in `by_tier`'s order.
+    pub completeness_by_tier: Vec<TierCompletenessView>,
     /// Records missing fields their templates require, least complete first.
     pub incomplete: Vec<IncompleteModelView>,
     /// One group per kind of finding, every kind present.
@@ -57,6 +59,35 @@ pub struct ReportTotalsView {
 pub struct ReportCountView {
     pub name: String,
     pub models: usize,
+}
+
+/// How complete the records of one risk tier are against their templates.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierCompletenessView {
+    /// The tier, as `by_tier` names it (`unstated` included).
+    pub tier: String,
+    pub models: usize,
+    /// Of those, the records missing no field their templates require.
+    pub complete: usize,
+    /// 0–100: the mean completeness score, rounded; null when the tier has no models.
+    pub mean_score: Option<u32>,
+}
+
+impl From<&TierCompleteness> for TierCompletenessView {
+    fn from(t: &TierCompleteness) -> Self {
+        let TierCompleteness {
+            tier,
+            models,
+            complete,
+            mean_score,
+        } = t;
+        TierCompletenessView {
+            tier: tier.clone(),
+            models: *models,
+            complete: *complete,
+            mean_score: *mean_score,
+        }
+    }
 }
 
 /// A record missing fields its templates require.
@@ -149,6 +180,7 @@ impl From<&Report> for InventoryReportView {
             totals,
             by_status,
             by_tier,
+            completeness_by_tier,
             incomplete,
             findings,
             overdue,
@@ -185,6 +217,10 @@ impl From<&Report> for InventoryReportView {
             },
             by_status: by_status.iter().map(count).collect(),
             by_tier: by_tier.iter().map(count).collect(),
+            completeness_by_tier: completeness_by_tier
+                .iter()
+                .map(TierCompletenessView::from)
+                .collect(),
             incomplete: incomplete.iter().map(IncompleteModelView::from).collect(),
             findings: findings
                 .iter()

@@ -9,9 +9,11 @@ use crate::auth::{Caller, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use steward_core::inventory::report::Report;
 use steward_core::inventory::{self, Dataset, Deployment, Run};
-use steward_store::RecordKind;
+use steward_store::{RecordKind, TenantStore};
 use utoipa::IntoParams;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -40,7 +42,7 @@ pub async fn report(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
-    use steward_core::inventory::report::{self, ModelChange, ReportInput};
+    use steward_core::inventory::report;
     let format = query.format.as_deref().unwrap_or("json");
     if !["json", "markdown", "html"].contains(&format) {
         return Err(ApiError::invalid_field(
@@ -49,11 +51,33 @@ pub async fn report(
         ));
     }
     let store = caller.may::<ReadRecords>(&state)?.store();
-    let now = state.clock.now();
+    let built = inventory_report(&store, state.clock.now()).await?;
+    Ok(match format {
+        "markdown" => (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            report::to_markdown(&built),
+        )
+            .into_response(),
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            report::to_html(&built),
+        )
+            .into_response(),
+        _ => Json(InventoryReportView::from(&built)).into_response(),
+    })
+}
+
+/// The inventory report as it stands at `now`: what `GET /inventory/report` answers (in any
+/// format) and the portal's dashboard sums up.
+pub(crate) async fn inventory_report(
+    store: &TenantStore<'_>,
+    now: DateTime<Utc>,
+) -> Result<Report, ApiError> {
+    use steward_core::inventory::report::{self, ModelChange, ReportInput};
     let models = store.list_models().await?;
     let deployments: Vec<Deployment> = store.records(RecordKind::Deployment).await?;
-    let findings = crate::inventory::reconciliation(&store, false, now).await?;
-    let all_changes = crate::inventory::approvable_changes(&store).await?;
+    let findings = crate::inventory::reconciliation(store, false, now).await?;
+    let all_changes = crate::inventory::approvable_changes(store).await?;
     let changes: Vec<ModelChange> = models
         .iter()
         .flat_map(|m| {
@@ -76,8 +100,8 @@ pub async fn report(
         .await?
         .first()
         .and_then(|s| serde_json::from_value(s["recorded_at"].clone()).ok());
-    let templates = templates(&store).await?;
-    let built = report::build(&ReportInput {
+    let templates = templates(store).await?;
+    Ok(report::build(&ReportInput {
         models: &models,
         deployments: &deployments,
         findings: &findings,
@@ -87,20 +111,7 @@ pub async fn report(
         generated_at: now,
         tenant: store.tenant_id(),
         last_scan,
-    });
-    Ok(match format {
-        "markdown" => (
-            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-            report::to_markdown(&built),
-        )
-            .into_response(),
-        "html" => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            report::to_html(&built),
-        )
-            .into_response(),
-        _ => Json(InventoryReportView::from(&built)).into_response(),
-    })
+    }))
 }
 
 /// The inventory as a CycloneDX 1.6 ML-BOM (JSON): model versions as `machine-learning-model`

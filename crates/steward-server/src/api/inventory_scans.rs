@@ -7,7 +7,7 @@ use super::inventory::check_name;
 use super::inventory_scan_views::{
     DatasetView, FindingView, InventoryDeploymentView, RunView, ScanReportView,
 };
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use crate::AppState;
 use crate::auth::{Caller, ReadRecords, RecordScans};
 use crate::error::{ApiError, ErrorBody};
@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use steward_core::inventory::{self, Dataset, Deployment, Finding, Run, SourceReport};
-use steward_store::RecordKind;
+use steward_store::{RecordKind, TenantStore};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -147,10 +147,28 @@ pub async fn reconciliation(
     Paged { page, .. }: Paged,
 ) -> Result<Json<Page<FindingView>>, ApiError> {
     let store = caller.may::<ReadRecords>(&state)?.store();
-    let mut findings = crate::inventory::reconciliation(&store, false, state.clock.now()).await?;
-    findings.sort_by_key(finding_key);
-    let page = page.page_in_memory("reconciliation", findings, finding_key, false)?;
+    let findings = findings_now(&state, &store).await?;
+    let page = findings_page(&page, findings)?;
     Ok(Json(page.map(|f| FindingView::from(&f))))
+}
+
+/// The reconciliation's findings now, in the list's order (the portal's model page and its
+/// reconciliation page read the same list).
+pub(crate) async fn findings_now(
+    state: &AppState,
+    store: &TenantStore<'_>,
+) -> Result<Vec<Finding>, ApiError> {
+    let mut findings = crate::inventory::reconciliation(store, false, state.clock.now()).await?;
+    findings.sort_by_key(finding_key);
+    Ok(findings)
+}
+
+/// The page of `findings` (from [`findings_now`]) that `page` asks for, with the list's cursor.
+pub(crate) fn findings_page(
+    page: &PageRequest,
+    findings: Vec<Finding>,
+) -> Result<Page<Finding>, ApiError> {
+    page.page_in_memory("reconciliation", findings, finding_key, false)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -7,7 +7,9 @@ pub mod alerts;
 pub mod audit;
 pub mod body;
 pub mod calendar;
+pub mod calendar_period;
 pub mod catalog;
+pub mod change_metrics;
 pub mod change_views;
 pub mod changes;
 pub mod created;
@@ -122,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(changes::gate))
         .routes(routes!(changes::rollback_change))
         .routes(routes!(changes::override_window))
+        .routes(routes!(change_metrics::change_metrics))
         .routes(routes!(deployments::report))
         .routes(routes!(notifications::inbox))
         .routes(routes!(alerts::alertmanager))

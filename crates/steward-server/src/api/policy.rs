@@ -4,9 +4,9 @@
 use super::body::JsonBody;
 use super::change_views::{RuleVerdictView, ScheduleView};
 use super::changes::load_facts;
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use crate::AppState;
-use crate::auth::{Caller, ReadPolicyInputs, ReadRecords};
+use crate::auth::{Caller, Permit, ReadPolicyInputs, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use steward_core::approval::describe;
 use steward_core::change::{Change, Preview, Refused};
 use steward_core::policy::{PolicyEvaluator, Stage};
+use steward_core::schedule::ScheduleCheck;
 use steward_core::submission::ChangeRequest;
-use steward_store::ChangeFilter;
+use steward_store::{ChangeFilter, Principal, TenantStore};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -46,13 +47,22 @@ pub async fn policy_set(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<PolicySetView>, ApiError> {
-    let store = caller.may::<ReadRecords>(&state)?.store();
-    let policy = state.policies.of(&store).await?;
+    let reader = caller.may::<ReadRecords>(&state)?;
+    policy_set_view(&state, &reader).await.map(Json)
+}
+
+/// The policy set the reader's tenant is judged by: `GET /api/v1/policy` and the portal's
+/// policies page.
+pub(crate) async fn policy_set_view(
+    state: &AppState,
+    reader: &Permit<'_, ReadRecords>,
+) -> Result<PolicySetView, ApiError> {
+    let policy = state.policies.of(&reader.store()).await?;
     // Titles and controls are constants in each rule, so an empty input yields them.
     let verdicts = policy
         .evaluate(&json!({}))
         .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
-    Ok(Json(PolicySetView {
+    Ok(PolicySetView {
         version: policy.version().to_owned(),
         rules: verdicts
             .into_iter()
@@ -63,7 +73,7 @@ pub async fn policy_set(
             })
             .collect(),
         modules: policy.modules().iter().map(|m| m.path.clone()).collect(),
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -96,43 +106,77 @@ pub async fn evaluate(
 ) -> Result<Json<EvaluationView>, ApiError> {
     let request = ChangeRequest::parse(&document).map_err(ApiError::Invalid)?;
     let store = caller.may::<ReadRecords>(&state)?.store();
-    let principal = caller.principal();
+    let evaluation = evaluate_request(&state, &store, caller.principal(), request).await?;
+    Ok(Json(EvaluationView::of(evaluation)))
+}
+
+impl EvaluationView {
+    /// An evaluation as `POST /api/v1/policy/evaluate` answers it (and the portal's policy test
+    /// shows it).
+    pub(crate) fn of(evaluation: Evaluation) -> EvaluationView {
+        let Evaluation {
+            preview:
+                Preview {
+                    change,
+                    receipt,
+                    refusals,
+                },
+            schedule,
+        } = evaluation;
+        EvaluationView {
+            policy_set: receipt.policy_set.clone(),
+            denied: !refusals.is_empty(),
+            denials: refusals,
+            warnings: receipt.warnings(),
+            change_type: change.classification.change_type.to_string(),
+            risk_score: change.risk.score,
+            required_approvals: change
+                .required_approvals
+                .iter()
+                .map(|s| format!("{} ({}): {}", s.id, describe(&s.eligibility), s.reason))
+                .collect(),
+            rules: receipt.rules.iter().map(RuleVerdictView::from).collect(),
+            schedule: ScheduleView::from(&schedule),
+        }
+    }
+}
+
+/// What submitting a request now would lead to, and the calendar's view of its window.
+pub(crate) struct Evaluation {
+    pub(crate) preview: Preview,
+    pub(crate) schedule: ScheduleCheck,
+}
+
+/// Classifies, scores, routes and judges `request` as `principal` would submit it, storing
+/// nothing: the one evaluation behind `POST /api/v1/policy/evaluate` and the portal's live
+/// preview of the change form.
+pub(crate) async fn evaluate_request(
+    state: &AppState,
+    store: &TenantStore<'_>,
+    principal: &Principal,
+    request: ChangeRequest,
+) -> Result<Evaluation, ApiError> {
     let loaded = load_facts(
         &state.policies,
-        &store,
+        store,
         &request,
         principal.roles.iter().collect(),
     )
     .await?;
-    let Preview {
-        change,
-        receipt,
-        refusals,
-    } = match Change::preview(
+    let preview = match Change::preview(
         principal.tenant.clone(),
         principal.name.clone(),
         request,
-        loaded.facts(&state),
+        loaded.facts(state),
     ) {
         Ok(preview) => preview,
         Err(Refused::Invalid(fields)) => return Err(ApiError::Invalid(fields)),
         Err(other) => return Err(other.into()),
     };
-    Ok(Json(EvaluationView {
-        policy_set: receipt.policy_set.clone(),
-        denied: !refusals.is_empty(),
-        denials: refusals,
-        warnings: receipt.warnings(),
-        change_type: change.classification.change_type.to_string(),
-        risk_score: change.risk.score,
-        required_approvals: change
-            .required_approvals
-            .iter()
-            .map(|s| format!("{} ({}): {}", s.id, describe(&s.eligibility), s.reason))
-            .collect(),
-        rules: receipt.rules.iter().map(RuleVerdictView::from).collect(),
-        schedule: ScheduleView::from(&loaded.schedule),
-    }))
+    Ok(Evaluation {
+        preview,
+        schedule: loaded.schedule,
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -174,11 +218,22 @@ pub async fn stored_inputs(
     }: Paged<InputsQuery>,
 ) -> Result<Json<Page<StoredInput>>, ApiError> {
     let permit = caller.may::<ReadPolicyInputs>(&state)?;
+    Ok(Json(inputs_page(&permit, query.since, &page).await?))
+}
+
+/// A page of the submission-time policy inputs of changes created since `since`, newest first:
+/// `GET /api/v1/policy/inputs` (which `steward policy backtest` reads) and the portal's
+/// backtest.
+pub(crate) async fn inputs_page(
+    permit: &Permit<'_, ReadPolicyInputs>,
+    since: DateTime<Utc>,
+    page: &PageRequest,
+) -> Result<Page<StoredInput>, ApiError> {
     let before: Option<u64> = page.after("policy_inputs")?;
     let changes = permit
         .store()
         .list_changes(&ChangeFilter {
-            created_since: Some(query.since),
+            created_since: Some(since),
             before_number: before,
             limit: page.fetch(),
             ..ChangeFilter::default()
@@ -206,5 +261,5 @@ pub async fn stored_inputs(
             })
         })
         .collect();
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Page { items, next_cursor })
 }

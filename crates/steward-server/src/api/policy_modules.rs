@@ -17,6 +17,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use steward_policy::PolicySet;
 use steward_store::PolicyModuleRecord;
 use steward_store::pending::Operation;
 use utoipa::ToSchema;
@@ -56,7 +57,7 @@ pub struct PutModule {
 }
 
 /// A module's name: a lowercase identifier, so its path reads like a Rego file's.
-fn parse_name(name: &str) -> Result<&str, String> {
+pub(crate) fn parse_name(name: &str) -> Result<&str, String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -164,14 +165,15 @@ pub async fn put_module(
     waiting(dual_control::request(&admin, operation).await?)
 }
 
-/// Whether the tenant's set compiles with `name` given `source` (or without it): 422 naming
-/// the Rego error otherwise. Checked when a change is asked for and again when it is approved.
+/// Whether the tenant's set compiles with `name` given `source` (or without it): the set it
+/// makes, or 422 naming the Rego error. Checked when a change is asked for and again when it is
+/// approved; the portal's backtest judges past changes with the set it returns.
 pub(crate) fn check_module(
     state: &AppState,
     current: &[PolicyModuleRecord],
     name: &str,
     source: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<PolicySet, ApiError> {
     state
         .policies
         .check(current, name, source)
@@ -190,7 +192,6 @@ pub(crate) fn check_module(
                 format!("your tenant's other modules do not compile without it: {refused}"),
             ),
         })
-        .map(|_| ())
 }
 
 /// Ask to delete one of your tenant's Rego modules (admin): once a second admin approves, your

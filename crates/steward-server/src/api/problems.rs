@@ -164,6 +164,7 @@ async fn problem_view(store: &TenantStore<'_>, name: &str) -> Result<ProblemView
             open_only: false,
             opened_since: None,
             limit: 5000,
+            ..IncidentFilter::default()
         })
         .await?;
     // Oldest first: the problem's history in order.

@@ -10,7 +10,7 @@ use super::body::QueryParams;
 use crate::AppState;
 use crate::auth::signin;
 use crate::error::{ApiError, ErrorBody};
-use crate::sso::{self, LOGIN_COOKIE, SESSION_COOKIE, SessionCookie, Sso, cookie_value};
+use crate::sso::{self, SessionCookie, Sso, cookie_value};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header::{ACCEPT, LOCATION, SET_COOKIE};
@@ -128,15 +128,15 @@ async fn start(
         sso,
         tenant,
         return_to,
-        cookie_value(headers, LOGIN_COOKIE),
+        cookie_value(headers, state.public.login_cookie()),
     )
     .await?;
     let cookie = SessionCookie {
-        name: LOGIN_COOKIE,
+        name: state.public.login_cookie(),
         value: &started.browser,
         path: "/auth",
         max_age_seconds: sso::LOGIN_TIMEOUT.num_seconds(),
-        secure: sso.secure_cookies(),
+        secure: state.public.secure_cookies(),
     };
     see_other(&started.url, &[cookie.header()])
 }
@@ -165,7 +165,7 @@ async fn finish(
 ) -> Result<Response, ApiError> {
     let sso = configured(state)?;
     let query = query?;
-    let browser = cookie_value(headers, LOGIN_COOKIE);
+    let browser = cookie_value(headers, state.public.login_cookie());
     if let Some(error) = &query.error {
         let description = query
             .error_description
@@ -194,17 +194,21 @@ async fn finish(
     let signed_in = signin::finish(state, sso, code, state_param, browser).await?;
     tracing::info!(user = %signed_in.principal.name, tenant = %signed_in.principal.tenant, "signed in through the identity provider");
     let session = SessionCookie {
-        name: SESSION_COOKIE,
+        name: state.public.session_cookie(),
         value: &signed_in.session,
         path: "/",
         max_age_seconds: (signed_in.expires_at - state.clock.now()).num_seconds(),
-        secure: sso.secure_cookies(),
+        secure: state.public.secure_cookies(),
     };
     see_other(
         &signed_in.return_to,
         &[
             session.header(),
-            sso::clear_cookie(LOGIN_COOKIE, "/auth", sso.secure_cookies()),
+            sso::clear_cookie(
+                state.public.login_cookie(),
+                "/auth",
+                state.public.secure_cookies(),
+            ),
         ],
     )
 }
@@ -233,9 +237,13 @@ async fn sign_out(
         .as_deref()
         .map(|path| return_path(Some(path)))
         .transpose()?;
-    let signed_out = signin::sign_out(state, cookie_value(headers, SESSION_COOKIE)).await?;
-    let secure = state.sso.as_deref().is_some_and(Sso::secure_cookies);
-    let clear = sso::clear_cookie(SESSION_COOKIE, "/", secure);
+    let signed_out =
+        signin::sign_out(state, cookie_value(headers, state.public.session_cookie())).await?;
+    let clear = sso::clear_cookie(
+        state.public.session_cookie(),
+        "/",
+        state.public.secure_cookies(),
+    );
     match return_to {
         Some(path) => see_other(&path, &[clear]),
         None => {

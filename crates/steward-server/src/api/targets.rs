@@ -2,10 +2,10 @@
 
 use super::body::JsonBody;
 use super::created::Created;
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use super::views::TargetView;
 use crate::AppState;
-use crate::auth::{Caller, ManageTargets, ReadRecords};
+use crate::auth::{Caller, ManageTargets, Permit, ReadRecords};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -44,7 +44,14 @@ pub async fn create_target(
     caller: Caller,
     JsonBody(body): JsonBody<CreateTarget>,
 ) -> Result<Created<TargetView>, ApiError> {
-    let manager = caller.may::<ManageTargets>(&state)?;
+    register_target(&caller.may::<ManageTargets>(&state)?, body).await
+}
+
+/// Registers a target: what `POST /api/v1/targets` and the portal's targets page both do.
+pub(crate) async fn register_target(
+    manager: &Permit<'_, ManageTargets>,
+    body: CreateTarget,
+) -> Result<Created<TargetView>, ApiError> {
     let store = manager.store();
     let mut errors = Vec::new();
     let mut field = |name: &str, message: String| errors.push(FieldError::new(name, message));
@@ -147,14 +154,23 @@ pub async fn list_targets(
     caller: Caller,
     Paged { page, .. }: Paged,
 ) -> Result<Json<Page<TargetView>>, ApiError> {
+    Ok(Json(
+        targets_page(&caller.may::<ReadRecords>(&state)?, &page).await?,
+    ))
+}
+
+/// A page of the tenant's targets, by name: the API's list and the portal's targets page.
+pub(crate) async fn targets_page(
+    reader: &Permit<'_, ReadRecords>,
+    page: &PageRequest,
+) -> Result<Page<TargetView>, ApiError> {
     let after: Option<String> = page.after("targets")?;
-    let targets = caller
-        .may::<ReadRecords>(&state)?
+    let targets = reader
         .store()
         .list_targets_after(after.as_deref(), page.fetch())
         .await?;
     let page = page.page("targets", targets, |t| t.name.to_string());
-    Ok(Json(page.map(|t| TargetView::from(&t))))
+    Ok(page.map(|t| TargetView::from(&t)))
 }
 
 /// One target, by name (where `POST /api/v1/targets` says it created it).

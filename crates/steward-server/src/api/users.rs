@@ -5,10 +5,10 @@ use super::account_views::PendingAccountView;
 use super::admin::{AppliedOrWaiting, PendingView};
 use super::body::JsonBody;
 use super::created::{Accepted, Created};
-use super::page::{Page, PageQuery, Paged};
+use super::page::{Page, PageQuery, PageRequest, Paged};
 use super::views::UserView;
 use crate::AppState;
-use crate::auth::{Caller, ManageUsers, ReadRecords, generate_token, hash_token};
+use crate::auth::{Caller, ManageUsers, Permit, ReadRecords, generate_token, hash_token};
 use crate::dual_control::{self, Requested};
 use crate::error::{ApiError, ErrorBody};
 use axum::Json;
@@ -45,7 +45,16 @@ pub async fn create_user(
     caller: Caller,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<AppliedOrWaiting<Created<UserView>, PendingAccountView>, ApiError> {
-    let admin = caller.may::<ManageUsers>(&state)?;
+    create_account(&state, &caller.may::<ManageUsers>(&state)?, body).await
+}
+
+/// Creates an account, or asks a second admin to when it holds a privileged role: what
+/// `POST /api/v1/users` and the portal's user form both do.
+pub(crate) async fn create_account(
+    state: &AppState,
+    admin: &Permit<'_, ManageUsers>,
+    body: CreateUser,
+) -> Result<AppliedOrWaiting<Created<UserView>, PendingAccountView>, ApiError> {
     let name =
         UserName::parse(&body.name).map_err(|e| ApiError::invalid_field("name", e.to_string()))?;
     if name.as_str() == crate::execution::SYSTEM_ACTOR {
@@ -57,7 +66,7 @@ pub async fn create_user(
     let roles = Roles::parse_list(&body.roles.join(","))
         .map_err(|e| ApiError::invalid_field("roles", e))?;
     super::accounts::one_kind(&roles)?;
-    let expires_at = super::accounts::expiry(&state, body.expires.as_deref())?;
+    let expires_at = super::accounts::expiry(state, body.expires.as_deref())?;
     let token = generate_token()?;
     let store = admin.store();
     let operation = Operation::CreateUser {
@@ -73,7 +82,7 @@ pub async fn create_user(
                 details: serde_json::Value::Null,
             });
         }
-        if let Requested::Waiting(pending) = dual_control::request(&admin, operation).await? {
+        if let Requested::Waiting(pending) = dual_control::request(admin, operation).await? {
             let operation = PendingView::new(&pending)?;
             return Ok(AppliedOrWaiting::Waiting(Accepted {
                 location: operation.location(),
@@ -120,14 +129,23 @@ pub async fn list_users(
     caller: Caller,
     Paged { page, .. }: Paged,
 ) -> Result<Json<Page<UserView>>, ApiError> {
+    Ok(Json(
+        users_page(&caller.may::<ReadRecords>(&state)?, &page).await?,
+    ))
+}
+
+/// A page of the tenant's accounts, by name: the API's list and the portal's users page.
+pub(crate) async fn users_page(
+    reader: &Permit<'_, ReadRecords>,
+    page: &PageRequest,
+) -> Result<Page<UserView>, ApiError> {
     let after: Option<String> = page.after("users")?;
-    let users = caller
-        .may::<ReadRecords>(&state)?
+    let users = reader
         .store()
         .list_users(after.as_deref(), page.fetch())
         .await?;
     let page = page.page("users", users, |account| account.name.to_string());
-    Ok(Json(page.map(|account| UserView::of(&account))))
+    Ok(page.map(|account| UserView::of(&account)))
 }
 
 /// One account in your tenant, by name (where `POST /api/v1/users` says it created it).

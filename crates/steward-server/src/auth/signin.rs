@@ -19,7 +19,7 @@ use super::{Caller, hash_token};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::public_address::PublicAddress;
-use crate::sso::{self, SESSION_COOKIE, Sso, VerifiedIdentity, cookie_value, looks_like_jwt};
+use crate::sso::{self, Sso, VerifiedIdentity, cookie_value, looks_like_jwt};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -43,7 +43,7 @@ pub(super) async fn caller(parts: &Parts, state: &AppState) -> Option<Result<Cal
             Some(from_jwt(state, sso, token).await)
         }
         None => {
-            let session = cookie_value(&parts.headers, SESSION_COOKIE)?;
+            let session = cookie_value(&parts.headers, state.public.session_cookie())?;
             Some(from_session(state, parts, session).await)
         }
     }

@@ -1,6 +1,7 @@
 //! How the portal answers: pages rendered from templates, and refusals as pages for browsers
 //! (the API's JSON error for everyone else).
 
+use super::Viewer;
 use super::signin::SignInPage;
 use crate::AppState;
 use crate::error::ApiError;
@@ -15,6 +16,56 @@ pub(super) struct Chrome {
     /// `name (tenant)`, when someone is signed in.
     pub user: Option<String>,
     pub csrf: String,
+    /// The pages the viewer's roles open, in the order the navigation lists them.
+    pub nav: Vec<NavLink>,
+}
+
+/// One entry of the navigation bar.
+#[derive(Debug)]
+pub(super) struct NavLink {
+    pub href: &'static str,
+    /// The element id browser tests click (`nav-…`).
+    pub id: &'static str,
+    pub label: &'static str,
+}
+
+/// The chrome of a page for `viewer`: a page they may not open gets no link (its URL still
+/// answers 403, which is the rule; the navigation only saves a wasted click).
+pub(super) fn chrome(viewer: &Viewer) -> Chrome {
+    use crate::auth::{ReadAuditLog, ReadRecords, SubmitChanges};
+    let caller = &viewer.caller;
+    let principal = caller.principal();
+    let reads = caller.holds::<ReadRecords>();
+    let pages = [
+        ("/", "nav-home", "Waiting for you", true),
+        ("/changes", "nav-changes", "Changes", reads),
+        (
+            "/changes/new",
+            "nav-new-change",
+            "New change",
+            caller.holds::<SubmitChanges>(),
+        ),
+        ("/calendar", "nav-calendar", "Calendar", reads),
+        ("/models", "nav-models", "Inventory", reads),
+        ("/incidents", "nav-incidents", "Incidents", reads),
+        ("/dashboard", "nav-dashboard", "Dashboard", reads),
+        (
+            "/audit",
+            "nav-audit",
+            "Audit log",
+            caller.holds::<ReadAuditLog>(),
+        ),
+        ("/admin", "nav-admin", "Administration", reads),
+    ];
+    Chrome {
+        user: Some(format!("{} ({})", principal.name, principal.tenant)),
+        csrf: viewer.csrf_field(),
+        nav: pages
+            .into_iter()
+            .filter(|(.., open)| *open)
+            .map(|(href, id, label, _)| NavLink { href, id, label })
+            .collect(),
+    }
 }
 
 /// A refusal as a page.

@@ -7,8 +7,7 @@
 //! "any" choice sends an empty value, which here means no filter.
 
 use super::Visitor;
-use super::answer::{Chrome, answer, render};
-use super::home::chrome;
+use super::answer::{Chrome, answer, chrome, render};
 use crate::AppState;
 use crate::api::changes::{ListQuery, change_filter};
 use crate::api::page::{DEFAULT_LIMIT, PageQuery, Paged};

@@ -1,5 +1,9 @@
 //! A change's page, and the decision form on it.
 //!
+//! Besides the approvals, the page shows the change's whole record (`change_record`): the
+//! request, the policy receipts, the plan and its execution journal, verification, the history
+//! from the audit log and the incidents that suspect it.
+//!
 //! The page shows whether the viewer may decide now by asking the core the same question the
 //! decision itself asks (`approval::check_decider`, after the `approve_changes` permit), and says
 //! why not when they may not: segregation of duties shown, not just enforced. When the change
@@ -8,15 +12,17 @@
 //! `acknowledge_conflicts`. The form posts to
 //! `/changes/{id}/decision`, which takes the API's own path (`api::changes::decide_change`).
 
-use super::answer::{Chrome, answer, render};
-use super::home::{chrome, due_text};
+use super::answer::{Chrome, answer, chrome, render};
+use super::change_record::{ChangeRecord, FactorRow, factor_rows, record, when};
+use super::home::due_text;
 use super::signin::see_other;
 use super::{Viewer, Visitor, is_json, parse_form};
 use crate::AppState;
 use crate::api::changes::{
-    DecisionInput, decide_change, load_change, parse_id, schedule_for, targets_of,
+    DecisionInput, decide_change, load_change, parse_id, schedule_for, submit_draft_change,
+    targets_of,
 };
-use crate::auth::{ApproveChanges, ReadRecords};
+use crate::auth::{ApproveChanges, ReadRecords, SubmitChanges};
 use crate::error::ApiError;
 use askama::Template;
 use axum::body::Bytes;
@@ -42,6 +48,9 @@ struct ChangePage {
     risk_score: u32,
     risk_level: String,
     factors: Vec<FactorRow>,
+    /// Whether the viewer may submit this draft (its requester).
+    may_submit_draft: bool,
+    record: ChangeRecord,
     given: Vec<GivenRow>,
     open_slots: Vec<SlotRow>,
     /// Earlier overlapping changes an approval must acknowledge (checkboxes on the form).
@@ -51,12 +60,6 @@ struct ChangePage {
     may_decide: bool,
     /// Why the viewer may not decide (empty when they may).
     why_not: String,
-}
-
-struct FactorRow {
-    name: String,
-    observed: String,
-    points: u32,
 }
 
 struct GivenRow {
@@ -217,13 +220,11 @@ async fn show(state: &AppState, visitor: Visitor, id: &str) -> Result<Response, 
         },
         risk_score: change.risk.score,
         risk_level: change.risk.level.to_string(),
-        factors: (change.risk.factors.iter())
-            .map(|f| FactorRow {
-                name: f.name.clone(),
-                observed: f.observed.clone(),
-                points: f.points,
-            })
-            .collect(),
+        factors: factor_rows(&change.risk),
+        may_submit_draft: change.state == ChangeState::Draft
+            && change.requester == viewer.caller.principal().name
+            && viewer.caller.holds::<SubmitChanges>(),
+        record: record(&store, &change).await?,
         given: (change.decisions.iter())
             .map(|d| GivenRow {
                 by: d.by.to_string(),
@@ -232,7 +233,7 @@ async fn show(state: &AppState, visitor: Visitor, id: &str) -> Result<Response, 
                     Decision::Reject => "rejected",
                 },
                 slot: d.slot.clone(),
-                at: d.at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                at: when(d.at),
                 comment: d.comment.clone(),
             })
             .collect(),
@@ -299,5 +300,55 @@ async fn decide(
         acknowledge_conflicts: form.acknowledge_conflicts,
     };
     let change = decide_change(state, &approver, id, decision, &input).await?;
+    see_other(&format!("/changes/{}", change.id), &[])
+}
+
+/// What the button on a draft posts: only the session's CSRF token.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SubmitDraftForm {
+    /// The session's CSRF token.
+    pub csrf: Option<String>,
+}
+
+/// Send a draft for approval from its page: the same step as
+/// `POST /api/v1/changes/{id}/submit` (its requester only, judged by today's policies), then
+/// back to the change.
+#[utoipa::path(post, path = "/changes/{id}/submit", tag = "portal",
+    params(("id" = String, Path, description = "CHG-<n>")),
+    request_body(content = SubmitDraftForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "submitted: back to the change's page", headers(("Location" = String))),
+        (status = 401, description = "signed out"),
+        (status = 403, description = "the form's CSRF token is wrong, the viewer is not the requester, or a policy denies it"),
+        (status = 404, description = "no such change in your tenant"),
+        (status = 409, description = "the change is no draft, or its window falls in a freeze")))]
+pub async fn submit_draft(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let html = visitor.html;
+    answer(
+        &state,
+        html,
+        send_draft(&state, visitor, &id, &headers, &body).await,
+    )
+}
+
+async fn send_draft(
+    state: &AppState,
+    visitor: Visitor,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let viewer = visitor.signed_in()?;
+    let form = parse_form::<SubmitDraftForm>(headers, body);
+    viewer.check_form(form.as_ref().ok().and_then(|f| f.csrf.as_deref()))?;
+    let submitter = viewer.caller.may::<SubmitChanges>(state)?;
+    form?;
+    let change = submit_draft_change(state, &submitter, id).await?;
     see_other(&format!("/changes/{}", change.id), &[])
 }

@@ -2,7 +2,7 @@
 //! their SLA), their own open changes, and the incidents they own.
 
 use super::Viewer;
-use super::answer::{Chrome, render};
+use super::answer::{Chrome, chrome, render};
 use crate::AppState;
 use crate::auth::{ApproveChanges, ReadRecords};
 use crate::error::ApiError;
@@ -44,15 +44,6 @@ struct IncidentItem {
     title: String,
     severity: String,
     state: String,
-}
-
-/// The chrome of a page for `viewer`.
-pub(super) fn chrome(viewer: &Viewer) -> Chrome {
-    let principal = viewer.caller.principal();
-    Chrome {
-        user: Some(format!("{} ({})", principal.name, principal.tenant)),
-        csrf: viewer.csrf_field(),
-    }
 }
 
 /// When a change's approval is due, said as a countdown.

@@ -20,12 +20,21 @@
 //! documented in the OpenAPI document under the `portal` tag, so the authorization matrix
 //! (which derives its route list from that document) has a row for each.
 
+mod admin;
 mod answer;
 mod assets;
+mod audit;
+mod calendar;
+mod change_form;
 mod change_list;
+mod change_record;
 mod changes;
 mod csrf;
+mod dashboard;
 mod home;
+mod incident_list;
+mod incidents;
+mod inventory;
 mod signin;
 
 pub(crate) use answer::not_found_page;
@@ -33,7 +42,7 @@ pub(crate) use answer::not_found_page;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::sso::{SESSION_COOKIE, cookie_value};
+use crate::sso::cookie_value;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -49,7 +58,45 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_list::change_list))
         .routes(routes!(changes::change_page))
         .routes(routes!(changes::decision))
+        .routes(routes!(changes::submit_draft))
+        .routes(routes!(change_form::new_change, change_form::create))
+        .routes(routes!(change_form::live_preview))
+        .routes(routes!(audit::audit_list))
+        .routes(routes!(audit::export::audit_export))
+        .routes(routes!(audit::event::audit_event))
+        .routes(routes!(calendar::calendar))
+        .routes(routes!(dashboard::dashboard))
+        .routes(routes!(incident_list::incident_list))
+        .routes(routes!(incidents::incident_page))
+        .routes(routes!(incidents::approve_containment))
+        .routes(routes!(inventory::model_list))
+        .routes(routes!(inventory::model::model_page))
+        .routes(routes!(inventory::reconciliation::reconciliation_page))
+        .routes(routes!(admin::index))
+        .routes(routes!(admin::users::users_page, admin::users::create_user))
+        .routes(routes!(admin::users::set_roles))
+        .routes(routes!(admin::users::disable_user))
+        .routes(routes!(admin::users::enable_user))
+        .routes(routes!(admin::pending::pending_page))
+        .routes(routes!(admin::pending::approve))
+        .routes(routes!(admin::pending::reject))
+        .routes(routes!(
+            admin::targets::targets_page,
+            admin::targets::create_target
+        ))
+        .routes(routes!(
+            admin::catalog::catalog_page,
+            admin::catalog::request_item
+        ))
+        .routes(routes!(
+            admin::windows::windows_page,
+            admin::windows::create_window
+        ))
+        .routes(routes!(admin::policies::policies_page))
+        .routes(routes!(admin::policies::test))
+        .routes(routes!(admin::policies::backtest))
         .routes(routes!(assets::stylesheet))
+        .routes(routes!(assets::script))
         .layer(axum::middleware::map_response(defensive_headers))
 }
 
@@ -118,7 +165,8 @@ impl FromRequestParts<AppState> for Visitor {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("Bearer "));
-        let session = cookie_value(&parts.headers, SESSION_COOKIE).map(str::to_owned);
+        let session =
+            cookie_value(&parts.headers, state.public.session_cookie()).map(str::to_owned);
         let viewer = if !bearer && session.is_none() {
             Ok(None)
         } else {

@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::auth::session;
 use crate::auth::signin;
 use crate::error::ApiError;
-use crate::sso::{SESSION_COOKIE, SessionCookie, clear_cookie, cookie_value};
+use crate::sso::{SessionCookie, clear_cookie, cookie_value};
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -85,7 +85,7 @@ pub async fn index(State(state): State<AppState>, visitor: Visitor) -> Response 
         Err(ApiError::Unauthorized(why)) => {
             render(StatusCode::OK, &SignInPage::new(&state, Some(why))).map(|mut page| {
                 if let Ok(clear) = HeaderValue::from_str(&clear_cookie(
-                    SESSION_COOKIE,
+                    state.public.session_cookie(),
                     "/",
                     state.public.secure_cookies(),
                 )) {
@@ -142,11 +142,11 @@ async fn open(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Resp
     let opened = session::open_with_token(state, &form.token).await?;
     tracing::info!(user = %opened.principal.name, tenant = %opened.principal.tenant, "signed in to the portal with a token");
     // A browser signing in again leaves no earlier session behind (a shared computer).
-    if let Some(earlier) = crate::sso::cookie_value(headers, SESSION_COOKIE) {
+    if let Some(earlier) = crate::sso::cookie_value(headers, state.public.session_cookie()) {
         session::end(state, earlier).await?;
     }
     let cookie = SessionCookie {
-        name: SESSION_COOKIE,
+        name: state.public.session_cookie(),
         value: &opened.session,
         path: "/",
         // Never longer than the session (which never outlives its token).
@@ -180,7 +180,11 @@ async fn close(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let clear = clear_cookie(SESSION_COOKIE, "/", state.public.secure_cookies());
+    let clear = clear_cookie(
+        state.public.session_cookie(),
+        "/",
+        state.public.secure_cookies(),
+    );
     let viewer = match visitor.viewer {
         Ok(Some(viewer)) => viewer,
         // Nothing to end (no session, or one that already ended): just forget the cookie.
@@ -190,7 +194,7 @@ async fn close(
     let form: SignOutForm = parse_form(headers, body).unwrap_or_default();
     viewer.check_form(form.csrf.as_deref())?;
     if viewer.csrf.is_some() {
-        signin::sign_out(state, cookie_value(headers, SESSION_COOKIE)).await?;
+        signin::sign_out(state, cookie_value(headers, state.public.session_cookie())).await?;
     }
     see_other("/", &[clear])
 }

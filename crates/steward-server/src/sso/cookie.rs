@@ -1,6 +1,6 @@
-//! The two cookies of single sign-on, and where a browser may be sent back to.
+//! The two cookies of sign-in, and where a browser may be sent back to.
 //!
-//! `steward_session` carries the portal session (random, 256 bits; the server keeps its
+//! The session cookie (`__Host-steward_session` under https, [`session_cookie`]) carries the portal session (random, 256 bits; the server keeps its
 //! SHA-256): `HttpOnly` so no script reads it, `SameSite=Lax` so other sites' requests do not
 //! carry it (top-level navigations still do), `Path=/`, `Secure` when Steward's public URL is
 //! https, and a `Max-Age` that ends with the session. `steward_login` binds a sign-in under way
@@ -9,8 +9,27 @@
 
 use axum::http::HeaderMap;
 
-pub const SESSION_COOKIE: &str = "steward_session";
-pub const LOGIN_COOKIE: &str = "steward_login";
+/// The session cookie's name. Under https it is `__Host-steward_session`: a browser accepts a
+/// `__Host-` cookie only when it is `Secure`, has `Path=/` and no `Domain`, and was set by this
+/// very host — so no sibling subdomain (or a plain-http page on the network) can plant a
+/// session in the browser (session fixation). Over plain http (local use), where browsers
+/// refuse the prefix, it is `steward_session`. Only the name of the current scheme is read.
+pub fn session_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-steward_session"
+    } else {
+        "steward_session"
+    }
+}
+
+/// The sign-in-under-way cookie's name (`Path=/auth`, so `__Secure-` rather than `__Host-`).
+pub fn login_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Secure-steward_login"
+    } else {
+        "steward_login"
+    }
+}
 
 /// A `Set-Cookie` value for one of our cookies.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +97,7 @@ mod tests {
     #[test]
     fn session_cookies_are_http_only_lax_and_secure_under_https() {
         let cookie = SessionCookie {
-            name: SESSION_COOKIE,
+            name: session_cookie(true),
             value: "abc",
             path: "/",
             max_age_seconds: 3600,
@@ -86,14 +105,17 @@ mod tests {
         };
         assert_eq!(
             cookie.header(),
-            "steward_session=abc; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax; Secure"
+            "__Host-steward_session=abc; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax; Secure"
         );
         let plain = SessionCookie {
+            name: session_cookie(false),
             secure: false,
             ..cookie
         };
         assert!(!plain.header().contains("Secure"));
-        assert!(clear_cookie(SESSION_COOKIE, "/", false).contains("Max-Age=0"));
+        assert!(plain.header().starts_with("steward_session=abc;"));
+        assert!(clear_cookie(session_cookie(false), "/", false).contains("Max-Age=0"));
+        assert_eq!(login_cookie(true), "__Secure-steward_login");
     }
 
     #[test]
@@ -103,8 +125,9 @@ mod tests {
             axum::http::header::COOKIE,
             "a=1; steward_session=xyz; b=2".parse().expect("header"),
         );
-        assert_eq!(cookie_value(&headers, SESSION_COOKIE), Some("xyz"));
-        assert_eq!(cookie_value(&headers, LOGIN_COOKIE), None);
+        assert_eq!(cookie_value(&headers, session_cookie(false)), Some("xyz"));
+        assert_eq!(cookie_value(&headers, session_cookie(true)), None);
+        assert_eq!(cookie_value(&headers, login_cookie(false)), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod cookie;
 mod verify;
 
 pub use cookie::{
-    LOGIN_COOKIE, SESSION_COOKIE, SessionCookie, clear_cookie, cookie_value, local_path,
+    SessionCookie, clear_cookie, cookie_value, local_path, login_cookie, session_cookie,
 };
 pub use verify::{MAX_CLOCK_SKEW, VerifiedIdentity, looks_like_jwt};
 

@@ -104,6 +104,15 @@ fn a_change(_: &Cell) -> Option<Value> {
 fn portal_decision(_: &Cell) -> Option<Value> {
     Some(json!({"decision": "approve", "comment": "matrix"}))
 }
+/// The portal's policy test form, as JSON: a change document in its text field.
+fn portal_policy_test(_: &Cell) -> Option<Value> {
+    Some(json!({"change": change(json!({})).to_string()}))
+}
+/// The portal's backtest form, as JSON: a candidate module that never fires.
+fn portal_backtest(_: &Cell) -> Option<Value> {
+    let module = fixtures::policy_module("candidate");
+    Some(json!({"name": "candidate", "source": module["source"], "since": "2020-01-01"}))
+}
 fn empty(_: &Cell) -> Option<Value> {
     Some(json!({}))
 }
@@ -345,6 +354,7 @@ const ROWS: &[Row] = &[
         .on(ResolvedIncident)
         .body(review),
     row("GET", "/api/v1/incident-metrics", Permission("read_records")),
+    row("GET", "/api/v1/change-metrics", Permission("read_records")),
     row("PUT", "/api/v1/detectors/{name}", Permission("keep_detectors")).body(detector),
     row("GET", "/api/v1/detectors", Permission("read_records")),
     row("PUT", "/api/v1/playbooks/{name}", Permission("keep_detectors")).body(harmless_plan),
@@ -411,7 +421,50 @@ const ROWS: &[Row] = &[
         .on(ChangeToDecide)
         .body(portal_decision)
         .refuses(NO_SLOT_FOR_AN_ADMIN),
+    row("POST", "/changes/{id}/submit", Permission("submit_changes")).on(OwnDraft),
+    row("GET", "/changes/new", Permission("submit_changes")),
+    row("POST", "/changes/new", Permission("submit_changes")).body(a_change),
+    row("POST", "/changes/preview", Permission("submit_changes")).body(a_change),
+    row("GET", "/audit", Permission("read_audit_log")),
+    row("GET", "/audit/{index}", Permission("read_audit_log")),
+    row("GET", "/audit/export", Permission("read_audit_log")),
+    row("GET", "/models", Permission("read_records")),
+    row("GET", "/models/{name}", Permission("read_records")),
+    row("GET", "/inventory/reconciliation", Permission("read_records")),
+    row("GET", "/calendar", Permission("read_records")),
+    row("GET", "/dashboard", Permission("read_records")),
+    row("GET", "/incidents", Permission("read_records")),
+    row("GET", "/incidents/{id}", Permission("read_records")),
+    row("POST", "/incidents/{id}/containment/approve", Permission("approve_containment"))
+        .on(ProposedContainment)
+        .body(empty),
+    row("GET", "/admin", Permission("read_records")),
+    row("GET", "/admin/users", Permission("read_records")),
+    row("POST", "/admin/users", Permission("manage_users")).body(new_user),
+    row("POST", "/admin/users/{name}/roles", Permission("manage_users"))
+        .on(FreshAccount)
+        .body(manager_role),
+    row("POST", "/admin/users/{name}/disable", Permission("manage_users")).on(FreshAccount).body(empty),
+    row("POST", "/admin/users/{name}/enable", Permission("manage_users")).on(DisabledAccount).body(empty),
+    row("GET", "/admin/pending", Permission("review_privileged")),
+    row("POST", "/admin/pending/{id}/approve", Permission("decide_privileged"))
+        .on(OthersRequest)
+        .body(empty),
+    row("POST", "/admin/pending/{id}/reject", Permission("decide_privileged"))
+        .on(OthersRequest)
+        .body(reason),
+    row("GET", "/admin/targets", Permission("read_records")),
+    row("POST", "/admin/targets", Permission("manage_targets")).body(new_target),
+    row("GET", "/admin/catalog", Permission("read_records")),
+    row("POST", "/admin/catalog", Permission("manage_catalog")).body(catalog_item),
+    row("GET", "/admin/windows", Permission("read_records")),
+    row("POST", "/admin/windows", Permission("keep_calendar")).body(window),
+    row("GET", "/admin/policies", Permission("read_records")),
+    row("POST", "/admin/policies/test", Permission("read_records")).body(portal_policy_test),
+    row("POST", "/admin/policies/backtest", Permission("read_policy_inputs"))
+        .body(portal_backtest),
     row("GET", "/static/portal.css", Public),
+    row("GET", "/static/portal.js", Public),
 ];
 
 /// The roles a row's access admits (all of them for public and authenticated routes, none for

@@ -11,22 +11,22 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, ORIGIN,
 use serde_json::json;
 
 /// A browser of one person: keeps the session cookie, follows no redirects, asks for HTML.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     http: reqwest::Client,
     cookie: Option<String>,
 }
 
 /// An answer: status, headers, body.
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
 impl Page {
     /// The value of the first hidden `csrf` field.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let at = self
             .body
             .find(r#"name="csrf" value=""#)
@@ -35,7 +35,7 @@ impl Page {
         rest[..rest.find('"').expect("closing quote")].to_owned()
     }
 
-    fn header(&self, name: reqwest::header::HeaderName) -> &str {
+    pub fn header(&self, name: reqwest::header::HeaderName) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -44,7 +44,7 @@ impl Page {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Browser<'a> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -56,7 +56,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Page {
         let mut request = request.header(ACCEPT, "text/html,application/xhtml+xml");
         if let Some(cookie) = &self.cookie {
             request = request.header(COOKIE, format!("steward_session={cookie}"));
@@ -69,17 +69,22 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub async fn get(&self, path: &str) -> Page {
         self.send(self.http.get(format!("{}{path}", self.app.base)))
             .await
     }
 
     /// Posts a form as a page of Steward's does (with Steward's `Origin`).
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
         self.post_from(Some(&self.app.base), path, fields).await
     }
 
-    async fn post_from(&self, origin: Option<&str>, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub async fn post_from(
+        &self,
+        origin: Option<&str>,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
         let mut request = self
             .http
             .post(format!("{}{path}", self.app.base))
@@ -96,7 +101,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Signs in through the form; returns the answer to the post.
-    async fn sign_in(&mut self, token: &str) -> Page {
+    pub async fn sign_in(&mut self, token: &str) -> Page {
         let answer = self.post("/signin", &[("token", token)]).await;
         if answer.status == StatusCode::SEE_OTHER {
             let cookie = answer.header(SET_COOKIE);
@@ -818,3 +823,66 @@ both_backends!(
     signing_out_ends_the_session,
     another_tenants_change_is_not_found,
 );
+
+/// Behind https the session cookie is `__Host-steward_session` (Secure, `Path=/`, no `Domain`:
+/// no sibling subdomain can plant one), and a cookie under the plain name opens nothing.
+#[tokio::test]
+async fn under_https_the_session_cookie_is_host_prefixed() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = crate::helpers::config(&db);
+    config.public_url = Some("https://steward.example".into());
+    let app = TestApp::spawn_with(config, Default::default()).await;
+    let c = cast(&app).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let signed_in = http
+        .post(format!("{}/signin", app.base))
+        .header(ORIGIN, "https://steward.example")
+        .header(ACCEPT, "text/html")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("token={}", c.rita))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let session = cookie
+        .strip_prefix("__Host-steward_session=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("a __Host- cookie: {cookie}"));
+    for flag in ["Secure", "Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let home = |name: &str| {
+        http.get(format!("{}/", app.base))
+            .header(ACCEPT, "text/html")
+            .header(COOKIE, format!("{name}={session}"))
+            .send()
+    };
+    let opened = home("__Host-steward_session").await.expect("home");
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert!(
+        opened
+            .text()
+            .await
+            .expect("body")
+            .contains("<h1>Waiting for you</h1>")
+    );
+    // The unprefixed name is what a planted cookie would use: it is not read.
+    let planted = home("steward_session").await.expect("home");
+    assert!(
+        planted
+            .text()
+            .await
+            .expect("body")
+            .contains(r#"<form id="signin""#),
+        "an unprefixed cookie must not open the session"
+    );
+    app.stop().await;
+}

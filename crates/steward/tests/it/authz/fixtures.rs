@@ -517,5 +517,7 @@ impl Cell {
         path.replace("{id}", &self.id)
             .replace("{name}", &self.name)
             .replace("{user}", &self.user)
+            // The audit log's first leaf: the installation tenant's first event.
+            .replace("{index}", "0")
     }
 }

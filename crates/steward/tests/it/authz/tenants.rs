@@ -93,7 +93,18 @@ const ACROSS: &[(&str, &str, Across)] = &[
     ("PUT", "/api/v1/groups/{name}", HeldByOneTenant),
     ("DELETE", "/api/v1/groups/{name}", NotFound),
     ("GET", "/changes/{id}", NotFound),
+    ("GET", "/models/{name}", NotFound),
     ("POST", "/changes/{id}/decision", NotFound),
+    ("POST", "/changes/{id}/submit", NotFound),
+    ("POST", "/admin/users/{name}/roles", NotFound),
+    ("POST", "/admin/users/{name}/disable", NotFound),
+    ("POST", "/admin/users/{name}/enable", NotFound),
+    ("POST", "/admin/pending/{id}/approve", NotFound),
+    ("POST", "/admin/pending/{id}/reject", NotFound),
+    ("GET", "/incidents/{id}", NotFound),
+    ("POST", "/incidents/{id}/containment/approve", NotFound),
+    // Leaf 0 is the installation's first event: tenant B's reader sees it withheld, no page.
+    ("GET", "/audit/{index}", NotFound),
 ];
 
 /// Words only tenant A's records hold: its people, target, problem, window, model, scan, module.
