@@ -7,7 +7,7 @@
 
 mod browser;
 
-use crate::helpers::{Backend, TestApp, TestDb, cast, change, id};
+use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, TestDb, cast, change, id};
 use browser::{Browser, PHONE, serious};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -193,6 +193,56 @@ async fn a_change_is_approved_in_the_browser_by_its_owning_manager() {
         "the home page scrolls sideways on a phone by {overflow} px"
     );
     browser.screenshot("home-phone").await;
+
+    browser.close().await;
+    app.stop().await;
+}
+
+/// An admin reads the dashboard — its charts are drawn, not just sent — and checks an audit
+/// event's inclusion proof in the browser, which recomputes the root with its own SHA-256.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_draws_and_the_browser_verifies_an_audit_proof() {
+    const TEST: &str = "oversight";
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let c = cast(&app).await;
+    app.submit_ok(&c.rita, change(json!({}))).await;
+    let browser = Browser::start(TEST).await;
+    sign_in(&browser, &app, ADMIN_TOKEN).await;
+
+    browser.click("#nav-dashboard").await;
+    browser.wait_for("section#dashboard").await;
+    let charts = browser
+        .run(
+            r#"return [...document.querySelectorAll('svg[role="img"][id^="chart-"]')]
+                 .filter(svg => { const box = svg.getBoundingClientRect();
+                                  return box.width > 0 && box.height > 0
+                                      && svg.querySelectorAll("rect, path, line").length > 0; })
+                 .map(svg => svg.id);"#,
+        )
+        .await;
+    assert!(
+        charts.as_array().is_some_and(
+            |drawn| drawn.len() == 7 && drawn.contains(&json!("chart-changes-by-type"))
+        ),
+        "every chart is drawn with a size and marks: {charts}"
+    );
+    accessible(&browser, "dashboard").await;
+    browser.screenshot("dashboard").await;
+
+    browser.click("#nav-audit").await;
+    browser.wait_for("#audit-checkpoint").await;
+    accessible(&browser, "audit").await;
+    browser.screenshot("audit").await;
+    browser.goto(&format!("{}/audit/0", app.base)).await;
+    browser
+        .wait_for(r#"#proof-verified[data-verified="true"]"#)
+        .await;
+    browser
+        .wait_for(r#"#proof-browser-check[data-result="match"]"#)
+        .await;
+    accessible(&browser, "audit event").await;
+    browser.screenshot("audit-event").await;
 
     browser.close().await;
     app.stop().await;
